@@ -1,0 +1,126 @@
+"""Classifiers that take images in [0, 1] and normalise inside, so attacks and gradients live in pixel space.
+
+Every model is a `Classifier`: `forward(x)` gives logits, `representation(x)` the penultimate layer.
+`build(arch, dataset)` makes one by name:
+
+- 'mlp', 'small_cnn', 'wide_cnn', 'small_resnet' for 28x28 or 32x32 inputs (the quick profile),
+- 'resnet18' (torchvision's, with a 3x3 stem and no max-pool for 32x32), 'vgg11', 'densenet121'
+  (torchvision's, adapted the same way) for CIFAR-10 (the full profile).
+"""
+import torch
+from torch import nn
+
+from .data import INFO
+
+
+class Classifier(nn.Module):
+    """normalise -> `features` (the representation) -> linear `head` (the logits)."""
+
+    def __init__(self, features: nn.Module, feature_dim: int, num_classes: int, mean, std):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        self.features = features
+        self.head = nn.Linear(feature_dim, num_classes)
+
+    def representation(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate layer g(x): a (N, feature_dim) tensor."""
+        return self.features((x - self.mean) / self.std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.representation(x))
+
+
+def mlp(in_shape, width=256):
+    c, h, w = in_shape
+    return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU()), width
+
+
+def small_cnn(in_shape, width=32, hidden=128):
+    """Two conv blocks (width, 2*width channels) and a hidden layer: the quick profile's workhorse."""
+    c, h, w = in_shape
+    features = nn.Sequential(
+        nn.Conv2d(c, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(2 * width * (h // 4) * (w // 4), hidden), nn.ReLU(),
+    )
+    return features, hidden
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+def small_resnet(in_shape, width=16):
+    """A three-stage residual network with one block per stage (width, 2*width, 4*width channels)."""
+    c = in_shape[0]
+    features = nn.Sequential(
+        nn.Conv2d(c, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+        BasicBlock(width, width, 1), BasicBlock(width, 2 * width, 2), BasicBlock(2 * width, 4 * width, 2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    )
+    return features, 4 * width
+
+
+def resnet18(in_shape):
+    """torchvision's ResNet-18 with the CIFAR stem: a 3x3 stride-1 first convolution and no max-pool."""
+    import torchvision
+    net = torchvision.models.resnet18(num_classes=10)
+    net.conv1 = nn.Conv2d(in_shape[0], 64, 3, 1, 1, bias=False)
+    net.maxpool = nn.Identity()
+    dim = net.fc.in_features
+    net.fc = nn.Identity()
+    return net, dim
+
+
+def vgg11(in_shape):
+    """torchvision's VGG-11 with batch norm, its classifier replaced by global pooling for 32x32 inputs."""
+    import torchvision
+    net = torchvision.models.vgg11_bn(num_classes=10)
+    if in_shape[0] != 3:
+        net.features[0] = nn.Conv2d(in_shape[0], 64, 3, padding=1)
+    return nn.Sequential(net.features, nn.AdaptiveAvgPool2d(1), nn.Flatten()), 512
+
+
+def densenet121(in_shape):
+    """torchvision's DenseNet-121 with a 3x3 stride-1 stem and no pooling before the dense blocks."""
+    import torchvision
+    net = torchvision.models.densenet121(num_classes=10)
+    net.features.conv0 = nn.Conv2d(in_shape[0], 64, 3, 1, 1, bias=False)
+    net.features.pool0 = nn.Identity()
+    dim = net.classifier.in_features
+    return nn.Sequential(net.features, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()), dim
+
+
+ARCHITECTURES = {
+    "mlp": mlp, "small_cnn": small_cnn, "wide_cnn": lambda s: small_cnn(s, width=64, hidden=256),
+    "small_resnet": small_resnet, "resnet18": resnet18, "vgg11": vgg11, "densenet121": densenet121,
+}
+
+
+def build(arch: str, dataset: str = "mnist", num_classes: int = None, seed: int = 0) -> Classifier:
+    """A freshly initialised classifier `arch` for `dataset`'s image shape and normalisation (seeded init)."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"arch must be one of {sorted(ARCHITECTURES)}, got {arch!r}")
+    if dataset not in INFO:
+        raise ValueError(f"dataset must be one of {sorted(INFO)}, got {dataset!r}")
+    info = INFO[dataset]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        features, dim = ARCHITECTURES[arch](info["shape"])
+        return Classifier(features, dim, num_classes or len(info["classes"]), info["mean"], info["std"])
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,80 @@
+"""Figures the chapters share: image grids and accuracy-versus-epsilon curves."""
+import matplotlib.pyplot as plt
+import torch
+
+
+def _as_image(x: torch.Tensor):
+    x = x.detach().float().cpu()
+    return x[0] if x.shape[0] == 1 else x.permute(1, 2, 0)
+
+
+def image_grid(rows: list, row_titles: list = None, labels: list = None, scale: float = 1.3, cmap="gray"):
+    """A grid of images: `rows` is a list of (N, C, H, W) tensors in [0, 1], one per row.
+
+    `labels` (optional) is a list, per row, of N strings shown above the images.
+    """
+    n = len(rows[0])
+    fig, axes = plt.subplots(len(rows), n, figsize=(scale * n, scale * 1.15 * len(rows)), squeeze=False)
+    for r, images in enumerate(rows):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(_as_image(images[c]).clamp(0, 1).numpy(), cmap=cmap, vmin=0, vmax=1)
+            ax.set_xticks([]), ax.set_yticks([])
+            if labels is not None and labels[r] is not None:
+                ax.set_title(labels[r][c], fontsize=8)
+        if row_titles:
+            axes[r, 0].set_ylabel(row_titles[r], fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def magnified(delta: torch.Tensor) -> torch.Tensor:
+    """Perturbations mapped to [0, 1] for display: 0.5 is no change, each image scaled to its own max."""
+    peak = delta.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, *([1] * (delta.dim() - 1)))
+    return 0.5 + 0.5 * delta / peak
+
+
+def accuracy_curves(eps_list, curves: dict, norm: str = "l2", ax=None, title=None):
+    """Accuracy against epsilon, one line per entry of `curves` (name -> list of accuracies)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.5))
+    for name, accuracies in curves.items():
+        ax.plot(eps_list, [100 * a for a in accuracies], marker="o", label=name)
+    ax.set_xlabel(f"{'L2' if norm == 'l2' else 'L∞'} radius ε")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def history(records: list, ax=None, title=None):
+    """Training loss and per-epoch accuracies from a `train` history."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3))
+    epochs = [r["epoch"] for r in records]
+    ax.plot(epochs, [r["loss"] for r in records], marker="o", color="tab:gray", label="training loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    twin = ax.twinx()
+    for key, label in (("test_accuracy", "clean test accuracy"), ("robust_accuracy", "robust test accuracy")):
+        if records and key in records[0]:
+            twin.plot(epochs, [100 * r[key] for r in records], marker="s", label=label)
+    twin.set_ylabel("accuracy (%)")
+    twin.set_ylim(0, 100)
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="center right")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def attack_grid(model, x, x_adv, classes):
+    """Clean images, magnified perturbations and adversarial images, each labelled with the prediction."""
+    from .attacks import predict
+    clean_pred, adv_pred = predict(model, x), predict(model, x_adv)
+    labels = [[f"pred {classes[p]}" for p in clean_pred], [f"‖δ‖₂={n:.2f}" for n in (x_adv - x).flatten(1).norm(dim=1)],
+              [f"pred {classes[p]}" for p in adv_pred]]
+    return image_grid([x, magnified(x_adv - x), x_adv], ["clean", "perturbation", "adversarial"], labels)

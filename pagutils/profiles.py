@@ -1,0 +1,86 @@
+"""Profiles and notebook parameters.
+
+Every chapter has a papermill `parameters` cell that sets `profile = None` and one `None` per
+overridable setting, followed by
+
+    cfg = pagutils.settings(globals(), quick=dict(...), full=dict(...))
+
+`profile` None means the `PAG_PROFILE` environment variable, else 'quick'. A value given with
+papermill `-p name value` replaces that profile's default. An unknown profile, an unknown parameter
+name or a value of the wrong type is an error raised here, in the settings cell.
+"""
+import os
+import time
+import types
+
+PROFILES = ("quick", "full")
+_IGNORED = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+class Settings(dict):
+    """A chapter's settings: a dict whose keys also read as attributes (cfg.epochs)."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no setting {name!r}; settings are {sorted(self)}") from None
+
+    def _repr_html_(self):
+        rows = "".join(f"<tr><td><code>{k}</code></td><td>{v!r}</td></tr>" for k, v in self.items()
+                       if k != "started")
+        return f"<table><tr><th>setting</th><th>value</th></tr>{rows}</table>"
+
+
+def _parameters(namespace: dict) -> dict:
+    """The plain values a notebook has defined so far (its parameters), without modules and functions."""
+    return {name: value for name, value in namespace.items()
+            if not name.startswith("_") and name not in _IGNORED
+            and not isinstance(value, (types.ModuleType, types.FunctionType, type))
+            and not callable(value)}
+
+
+def _check_type(name, value, default):
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, (list, tuple))
+        value = type(default)(value) if ok else value
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise TypeError(f"parameter {name!r} must be a {type(default).__name__} like its default {default!r}, "
+                        f"got {value!r} ({type(value).__name__})")
+    return value
+
+
+def settings(namespace: dict, quick: dict, full: dict, **choices) -> Settings:
+    """Resolve a chapter's settings from its parameters cell (`namespace`, usually `globals()`).
+
+    `quick` and `full` give every setting's default per profile (the same names in both).
+    `choices` restricts a setting to a set of values, e.g. dataset=("mnist", "fashion_mnist").
+    """
+    if set(quick) != set(full):
+        raise ValueError(f"quick and full profiles must name the same settings; differ in {set(quick) ^ set(full)}")
+    given = _parameters(namespace)
+    profile = given.pop("profile", None) or os.environ.get("PAG_PROFILE") or "quick"
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES} (parameter or PAG_PROFILE), got {profile!r}")
+    unknown = sorted(set(given) - set(quick))
+    if unknown:
+        raise NameError(f"unknown parameter(s) {unknown}; this chapter takes: profile, {', '.join(sorted(quick))}")
+    chosen = dict(quick if profile == "quick" else full)
+    for name, value in given.items():
+        if value is not None:
+            chosen[name] = _check_type(name, value, chosen[name])
+    for name, allowed in choices.items():
+        if chosen.get(name) not in allowed:
+            raise ValueError(f"parameter {name!r} must be one of {tuple(allowed)}, got {chosen.get(name)!r}")
+    return Settings(profile=profile, **chosen, started=time.perf_counter())

@@ -1,0 +1,69 @@
+"""Results tables: this run's numbers beside the papers', one JSON file per chapter.
+
+`record(chapter, rows, cfg)` writes `<results dir>/<chapter>.json` (`PAG_RESULTS_DIR`, default
+`_build/results`) and returns a table that a notebook shows. Each row is a dict with `metric`,
+`value`, and optionally `paper` (the paper's number, or None) and `note`.
+"""
+import json
+import os
+import time
+from html import escape
+
+from . import paths
+
+
+def _fmt(value):
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1e-2 or abs(value) >= 1e3 else f"{value:.3f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+class Table(dict):
+    """A recorded results table; shows as HTML in a notebook and as text elsewhere."""
+
+    def _repr_html_(self):
+        head = "".join(f"<th>{h}</th>" for h in ("metric", "this run", "paper", "note"))
+        body = "".join(
+            f"<tr><td>{escape(r['metric'])}</td><td>{_fmt(r['value'])}</td><td>{_fmt(r.get('paper'))}</td>"
+            f"<td>{escape(r.get('note') or '')}</td></tr>" for r in self["rows"])
+        caption = (f"{escape(self['title'])} — profile <b>{self['profile']}</b>, dataset {self['dataset']}, "
+                   f"{self['seconds']:.0f} s")
+        return f"<table><caption>{caption}</caption><tr>{head}</tr>{body}</table>"
+
+    def __repr__(self):
+        lines = [f"{self['title']} (profile {self['profile']}, dataset {self['dataset']}, {self['seconds']:.0f} s)"]
+        lines += [f"  {r['metric']:<48} {_fmt(r['value']):>10}   paper: {_fmt(r.get('paper'))}" for r in self["rows"]]
+        return "\n".join(lines)
+
+
+def _check_rows(rows):
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or "metric" not in row or "value" not in row:
+            raise ValueError(f"rows[{i}] must be a dict with 'metric' and 'value', got {row!r}")
+
+
+def record(chapter: str, rows: list, cfg: dict, title: str = None) -> Table:
+    """Write the chapter's results table as JSON and return it for display."""
+    _check_rows(rows)
+    table = Table(
+        chapter=chapter, title=title or chapter, profile=cfg.get("profile"), dataset=cfg.get("dataset"),
+        seconds=time.perf_counter() - cfg["started"] if "started" in cfg else None,
+        settings={k: v for k, v in cfg.items() if k != "started"},
+        rows=[dict(metric=r["metric"], value=r["value"], paper=r.get("paper"), note=r.get("note")) for r in rows],
+        recorded=time.strftime("%Y-%m-%d %H:%M:%S"),
+    )
+    folder = paths.results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{chapter}.json"
+    temporary = folder / f".{chapter}.{os.getpid()}.tmp"
+    temporary.write_text(json.dumps(table, indent=2, default=str))
+    os.replace(temporary, target)
+    return table
+
+
+def load_all(folder=None) -> list:
+    """Every recorded chapter table in the results folder, sorted by chapter name."""
+    folder = folder or paths.results_dir()
+    return [Table(json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]

@@ -1,0 +1,111 @@
+"""Training: standard and PGD adversarial training, and a registry of training objectives.
+
+An objective is `loss(model, x, y, generator) -> scalar`. `train` minimises it with SGD (momentum,
+weight decay, cosine or step schedule), shows a progress bar, and returns a history of loss and
+clean/robust accuracy per epoch. Other chapters register more objectives (`register_objective`).
+"""
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+
+from .attacks import accuracy, pgd, robust_accuracy
+from .data import augment_crop_flip
+from .progress import progress
+
+OBJECTIVES = {}
+
+
+def register_objective(name):
+    """Decorator: register a factory `f(**args) -> loss(model, x, y, generator)` under `name`."""
+    def register(factory):
+        OBJECTIVES[name] = factory
+        return factory
+    return register
+
+
+@register_objective("standard")
+def standard_objective():
+    """Cross-entropy on the clean inputs."""
+    return lambda model, x, y, generator: F.cross_entropy(model(x), y)
+
+
+@register_objective("pgd")
+def adversarial_objective(eps, norm="l2", steps=7, step_size=None):
+    """Cross-entropy on PGD adversarial inputs (Madry et al.): the min-max objective.
+
+    The attack runs in eval mode and computes input gradients only, so neither batch-norm statistics
+    nor parameter gradients see it; the parameter update uses the adversarial batch alone.
+    """
+    def loss(model, x, y, generator):
+        x_adv = pgd(model, x, y, eps, norm, steps, step_size, generator=generator)
+        return F.cross_entropy(model(x_adv), y)
+    return loss
+
+
+def objective(name: str, **args):
+    """The loss function of the registered objective `name` with its arguments."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {name!r}")
+    return OBJECTIVES[name](**args)
+
+
+def learning_rate(base_lr, schedule, progress_fraction):
+    """The learning rate after `progress_fraction` (0 to 1) of training."""
+    if schedule == "cosine":
+        return base_lr * 0.5 * (1 + math.cos(math.pi * progress_fraction))
+    if schedule == "step":
+        return base_lr * (0.1 ** ((progress_fraction >= 0.5) + (progress_fraction >= 0.75)))
+    if schedule == "constant":
+        return base_lr
+    raise ValueError(f"schedule must be 'cosine', 'step' or 'constant', got {schedule!r}")
+
+
+def train(model, data, epochs, objective_name="standard", objective_args=None, lr=0.05, batch_size=128,
+          momentum=0.9, weight_decay=5e-4, schedule="cosine", augment=False, eval_data=None, eval_eps=None,
+          eval_norm="l2", eval_steps=10, seed=0, show_progress=True):
+    """Train `model` in place on `data` (a `Data` set) and return the per-epoch history.
+
+    With `eval_data`, every epoch ends with its clean accuracy and, when `eval_eps` is given, its
+    robust accuracy under `eval_steps`-step PGD in `eval_norm`.
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if len(data) == 0:
+        raise ValueError("data is empty: there is nothing to train on")
+    if lr <= 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
+    loss_fn = objective(objective_name, **(objective_args or {}))
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                nesterov=momentum > 0)
+    steps_per_epoch = math.ceil(len(data) / batch_size)
+    total_steps, step, history = epochs * steps_per_epoch, 0, []
+    for epoch in range(1, epochs + 1):
+        model.train()
+        started, loss_sum, correct = time.perf_counter(), 0.0, 0
+        bar = progress(data.batches(batch_size, shuffle=True, generator=generator), total=steps_per_epoch,
+                       desc=f"{objective_name} epoch {epoch}/{epochs}", disable=not show_progress)
+        for x, y in bar:
+            if augment:
+                x = augment_crop_flip(x, generator=generator)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(lr, schedule, step / total_steps)
+            loss = loss_fn(model, x, y, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            loss_sum += loss.item() * len(y)
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        record = dict(epoch=epoch, loss=loss_sum / len(data), seconds=time.perf_counter() - started)
+        if eval_data is not None:
+            record["test_accuracy"] = accuracy(model, eval_data)
+            if eval_eps:
+                record["robust_accuracy"] = robust_accuracy(model, eval_data, eval_eps, eval_norm, eval_steps,
+                                                            show_progress=False)
+        history.append(record)
+    model.eval()
+    return history
