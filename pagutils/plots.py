@@ -3,6 +3,9 @@ import matplotlib.pyplot as plt
 import torch
 
 
+NORM_NAMES = {"l2": "L2", "linf": "L∞"}
+
+
 def _as_image(x: torch.Tensor):
     x = x.detach().float().cpu()
     return x[0] if x.shape[0] == 1 else x.permute(1, 2, 0)
@@ -40,7 +43,7 @@ def accuracy_curves(eps_list, curves: dict, norm: str = "l2", ax=None, title=Non
         _, ax = plt.subplots(figsize=(5, 3.5))
     for name, accuracies in curves.items():
         ax.plot(eps_list, [100 * a for a in accuracies], marker="o", label=name)
-    ax.set_xlabel(f"{'L2' if norm == 'l2' else 'L∞'} radius ε")
+    ax.set_xlabel(f"{NORM_NAMES[norm]} radius ε")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
@@ -57,6 +60,7 @@ def history(records: list, ax=None, title=None):
     epochs = [r["epoch"] for r in records]
     ax.plot(epochs, [r["loss"] for r in records], marker="o", color="tab:gray", label="training loss")
     ax.set_xlabel("epoch")
+    ax.set_xticks(epochs)
     ax.set_ylabel("loss")
     twin = ax.twinx()
     for key, label in (("test_accuracy", "clean test accuracy"), ("robust_accuracy", "robust test accuracy")):

@@ -1,0 +1,108 @@
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pagutils import attacks
+
+
+def _norms(delta, norm):
+    flat = delta.flatten(1)
+    return flat.norm(dim=1) if norm == "l2" else flat.abs().amax(dim=1)
+
+
+@pytest.mark.parametrize("norm,eps", [("l2", 1.5), ("linf", 0.1)])
+def test_every_example_stays_in_its_ball_and_in_pixel_range(trained_cnn, mnist_test, norm, eps):
+    x, y = mnist_test.x[:64], mnist_test.y[:64]
+    x_adv = attacks.pgd(trained_cnn, x, y, eps, norm, steps=10)
+    assert (_norms(x_adv - x, norm) <= eps + 1e-5).all()
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    assert (_norms(x_adv - x, norm) > 0.5 * eps).float().mean() > 0.9  # the attack uses its budget
+
+
+def test_per_example_radii_are_respected(trained_cnn, mnist_test):
+    x, y = mnist_test.x[:32], mnist_test.y[:32]
+    eps = torch.linspace(0.1, 3.0, 32)
+    x_adv = attacks.pgd(trained_cnn, x, y, eps, "l2", steps=10)
+    assert (_norms(x_adv - x, "l2") <= eps + 1e-5).all()
+
+
+def test_norms_and_projections_are_per_example_not_per_batch(trained_cnn, mnist_test):
+    """An example's attack must not depend on the other examples of its batch (in float64, where batched and
+    single-example convolutions agree to rounding; in float32 they drift apart by up to ~1e-2)."""
+    model = copy.deepcopy(trained_cnn).double()
+    x, y = mnist_test.x[:16].double(), mnist_test.y[:16]
+    for norm, eps in (("l2", 1.0), ("linf", 0.1)):
+        together = attacks.pgd(model, x, y, eps, norm, steps=5, random_start=False)
+        alone = torch.cat([attacks.pgd(model, x[i:i + 1], y[i:i + 1], eps, norm, steps=5, random_start=False)
+                           for i in range(len(x))])
+        torch.testing.assert_close(together, alone, atol=1e-9, rtol=0)
+
+
+def test_pgd_raises_the_loss_of_a_trained_model(trained_cnn, mnist_test):
+    x, y = mnist_test.x[:128], mnist_test.y[:128]
+    x_adv = attacks.pgd(trained_cnn, x, y, 1.5, "l2", steps=10)
+    with torch.no_grad():
+        clean = F.cross_entropy(trained_cnn(x), y, reduction="none")
+        attacked = F.cross_entropy(trained_cnn(x_adv), y, reduction="none")
+    assert (attacked >= clean - 1e-4).float().mean() > 0.95
+    assert attacked.mean() > 3 * clean.mean() + 0.3
+
+
+def test_targeted_pgd_reaches_the_target_on_most_examples(trained_cnn, mnist_test):
+    x, y = mnist_test.x[:100], mnist_test.y[:100]
+    target = (y + 1) % 10
+    x_adv = attacks.pgd(trained_cnn, x, target, eps=6.0, norm="l2", steps=100, targeted=True)
+    assert (attacks.predict(trained_cnn, x_adv) == target).float().mean() > 0.8
+
+
+def test_attack_leaves_parameter_gradients_and_mode_untouched(trained_cnn, mnist_test):
+    model = trained_cnn
+    model.train()
+    marks = [torch.full_like(p, 0.123) for p in model.parameters()]
+    for p, mark in zip(model.parameters(), marks):
+        p.grad = mark.clone()
+    attacks.pgd(model, mnist_test.x[:32], mnist_test.y[:32], 1.0, "l2", steps=3)
+    assert model.training, "the model's mode must be restored after the attack"
+    for p, mark in zip(model.parameters(), marks):
+        assert torch.equal(p.grad, mark)
+    for p in model.parameters():
+        p.grad = None
+    attacks.pgd(model, mnist_test.x[:32], mnist_test.y[:32], 1.0, "linf", steps=3)
+    assert all(p.grad is None for p in model.parameters())
+    model.eval()
+
+
+def test_seeded_random_start_is_reproducible(trained_cnn, mnist_test):
+    x, y = mnist_test.x[:16], mnist_test.y[:16]
+    a = attacks.pgd(trained_cnn, x, y, 1.0, steps=3, generator=torch.Generator().manual_seed(7))
+    b = attacks.pgd(trained_cnn, x, y, 1.0, steps=3, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(a, b)
+
+
+def test_robust_accuracy_at_eps_zero_is_clean_accuracy_and_falls_with_eps(trained_cnn, mnist_test):
+    clean = attacks.accuracy(trained_cnn, mnist_test)
+    curve = attacks.accuracy_vs_eps(trained_cnn, mnist_test[:200], [0.0, 1.0, 2.5], "l2", steps=10)
+    assert curve[0] == pytest.approx(attacks.accuracy(trained_cnn, mnist_test[:200]))
+    assert clean > 0.9
+    assert curve[0] > curve[1] > curve[2]
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(norm="l1"), "norm must be 'l2' or 'linf'"),
+    (dict(eps=-0.5), "eps must be >= 0"),
+    (dict(steps=2.5), "steps must be a non-negative int"),
+    (dict(step_size=0.0), "step_size must be > 0"),
+])
+def test_bad_arguments_are_named(trained_cnn, mnist_test, kwargs, message):
+    args = dict(eps=1.0, norm="l2", steps=3) | kwargs
+    with pytest.raises(ValueError, match=message):
+        attacks.pgd(trained_cnn, mnist_test.x[:4], mnist_test.y[:4], **args)
+
+
+def test_inputs_outside_pixel_range_are_refused(trained_cnn, mnist_test):
+    with pytest.raises(ValueError, match=r"x must hold pixel values in \[0, 1\]"):
+        attacks.pgd(trained_cnn, mnist_test.x[:4] * 255, mnist_test.y[:4], 1.0)
+    with pytest.raises(ValueError, match="y must be a tensor of 4 labels"):
+        attacks.pgd(trained_cnn, mnist_test.x[:4], mnist_test.y[:3], 1.0)

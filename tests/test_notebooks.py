@@ -1,0 +1,81 @@
+"""The book's execution machinery: papermill parameters, and raising cells failing both commands."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CHAPTER_1 = ROOT / "book" / "ch01_adversarial_examples.ipynb"
+
+
+def _raising_notebook(path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell("# A chapter that raises"), nbformat.v4.new_code_cell("x = 1 / 0")]
+    nbformat.write(nb, path)
+
+
+def test_every_chapter_has_a_parameters_cell_and_no_outputs():
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{path.name} needs exactly one papermill parameters cell"
+        assert "profile = None" in tagged[0].source, f"{path.name}: the parameters cell must set profile = None"
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{path.name} has outputs"
+        assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.slow
+def test_papermill_override_takes_effect(tmp_path):
+    """Chapter 1 run with values overridden on papermill's command line records those values."""
+    env = dict(__import__("os").environ, PAG_CACHE_DIR=str(tmp_path / "cache"),
+               PAG_RESULTS_DIR=str(tmp_path / "results"), PAG_PROGRESS="0")
+    env.pop("MPLBACKEND", None)
+    out = tmp_path / "ch01.ipynb"
+    run = subprocess.run([str(BIN / "papermill"), str(CHAPTER_1), str(out), "-p", "n_train", "1000",
+                          "-p", "epochs", "1", "-p", "n_test", "100", "-p", "attack_steps", "3",
+                          "--cwd", str(CHAPTER_1.parent)], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads((tmp_path / "results" / "ch01_adversarial_examples.json").read_text())
+    assert results["settings"]["n_train"] == 1000 and results["settings"]["epochs"] == 1
+    assert results["settings"]["attack_steps"] == 3 and results["settings"]["train_eps"] == 1.5
+    assert results["profile"] == "quick"
+    executed = nbformat.read(out, as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+
+
+@pytest.mark.slow
+def test_unknown_parameter_fails_at_the_settings_cell(tmp_path):
+    env = dict(__import__("os").environ, PAG_RESULTS_DIR=str(tmp_path))
+    run = subprocess.run([str(BIN / "papermill"), str(CHAPTER_1), str(tmp_path / "out.ipynb"), "-p", "epoch", "2"],
+                         env=env, capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "unknown parameter(s) ['epoch']" in run.stderr + run.stdout
+
+
+@pytest.mark.slow
+def test_a_raising_cell_fails_nbval(tmp_path):
+    _raising_notebook(tmp_path / "raises.ipynb")
+    run = subprocess.run([str(BIN / "pytest"), "--nbval-lax", "-p", "no:cacheprovider", str(tmp_path / "raises.ipynb")],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode != 0 and "ZeroDivisionError" in run.stdout
+
+
+@pytest.mark.slow
+def test_a_raising_cell_fails_the_book_build(tmp_path):
+    """The book's own _config.yml (execution on, -W -n) turns a raising cell into a failed build."""
+    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    (tmp_path / "book").mkdir()
+    shutil.copy(ROOT / "book" / "references.bib", tmp_path / "book" / "references.bib")
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n")
+    _raising_notebook(tmp_path / "book" / "raises.ipynb")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/raises\n")
+    run = subprocess.run([str(BIN / "jupyter-book"), "build", str(tmp_path), "-W", "-n", "--keep-going"],
+                         capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "ZeroDivisionError" in run.stdout + run.stderr

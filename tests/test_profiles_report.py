@@ -1,0 +1,59 @@
+import json
+
+import pytest
+
+import pagutils
+from pagutils import report
+
+QUICK = dict(dataset="mnist", epochs=3, eps=1.5, eps_list=[0.5, 1.0])
+FULL = dict(dataset="cifar10", epochs=30, eps=0.5, eps_list=[0.25, 0.5])
+
+
+def _cell(**values):
+    """The namespace a notebook has after its parameters cell (and papermill's injected values)."""
+    namespace = dict(profile=None, dataset=None, epochs=None, eps=None, eps_list=None, pagutils=pagutils)
+    namespace.update(values)
+    return namespace
+
+
+def test_defaults_follow_the_profile(monkeypatch):
+    monkeypatch.delenv("PAG_PROFILE", raising=False)
+    assert pagutils.settings(_cell(), QUICK, FULL).epochs == 3
+    assert pagutils.settings(_cell(profile="full"), QUICK, FULL).dataset == "cifar10"
+    monkeypatch.setenv("PAG_PROFILE", "full")
+    assert pagutils.settings(_cell(), QUICK, FULL).eps == 0.5
+
+
+def test_overrides_replace_single_values_and_are_type_checked():
+    cfg = pagutils.settings(_cell(epochs=7, eps=2), QUICK, FULL)
+    assert cfg.epochs == 7 and cfg.eps == 2.0 and isinstance(cfg.eps, float) and cfg.dataset == "mnist"
+    with pytest.raises(TypeError, match="parameter 'epochs' must be a int"):
+        pagutils.settings(_cell(epochs="many"), QUICK, FULL)
+    with pytest.raises(TypeError, match="parameter 'eps_list' must be a list"):
+        pagutils.settings(_cell(eps_list=0.5), QUICK, FULL)
+
+
+def test_unknown_profile_name_or_choice_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"profile must be one of \('quick', 'full'\)"):
+        pagutils.settings(_cell(profile="medium"), QUICK, FULL)
+    with pytest.raises(NameError, match=r"unknown parameter\(s\) \['epoch'\]; this chapter takes: profile, dataset"):
+        pagutils.settings(_cell(epoch=5), QUICK, FULL)
+    with pytest.raises(ValueError, match="parameter 'dataset' must be one of"):
+        pagutils.settings(_cell(dataset="svhn"), QUICK, FULL, dataset=("mnist", "cifar10"))
+    with pytest.raises(AttributeError, match="no setting 'epoch'"):
+        pagutils.settings(_cell(), QUICK, FULL).epoch
+
+
+def test_report_writes_one_json_table_per_chapter(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAG_RESULTS_DIR", str(tmp_path))
+    cfg = pagutils.settings(_cell(), QUICK, FULL)
+    table = report.record("ch99_example", [dict(metric="accuracy", value=0.91, paper=0.95, note="CIFAR-10")], cfg,
+                          title="Example")
+    saved = json.loads((tmp_path / "ch99_example.json").read_text())
+    assert saved["rows"][0] == dict(metric="accuracy", value=0.91, paper=0.95, note="CIFAR-10")
+    assert saved["profile"] == "quick" and saved["dataset"] == "mnist" and saved["seconds"] >= 0
+    assert saved["settings"]["epochs"] == 3
+    assert "0.91" in table._repr_html_() and "0.95" in repr(table)
+    assert [t["chapter"] for t in report.load_all(tmp_path)] == ["ch99_example"]
+    with pytest.raises(ValueError, match=r"rows\[0\] must be a dict with 'metric' and 'value'"):
+        report.record("ch99_example", [dict(name="accuracy")], cfg)

@@ -1,0 +1,53 @@
+import math
+
+import pytest
+
+from pagutils import attacks, models, train
+
+
+def test_adversarial_training_raises_robust_accuracy(mnist_train, mnist_test, trained_cnn):
+    robust = models.build("small_cnn", "mnist", seed=0)
+    history = train.train(robust, mnist_train, epochs=4, objective_name="pgd",
+                          objective_args=dict(eps=2.0, norm="l2", steps=5), seed=0, show_progress=False)
+    assert len(history) == 4 and history[-1]["loss"] < history[0]["loss"]
+    test = mnist_test[:200]
+    standard_robust = attacks.robust_accuracy(trained_cnn, test, 2.0, "l2", steps=10)
+    adversarial_robust = attacks.robust_accuracy(robust, test, 2.0, "l2", steps=10)
+    assert adversarial_robust > standard_robust + 0.15
+    assert attacks.accuracy(robust, test) > 0.8
+
+
+def test_history_records_clean_and_robust_accuracy(mnist_train, mnist_test):
+    model = models.build("mlp", "mnist", seed=0)
+    history = train.train(model, mnist_train[:1000], epochs=2, eval_data=mnist_test[:100], eval_eps=1.0,
+                          show_progress=False)
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert all(0 <= h["test_accuracy"] <= 1 and 0 <= h["robust_accuracy"] <= h["test_accuracy"] + 0.05
+               for h in history)
+
+
+def test_training_is_reproducible_with_a_seed(mnist_train):
+    weights = []
+    for _ in range(2):
+        model = models.build("small_cnn", "mnist", seed=3)
+        train.train(model, mnist_train[:500], epochs=1, seed=3, show_progress=False)
+        weights.append(model.head.weight.detach().clone())
+    assert (weights[0] - weights[1]).abs().max() == 0
+
+
+@pytest.mark.parametrize("schedule,fraction,expected", [
+    ("cosine", 0.0, 0.1), ("cosine", 0.5, 0.05), ("cosine", 1.0, 0.0),
+    ("step", 0.49, 0.1), ("step", 0.5, 0.01), ("step", 0.8, 0.001), ("constant", 0.9, 0.1),
+])
+def test_learning_rate_schedules(schedule, fraction, expected):
+    assert train.learning_rate(0.1, schedule, fraction) == pytest.approx(expected, abs=1e-12)
+
+
+def test_bad_training_arguments_are_named(mnist_train):
+    model = models.build("mlp", "mnist")
+    with pytest.raises(ValueError, match="epochs must be a positive int"):
+        train.train(model, mnist_train, epochs=0)
+    with pytest.raises(ValueError, match="objective must be one of"):
+        train.train(model, mnist_train, epochs=1, objective_name="magic")
+    with pytest.raises(ValueError, match="schedule must be"):
+        train.learning_rate(0.1, "linear", 0.5)
