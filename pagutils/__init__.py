@@ -1,13 +1,18 @@
 """pagutils: the library behind the course on robust features and perceptually-aligned gradients.
 
-Modules, each named after the idea it computes:
-  data      datasets as tensors on the device        models    classifiers with a representation
-  attacks   PGD in L2 and Linf, robust accuracy       train     standard and adversarial training
-  zoo       train once, reuse everywhere              cache     keyed, atomic safetensors cache
-  profiles  quick / full settings for notebooks       report    results tables beside the papers'
-  plots     the figures the chapters share
+Modules, each named after the idea it computes (and the chapter that introduces it):
+  data, models, attacks, train, zoo, cache, profiles, report, plots   the spine (Chapter 1)
+  gaussian        the robust Gaussian model of Ilyas et al., Section 4 (Chapter 2)
+  features        D_R / D_NR by representation matching, D_rand / D_det by targeted PGD (Chapters 3-5)
+  gradients       input gradients and SmoothGrad; generation: gradient ascent on a class (Chapter 6)
+  synthetic       a dataset with a known manifold and its Bayes-optimal classifier (Chapter 7)
+  manifold        tangent spaces, projections, on/off-manifold robustness, autoencoders (Chapters 7, 9)
+  distractor      MNIST with a fixed distractor half (Chapter 8)
+  robust_losses   gradient-norm, noise-consistency, noise-augmentation objectives (Chapter 10)
+  score, alignment  denoiser scores and gradient-score alignment (Chapter 10)
 """
-from . import attacks, cache, data, gradients, models, paths, plots, profiles, report, train, zoo
+from . import (alignment, attacks, cache, data, distractor, features, gaussian, generation, gradients, manifold,
+               models, paths, plots, profiles, report, robust_losses, score, synthetic, train, zoo)
 from .device import default_device
 from .profiles import settings
 

@@ -97,24 +97,32 @@ def match_representation(model, x, z0, steps, step_size, record_every=None):
     return z.detach(), history
 
 
+def start_order(n, seed=0) -> torch.Tensor:
+    """The seeded random permutation that assigns each image its starting point in `robustify` (a CPU tensor)."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+
 def robustify(model, data, steps, step_size=0.1, seed=0, batch_size=DEFAULT_BATCH, record_every=None,
               source=None, show_progress=True):
     """The set of images that `model` represents like `data`'s: D_R for a robust model, D_NR for a standard one.
 
     Each image x of `data` becomes z = argmin ||g(z) - g(x)||_2 over [0, 1]^d, found by `steps` L2-normalised
     gradient steps of `step_size` starting from another training image (a seeded random permutation of `data`);
-    z keeps x's label. Returns (Data, info); info holds `config`, `history` (step and mean relative distance
-    ||g(z) - g(x)|| / ||g(x)||, averaged over the set) and `final_distance`.
+    z keeps x's label. Returns (Data, info); info holds `config`, `history` ([step, mean relative distance
+    ||g(z) - g(x)|| / ||g(x)||] every `record_every` steps, default steps // 20, averaged over the set),
+    `start_distance` and `final_distance`.
     """
     _check_data(data)
     _check_positive("steps", steps, int)
     _check_positive("step_size", step_size)
     _check_positive("batch_size", batch_size, int)
+    record_every = record_every or max(1, steps // 20)
+    _check_positive("record_every", record_every, int)
     config = dict(construction="robustify", source=_source(model, source), data=digest(data), steps=steps,
-                  step_size=float(step_size), seed=seed)
+                  step_size=float(step_size), seed=seed, record_every=record_every)
 
     def build():
-        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed)).to(data.device)
+        order = start_order(len(data), seed).to(data.device)
         was_training = _eval_mode(model)
         chunks, curves = [], []
         try:

@@ -1,0 +1,176 @@
+"""A dataset whose data manifold is known: digits stacked with a fixed distractor (Srinivas et al. 2023).
+
+Each image is 2H x W: a digit in the top or the bottom half (at random, seeded) and, in the other half,
+the same rendered letter for every image. The letter never varies, so the data manifold is flat along
+the distractor half: any change there is off-manifold by construction. A model that is robust off the
+manifold ignores noise in the distractor half and puts no gradient there; a standard model need not.
+
+- `render_letter`: a letter drawn with matplotlib's own font, no files read.
+- `make_distractor_data`: the stacked set and the mask of the digit half.
+- `train_model`: a classifier for the stacked images, trained once and cached by its configuration.
+- `noise_sensitivity`, `gradient_mass`: the two measurements of off-manifold robustness.
+"""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import cache
+from .data import INFO, Data
+from .device import resolve
+from .gradients import input_gradient
+from .models import ARCHITECTURES, Classifier
+from .progress import progress
+from . import robust_losses  # noqa: F401  (registers the 'noise_augmentation' objective)
+from .train import train
+
+
+def render_letter(letter="A", size=(28, 28), fontsize=22) -> torch.Tensor:
+    """`letter` drawn white on black, centred, as a (1, H, W) float tensor in [0, 1]."""
+    if not isinstance(letter, str) or len(letter) != 1 or not letter.isprintable() or letter.isspace():
+        raise ValueError(f"letter must be a single visible character, got {letter!r}")
+    if len(size) != 2 or min(size) < 8:
+        raise ValueError(f"size must be (H, W) with both at least 8 pixels, got {size!r}")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    h, w = size
+    fig = Figure(figsize=(w / 72, h / 72), dpi=72, facecolor="black")  # at 72 dpi a point is a pixel
+    canvas = FigureCanvasAgg(fig)
+    fig.text(0.5, 0.5, letter, color="white", fontsize=fontsize, ha="center", va="center",
+             family="DejaVu Sans", weight="bold")
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())[..., 0].astype(np.float32) / 255
+    return torch.from_numpy(pixels.copy())[None]
+
+
+def make_distractor_data(data, letter="A", seed=0):
+    """(stacked Data, digit_mask): each (1, H, W) image of `data` stacked with the rendered `letter`.
+
+    The digit goes in the top half or the bottom half with probability 1/2 each (drawn from `seed`),
+    the letter in the other half. `digit_mask` is a (N, 1, 2H, W) float tensor, 1 on the digit half.
+    """
+    if not isinstance(data, Data) or len(data) == 0:
+        raise ValueError(f"data must be a non-empty pagutils.data.Data set, got {type(data).__name__}")
+    if data.x.shape[1] != 1:
+        raise ValueError(f"data must hold single-channel images (MNIST or Fashion-MNIST), got {data.x.shape[1]} channels")
+    n, _, h, w = data.x.shape
+    glyph = render_letter(letter, (h, w)).to(data.x)
+    top = (torch.rand(n, generator=torch.Generator().manual_seed(seed)) < 0.5).to(data.device)[:, None, None, None]
+    fixed = glyph.expand(n, 1, h, w)
+    x = torch.where(top, torch.cat([data.x, fixed], 2), torch.cat([fixed, data.x], 2))
+    ones, zeros = torch.ones_like(data.x), torch.zeros_like(data.x)
+    mask = torch.where(top, torch.cat([ones, zeros], 2), torch.cat([zeros, ones], 2))
+    return Data(x.contiguous(), data.y, data.classes, f"{data.name}+{letter}"), mask
+
+
+def build(arch, source="mnist", in_shape=(1, 56, 28), num_classes=10, seed=0) -> Classifier:
+    """A freshly initialised `arch` classifier for stacked images of shape `in_shape`, normalised as `source`."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"arch must be one of {sorted(ARCHITECTURES)}, got {arch!r}")
+    if source not in INFO:
+        raise ValueError(f"source must be one of {sorted(INFO)}, got {source!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        features, dim = ARCHITECTURES[arch](tuple(in_shape))
+        return Classifier(features, dim, num_classes, INFO[source]["mean"], INFO[source]["std"])
+
+
+def train_model(config, train_data, device=None, show_progress=True) -> Classifier:
+    """The classifier trained with `config` on `train_data` (stacked images), from the cache or trained now.
+
+    `config` holds arch, objective, objective_args, epochs, lr, batch_size, seed and `data` (what
+    identifies `train_data`: the source dataset, its size and seed, the letter and the placement seed);
+    the whole dict is the cache key. The model comes back in eval mode with `.config` and `.history`.
+    """
+    required = {"arch", "objective", "objective_args", "epochs", "lr", "batch_size", "seed", "data"}
+    if not isinstance(config, dict) or not required <= set(config):
+        raise ValueError(f"config must be a dict with {sorted(required)}, missing {sorted(required - set(config or {}))}")
+    if not isinstance(train_data, Data) or len(train_data) == 0:
+        raise ValueError(f"train_data must be a non-empty pagutils.data.Data set, got {type(train_data).__name__}")
+    device = resolve(device)
+    model = build(config["arch"], config["data"]["dataset"], tuple(train_data.x.shape[1:]),
+                  train_data.num_classes, config["seed"]).to(device)
+
+    def train_now():
+        history = train(model, train_data.to(device), config["epochs"], config["objective"], config["objective_args"],
+                        lr=config["lr"], batch_size=config["batch_size"], seed=config["seed"],
+                        show_progress=show_progress)
+        return model.state_dict(), dict(history=history)
+
+    state, info, built = cache.cached("models", {"kind": "distractor", **config}, train_now, device=device)
+    if not built:
+        model.load_state_dict(state)
+    model.eval()
+    model.config, model.history, model.trained_now = config, info.get("history", []), built
+    return model
+
+
+def _check_mask(x, digit_mask):
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError(f"x must be a (N, C, H, W) tensor, got {getattr(x, 'shape', type(x).__name__)}")
+    if not isinstance(digit_mask, torch.Tensor) or digit_mask.shape != (len(x), 1, *x.shape[2:]):
+        raise ValueError(f"digit_mask must be a (N, 1, H, W) tensor matching x {tuple(x.shape)}, "
+                         f"got {getattr(digit_mask, 'shape', type(digit_mask).__name__)}")
+
+
+@torch.no_grad()
+def noise_sensitivity(model, x, digit_mask, sigma, half="distractor", n_draws=4, seed=0) -> float:
+    """Mean L1 distance between softmax outputs with and without Gaussian noise (std `sigma`, not clamped)
+    added to one half of every image: `half` is 'digit' or 'distractor'. Averaged over `n_draws` draws."""
+    _check_mask(x, digit_mask)
+    if half not in ("digit", "distractor"):
+        raise ValueError(f"half must be 'digit' or 'distractor', got {half!r}")
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or sigma < 0:
+        raise ValueError(f"sigma must be a number >= 0, got {sigma!r}")
+    region = (digit_mask if half == "digit" else 1 - digit_mask).to(x)
+    generator = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    try:
+        clean = torch.softmax(model(x), 1)
+        total = 0.0
+        for _ in range(n_draws):
+            noise = torch.randn(x.shape, generator=generator).to(x)
+            total += (torch.softmax(model(x + sigma * region * noise), 1) - clean).abs().sum(1).mean().item()
+    finally:
+        model.train(was_training)
+    return total / n_draws
+
+
+def gradient_mass(model, x, y, digit_mask) -> torch.Tensor:
+    """The fraction of every input gradient's squared L2 norm that lies on the distractor half: a (N,) tensor.
+
+    0 means the model's gradient lives on the digit alone, 1 that it lives on the distractor alone; a
+    gradient spread evenly over all pixels gives 1/2.
+    """
+    _check_mask(x, digit_mask)
+    grad = input_gradient(model, x, y)
+    squared = grad.pow(2).sum(1, keepdim=True)
+    return (squared * (1 - digit_mask.to(x))).flatten(1).sum(1) / squared.flatten(1).sum(1).clamp_min(1e-30)
+
+
+def sensitivity_curves(models, x, digit_mask, sigmas, n_draws=4, seed=0, show_progress=True) -> dict:
+    """{(name, half): [noise_sensitivity at every sigma]} for every named model of `models` and both halves."""
+    if not isinstance(models, dict) or not models:
+        raise ValueError("models must be a non-empty dict of name -> model")
+    curves = {}
+    work = [(name, half) for name in models for half in ("digit", "distractor")]
+    for name, half in progress(work, desc="noise sensitivity", disable=not show_progress):
+        curves[name, half] = [noise_sensitivity(models[name], x, digit_mask, s, half, n_draws, seed) for s in sigmas]
+    return curves
+
+
+def plot_sensitivity(curves, sigmas, axes=None):
+    """Two panels, noise on the digit half and on the distractor half: output change against noise level."""
+    import matplotlib.pyplot as plt
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    names = list(dict.fromkeys(name for name, _ in curves))
+    for ax, half in zip(axes, ("digit", "distractor")):
+        for name in names:
+            ax.plot(sigmas, curves[name, half], marker="o", label=name)
+        ax.set_xlabel("noise standard deviation σ")
+        ax.set_title(f"noise on the {half} half")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("‖softmax(x + δ) − softmax(x)‖₁")
+    axes[1].legend(fontsize=8)
+    return axes

@@ -1,0 +1,177 @@
+"""Image synthesis by following a classifier's input gradient (Santurkar et al. 2019).
+
+Gradient ascent on log p(target | x) from a starting image: for a robust model, whose gradients are
+perceptually aligned, the image changes toward what a person sees as the target class; for a standard
+model it changes by imperceptible noise. One function, `generate`, does every task; they differ only
+in where they start and what they may change:
+
+- generation from noise: start at `class_gaussian_seeds` (a Gaussian fitted to the class's images),
+- counterfactuals: start at an image of another class, stay inside an L2 ball around it,
+- denoising: start at a noisy image (`add_noise`), ascend its true class,
+- in-painting: start at an image with a region blanked out (`box_masks`), change only that region.
+
+`psnr` and `masked_mse` measure how close a result is to the clean image.
+"""
+import torch
+
+from .attacks import _per_example_norm
+from .progress import progress
+
+
+def _check_images(x, name="x_start"):
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point():
+        raise ValueError(f"{name} must be a float tensor of shape (N, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError(f"{name} must hold pixel values in [0, 1], got [{x.min().item():.3g}, {x.max().item():.3g}]")
+
+
+def _check_positive(name, value, kind=(int, float), allow_zero=False):
+    bad = isinstance(value, bool) or not isinstance(value, kind) or (value < 0 if allow_zero else value <= 0)
+    if bad:
+        what = "int" if kind is int else "number"
+        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} {what}, got {value!r}")
+
+
+def _targets(target, n, device):
+    target = torch.as_tensor(target, dtype=torch.int64, device=device)
+    if target.dim() == 0:
+        target = target.expand(n)
+    if target.shape != (n,):
+        raise ValueError(f"target must be a class index or one per image ({n}), got shape {tuple(target.shape)}")
+    return target
+
+
+def generate(model, x_start, target, steps, step_size, eps=None, mask=None, noise=0.0, seed=0,
+             show_progress=True):
+    """Images found by `steps` of L2-normalised gradient ascent on log p(target | x) from `x_start`.
+
+    x <- Π( x + step_size · m ⊙ g / ||m ⊙ g||_2 (+ noise · m ⊙ ξ) ),  g = ∇_x log p(target | x), per image,
+
+    where Π clamps to [0, 1] and, when `eps` is given, projects onto the L2 ball of radius `eps` around
+    `x_start`. `mask` (broadcastable to x, 1 where pixels may change) restricts every change to the
+    masked pixels: the others keep their starting values exactly. `noise` > 0 adds Gaussian noise ξ of
+    that standard deviation to every step (Langevin-like), drawn from `seed`. `target` is a class index
+    or one per image. The model is used in eval mode and only input gradients are computed.
+    """
+    _check_images(x_start)
+    _check_positive("steps", steps, int, allow_zero=True)
+    _check_positive("step_size", step_size)
+    if eps is not None:
+        _check_positive("eps", eps)
+    _check_positive("noise", noise, allow_zero=True)
+    target = _targets(target, len(x_start), x_start.device)
+    x0 = x_start.detach()
+    if mask is None:
+        mask = torch.ones_like(x0[:1])
+    elif not isinstance(mask, torch.Tensor) or mask.dim() != 4:
+        raise ValueError(f"mask must be a (N or 1, C or 1, H, W) tensor of 0s and 1s, got {getattr(mask, 'shape', mask)}")
+    mask = mask.to(x0)
+    generator = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    x = x0.clone()
+    try:
+        for _ in progress(range(steps), desc="gradient ascent", disable=not show_progress or steps < 20):
+            x.requires_grad_(True)
+            log_p = torch.log_softmax(model(x), dim=1).gather(1, target[:, None]).sum()
+            (grad,) = torch.autograd.grad(log_p, x)
+            grad = grad * mask
+            x = x.detach() + step_size * grad / _per_example_norm(grad, 2).clamp_min(1e-12)
+            if noise:
+                x = x + noise * mask * torch.randn(x.shape, generator=generator).to(x)
+            x = _project(x, x0, eps, mask)
+    finally:
+        model.train(was_training)
+    return x.detach()
+
+
+def _project(x, x0, eps, mask):
+    """Clamp to [0, 1], then into the L2 ball of radius `eps` around x0, and restore the unmasked pixels."""
+    delta = x.clamp(0, 1) - x0
+    if eps is not None:
+        delta = delta * (eps / _per_example_norm(delta, 2).clamp_min(1e-12)).clamp(max=1.0)
+    return torch.where(mask.bool().expand_as(x0), x0 + delta, x0)
+
+
+def class_log_prob(model, x, target) -> torch.Tensor:
+    """log p(target | x) for every image: a (N,) tensor."""
+    _check_images(x, "x")
+    target = _targets(target, len(x), x.device)
+    with torch.no_grad():
+        return torch.log_softmax(model(x), dim=1).gather(1, target[:, None]).squeeze(1)
+
+
+def class_gaussian_seeds(data, targets, seed=0, ridge=1e-3, max_per_class=5000) -> torch.Tensor:
+    """Starting images for generation: for each `targets[i]`, a draw from N(μ_c, Σ_c), clamped to [0, 1].
+
+    μ_c and Σ_c are the mean and covariance of class c's images in `data` (a `Data` set; at most
+    `max_per_class` of them), as Santurkar et al. seed class-conditional generation. `ridge` is added
+    to the diagonal so that Σ_c is positive definite.
+    """
+    from .data import Data
+    if not isinstance(data, Data) or len(data) == 0:
+        raise ValueError(f"data must be a non-empty pagutils.data.Data set, got {type(data).__name__}")
+    targets = torch.as_tensor(targets, dtype=torch.int64)
+    if targets.dim() != 1 or len(targets) == 0 or targets.min() < 0 or targets.max() >= data.num_classes:
+        raise ValueError(f"targets must be a non-empty 1-d tensor of class indices in [0, {data.num_classes})")
+    _check_positive("ridge", ridge)
+    generator = torch.Generator().manual_seed(seed)
+    shape, d = data.x.shape[1:], data.x[0].numel()
+    out = torch.empty(len(targets), d, dtype=torch.float64)
+    for c in targets.unique().tolist():
+        images = data.x[data.y == c][:max_per_class].flatten(1).double().cpu()
+        if len(images) < 2:
+            raise ValueError(f"data needs at least 2 images of class {c} to fit its Gaussian, has {len(images)}")
+        mean = images.mean(0)
+        cov = torch.cov(images.T) + ridge * torch.eye(d, dtype=torch.float64)
+        chol = torch.linalg.cholesky(cov)
+        where = (targets == c).nonzero().squeeze(1)
+        out[where] = mean + torch.randn(len(where), d, generator=generator, dtype=torch.float64) @ chol.T
+    return out.float().clamp(0, 1).view(len(targets), *shape).to(data.device)
+
+
+def add_noise(x, sigma, seed=0) -> torch.Tensor:
+    """x plus Gaussian noise of standard deviation `sigma` (seeded), clamped to [0, 1]."""
+    _check_images(x, "x")
+    _check_positive("sigma", sigma, allow_zero=True)
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)).to(x)
+    return (x + sigma * noise).clamp(0, 1)
+
+
+def box_masks(x, size, seed=0, margin=4) -> torch.Tensor:
+    """One square of side `size` per image at a random (seeded) place at least `margin` pixels from the
+    border: a (N, 1, H, W) tensor, 1 inside the square (the pixels to in-paint) and 0 elsewhere."""
+    _check_images(x, "x")
+    n, _, h, w = x.shape
+    _check_positive("size", size, int)
+    if size + 2 * margin > min(h, w):
+        raise ValueError(f"size + 2 * margin must fit in the {h}x{w} image, got size={size}, margin={margin}")
+    generator = torch.Generator().manual_seed(seed)
+    top = torch.randint(margin, h - margin - size + 1, (n,), generator=generator)
+    left = torch.randint(margin, w - margin - size + 1, (n,), generator=generator)
+    rows, cols = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
+    inside = ((rows >= top[:, None, None]) & (rows < top[:, None, None] + size)
+              & (cols >= left[:, None, None]) & (cols < left[:, None, None] + size))
+    return inside[:, None].float().to(x.device)
+
+
+def psnr(x, reference) -> torch.Tensor:
+    """Peak signal-to-noise ratio of every image against `reference`, in dB (pixels in [0, 1]): a (N,) tensor."""
+    mse = masked_mse(x, reference)
+    return 10 * torch.log10(1 / mse.clamp_min(1e-12))
+
+
+def masked_mse(x, reference, mask=None) -> torch.Tensor:
+    """Mean squared error per image against `reference`, over the pixels where `mask` is 1 (all by default)."""
+    if not isinstance(x, torch.Tensor) or not isinstance(reference, torch.Tensor) or x.shape != reference.shape:
+        raise ValueError(f"x and reference must be tensors of the same shape, got {getattr(x, 'shape', x)} and "
+                         f"{getattr(reference, 'shape', reference)}")
+    mask = torch.ones_like(x) if mask is None else mask.to(x).expand_as(x)
+    return ((x - reference) ** 2 * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1)
+
+
+def success_rate(model, x, target) -> float:
+    """The fraction of images `x` that `model` classifies as `target` (a class index or one per image)."""
+    from .attacks import predict
+    _check_images(x, "x")
+    return (predict(model, x) == _targets(target, len(x), x.device)).float().mean().item()

@@ -1,0 +1,134 @@
+"""Four ways to robustness: the training objectives whose strength Srinivas et al. (2023) sweep.
+
+Importing this module registers three objectives with `pagutils.train` (the fourth, PGD adversarial
+training, is the built-in "pgd"):
+
+- "gradient_norm":     CE + lam * ||∇_x CE(x_i)||²             (double back-propagation)
+- "noise_consistency": CE + lam * d(f(x_i), f(x_i + sigma ε))   (a smoothness penalty)
+- "noise_augmentation": CE(f(x_i + sigma ε))                    (randomized-smoothing training)
+- "pgd":               CE(f(x_i + δ_i)), ||δ_i||₂ <= eps         (adversarial training)
+
+Every penalty is computed per example and averaged over the batch, so its size does not depend on
+the batch size. Noise is drawn from the training loop's seeded generator. `METHODS` names each
+method's strength argument, and `config` gives the zoo configuration of one method at one strength.
+"""
+import torch
+import torch.nn.functional as F
+
+from . import zoo
+from .train import register_objective
+
+# method -> the objective argument its strength sets, a label for plots, and the strength above which the
+# learning rate is divided by strength / lr_above (as the paper's code does, so strong penalties stay stable)
+METHODS = {
+    "gradient_norm": dict(strength="lam", label="gradient-norm regularisation λ", lr_above=1.0),
+    "noise_consistency": dict(strength="lam", label="noise-consistency penalty λ", lr_above=1.0),
+    "noise_augmentation": dict(strength="sigma", label="noise augmentation σ", lr_above=None),
+    "pgd": dict(strength="eps", label="PGD adversarial training ε (L2)", lr_above=None),
+}
+DIVERGENCES = ("logits", "softmax", "kl")
+
+
+def _check_nonnegative(name, value):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def _noise(x, sigma, generator):
+    """sigma times standard Gaussian noise shaped like x, drawn on the CPU from `generator` (reproducible)."""
+    return sigma * torch.randn(x.shape, generator=generator).to(x)
+
+
+def input_gradient_norms(logits, x, y, create_graph=True):
+    """||∇_x CE(f(x_i), y_i)||² for every example i, from logits computed on x (which requires grad).
+
+    The gradient of the summed per-example losses is each example's own input gradient, so this is
+    per example. With `create_graph` the result can be differentiated again (double back-propagation).
+    """
+    losses = F.cross_entropy(logits, y, reduction="sum")
+    (grad,) = torch.autograd.grad(losses, x, create_graph=create_graph)
+    return grad.flatten(1).pow(2).sum(1)
+
+
+def divergence(logits_a, logits_b, kind="logits"):
+    """Per-example divergence between two batches of outputs: (N,).
+
+    'logits': squared L2 distance of the logits (the paper's smoothness penalty); 'softmax': squared L2
+    distance of the class probabilities; 'kl': KL(p_a || p_b) of the class distributions.
+    """
+    if kind == "logits":
+        return (logits_a - logits_b).pow(2).sum(1)
+    if kind == "softmax":
+        return (logits_a.softmax(1) - logits_b.softmax(1)).pow(2).sum(1)
+    if kind == "kl":
+        log_a, log_b = logits_a.log_softmax(1), logits_b.log_softmax(1)
+        return (log_a.exp() * (log_a - log_b)).sum(1)
+    raise ValueError(f"divergence kind must be one of {DIVERGENCES}, got {kind!r}")
+
+
+@register_objective("gradient_norm")
+def gradient_norm_objective(lam):
+    """Cross-entropy plus `lam` times the mean squared input-gradient norm of the per-example loss.
+
+    One forward pass serves both terms; the penalty is differentiated by double back-propagation. (In a
+    model with batch norm in training mode an example's gradient also flows through the batch statistics.)
+    """
+    lam = _check_nonnegative("lam", lam)
+
+    def loss(model, x, y, generator):
+        x = x.detach().requires_grad_(True)
+        logits = model(x)
+        ce = F.cross_entropy(logits, y)
+        if lam == 0:
+            return ce
+        return ce + lam * input_gradient_norms(logits, x, y).mean()
+    return loss
+
+
+@register_objective("noise_consistency")
+def noise_consistency_objective(lam, sigma=0.1, kind="logits"):
+    """Cross-entropy on x plus `lam` times the divergence between the outputs on x and on x + N(0, sigma²)."""
+    lam, sigma = _check_nonnegative("lam", lam), _check_nonnegative("sigma", sigma)
+    if kind not in DIVERGENCES:
+        raise ValueError(f"kind must be one of {DIVERGENCES}, got {kind!r}")
+
+    def loss(model, x, y, generator):
+        logits = model(x)
+        ce = F.cross_entropy(logits, y)
+        if lam == 0:
+            return ce
+        noisy = model(x + _noise(x, sigma, generator))
+        return ce + lam * divergence(logits, noisy, kind).mean()
+    return loss
+
+
+@register_objective("noise_augmentation")
+def noise_augmentation_objective(sigma):
+    """Cross-entropy on Gaussian-noised inputs x + N(0, sigma²): the training of randomized smoothing."""
+    sigma = _check_nonnegative("sigma", sigma)
+    return lambda model, x, y, generator: F.cross_entropy(model(x + _noise(x, sigma, generator)), y)
+
+
+def config(method, strength, dataset, profile="quick", **overrides) -> dict:
+    """The zoo configuration of `method` trained at `strength` (strength 0 is the standard model).
+
+    `overrides` replace recipe entries (n_train, epochs, ...); an `objective_args` override adds
+    arguments to the method's own (e.g. the noise level of 'noise_consistency'). Above the method's
+    `lr_above` strength the learning rate is divided by strength / lr_above, which keeps the product of
+    learning rate and penalty weight bounded.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    strength = _check_nonnegative("strength", strength)
+    extra = dict(overrides.pop("objective_args", None) or {})
+    if strength == 0:
+        return zoo.standard(dataset, profile, **overrides)
+    if method == "pgd":
+        return zoo.robust(dataset, profile, eps=strength, norm="l2", **extra, **overrides)
+    args = {**extra, METHODS[method]["strength"]: strength}
+    config = {**zoo.standard(dataset, profile, **overrides), "objective": method, "objective_args": args}
+    above = METHODS[method]["lr_above"]
+    if above is not None and strength > above:
+        config["lr"] = config["lr"] * above / strength
+    return config

@@ -1,0 +1,212 @@
+"""The score ∇_x log p_σ(x) of the data distribution, estimated with a denoiser trained in the course.
+
+A denoiser D trained to minimise E ||D(x + σ ε) - x||² (ε standard Gaussian) estimates E[x | x̃], and
+Tweedie's formula turns it into the score of the noised data density p_σ = p * N(0, σ² I)
+(denoising score matching, Vincent 2011):
+
+    s_σ(x̃) = ∇ log p_σ(x̃) = (D(x̃) - x̃) / σ².
+
+Images get a small convolutional encoder-decoder, vectors (the synthetic manifold data) an MLP; both
+predict a residual, D(x̃) = x̃ + net(x̃). `denoiser(dataset, profile, sigma)` trains one once and keeps
+it in the cache; `score(D, x, sigma)` evaluates the estimate. On the synthetic data the exact score is
+known, and `learned_vs_exact` measures how well the learned one matches it.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import cache
+from .data import load
+from .device import resolve
+from .progress import progress
+
+# Denoiser training recipes per profile (images); vectors use VECTOR_RECIPE.
+RECIPES = {
+    "quick": dict(n_train=4000, epochs=2, width=8, lr=3e-3, batch_size=128, seed=0),
+    "full": dict(n_train=50000, epochs=30, width=64, lr=1e-3, batch_size=256, seed=0),
+}
+VECTOR_RECIPE = dict(n_train=10000, epochs=10, width=128, lr=2e-3, batch_size=256, seed=0)
+
+
+class ConvDenoiser(nn.Module):
+    """A small encoder-decoder on (N, C, H, W): one full-resolution layer, two downsampling stages with
+    skip connections, and D(x) = x + net(x). Most of its work happens at half and quarter resolution."""
+
+    def __init__(self, channels, width=16):
+        super().__init__()
+        act, w = nn.SiLU, width
+        self.enc = nn.Sequential(nn.Conv2d(channels, w, 3, 1, 1), act())
+        self.down1 = nn.Sequential(nn.Conv2d(w, 2 * w, 3, 2, 1), act(), nn.Conv2d(2 * w, 2 * w, 3, 1, 1), act())
+        self.down2 = nn.Sequential(nn.Conv2d(2 * w, 2 * w, 3, 2, 1), act(), nn.Conv2d(2 * w, 2 * w, 3, 1, 1), act())
+        self.up2 = nn.Sequential(nn.Conv2d(2 * w, 2 * w, 3, 1, 1), act(), nn.Conv2d(2 * w, w, 1), act())
+        self.out = nn.Conv2d(w, channels, 3, 1, 1)
+
+    def forward(self, x):
+        h1 = self.enc(x)
+        h2 = self.down1(h1)
+        h3 = self.down2(h2)
+        u2 = self.up2(F.interpolate(h3, size=h2.shape[-2:], mode="nearest") + h2)
+        return x + self.out(F.interpolate(u2, size=h1.shape[-2:], mode="bilinear", align_corners=False) + h1)
+
+
+class MLPDenoiser(nn.Module):
+    """A three-layer MLP on vectors (N, D); D(x) = x + net(x)."""
+
+    def __init__(self, dim, width=128):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(),
+                                 nn.Linear(width, dim))
+
+    def forward(self, x):
+        return x + self.net(x)
+
+
+def build(shape, width, seed=0) -> nn.Module:
+    """A freshly initialised denoiser for examples of `shape`: (C, H, W) gives a ConvDenoiser, (D,) an MLP."""
+    shape = tuple(shape)
+    if len(shape) not in (1, 3) or min(shape) < 1:
+        raise ValueError(f"shape must be (D,) for vectors or (C, H, W) for images, got {shape}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ConvDenoiser(shape[0], width) if len(shape) == 3 else MLPDenoiser(shape[0], width)
+
+
+def _check_sigma(sigma):
+    if not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or not sigma > 0:
+        raise ValueError(f"sigma must be a number > 0, got {sigma!r}")
+    return float(sigma)
+
+
+def _check_batch(x, name="x"):
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() not in (2, 4):
+        raise ValueError(f"{name} must be a float tensor (N, D) or (N, C, H, W), got "
+                         f"{type(x).__name__} {tuple(getattr(x, 'shape', ()))}")
+
+
+def train_denoiser(net, x, sigma, epochs, lr=2e-3, batch_size=128, seed=0, show_progress=True) -> list:
+    """Train `net` in place to denoise x + N(0, sigma²) back to x (mean squared error, Adam, cosine schedule).
+
+    `x` holds the clean training examples, (N, D) or (N, C, H, W). Returns the mean loss per epoch.
+    """
+    _check_batch(x)
+    sigma = _check_sigma(sigma)
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    steps = epochs * math.ceil(len(x) / batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    net.train()
+    losses = []
+    bar = progress(total=steps, desc=f"denoiser σ={sigma:g}", disable=not show_progress)
+    for _ in range(epochs):
+        order, total = torch.randperm(len(x), generator=generator).to(x.device), 0.0
+        for start in range(0, len(x), batch_size):
+            clean = x[order[start:start + batch_size]]
+            noisy = clean + sigma * torch.randn(clean.shape, generator=generator).to(clean)
+            loss = (net(noisy) - clean).pow(2).flatten(1).sum(1).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += loss.item() * len(clean)
+            bar.update()
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        losses.append(total / len(x))
+    bar.close()
+    net.eval()
+    return losses
+
+
+def cached_denoiser(config: dict, x_train, device=None, show_progress=True) -> nn.Module:
+    """The denoiser described by `config` (shape, width, sigma, epochs, lr, batch_size, seed and what
+    identifies the data), trained on `x_train` once and then loaded from the cache."""
+    device = resolve(device)
+    net = build(config["shape"], config["width"], config["seed"]).to(device)
+
+    def train_now():
+        losses = train_denoiser(net, x_train().to(device), config["sigma"], config["epochs"], config["lr"],
+                                config["batch_size"], config["seed"], show_progress)
+        return net.state_dict(), dict(losses=losses)
+
+    state, info, built = cache.cached("models", config, train_now, device=device)
+    if not built:
+        net.load_state_dict(state)
+    net.eval()
+    net.losses, net.config = info.get("losses", []), config
+    return net
+
+
+def denoiser(dataset, profile="quick", sigma=0.5, device=None, show_progress=True, **overrides) -> nn.Module:
+    """The image denoiser at noise level `sigma` for `dataset` (trained on its training split, cached).
+
+    `overrides` replace entries of the profile's recipe (n_train, epochs, width, lr, batch_size, seed).
+    """
+    if profile not in RECIPES:
+        raise ValueError(f"profile must be one of {sorted(RECIPES)}, got {profile!r}")
+    unknown = set(overrides) - set(RECIPES[profile])
+    if unknown:
+        raise ValueError(f"unknown denoiser setting(s) {sorted(unknown)}; settings are {sorted(RECIPES[profile])}")
+    recipe = {**RECIPES[profile], **overrides}
+    from .data import INFO
+    if dataset not in INFO:
+        raise ValueError(f"dataset must be one of {sorted(INFO)}, got {dataset!r}")
+    config = dict(kind="denoiser", dataset=dataset, sigma=_check_sigma(sigma), shape=list(INFO[dataset]["shape"]),
+                  **recipe)
+    images = lambda: load(dataset, "train", n=recipe["n_train"], seed=recipe["seed"], device=device).x
+    return cached_denoiser(config, images, device, show_progress)
+
+
+@torch.no_grad()
+def score(denoiser, x, sigma, batch_size=1000) -> torch.Tensor:
+    """The score estimate s_σ(x) = (D(x) - x) / σ² for every example of x (same shape as x)."""
+    _check_batch(x)
+    sigma = _check_sigma(sigma)
+    denoiser.eval()
+    return torch.cat([(denoiser(chunk) - chunk) / sigma ** 2 for chunk in x.split(batch_size)])
+
+
+def learned_vs_exact(denoiser, x, sigma, exact_score) -> torch.Tensor:
+    """The cosine between the learned score and `exact_score(x, sigma)` at every point of x: (N,)."""
+    from .alignment import cosine_alignment
+    learned = score(denoiser, x, sigma)
+    exact = exact_score(x, sigma)
+    if exact.shape != learned.shape:
+        raise ValueError(f"exact_score must return a tensor shaped like x {tuple(x.shape)}, got {tuple(exact.shape)}")
+    return cosine_alignment(learned, exact.to(learned))
+
+
+def synthetic_denoiser(manifold, sigma, device=None, show_progress=True, **overrides) -> nn.Module:
+    """An MLP denoiser at noise level `sigma` for the synthetic manifold (`pagutils.synthetic`), cached.
+
+    It is trained on noise-free samples G(z) of the manifold, so its score estimate targets exactly
+    `manifold.exact_score(x, sigma)`, the score of the manifold's density convolved with N(0, sigma² I).
+    `overrides` replace entries of VECTOR_RECIPE.
+    """
+    unknown = set(overrides) - set(VECTOR_RECIPE)
+    if unknown:
+        raise ValueError(f"unknown denoiser setting(s) {sorted(unknown)}; settings are {sorted(VECTOR_RECIPE)}")
+    recipe = {**VECTOR_RECIPE, **overrides}
+    config = dict(kind="denoiser", data=manifold.config, sigma=_check_sigma(sigma), shape=[manifold.dim], **recipe)
+    points = lambda: manifold.sample(recipe["n_train"], seed=recipe["seed"], noise=False)[0].x.flatten(1)
+    return cached_denoiser(config, points, device, show_progress)
+
+
+def synthetic_check(manifold, sigma, n_test=500, seed=1, device=None, show_progress=True, **overrides) -> dict:
+    """How well a learned score matches the exact one on the synthetic manifold.
+
+    Test points are drawn from the noised density itself (manifold points plus N(0, sigma²) noise, seed
+    `seed`, unseen in training). Returns dict(cosine=(N,) cosine of learned and exact score per point,
+    relative_error=(N,) ||s_learned - s_exact|| / ||s_exact||, denoiser=the trained MLP).
+    """
+    net = synthetic_denoiser(manifold, sigma, device, show_progress, **overrides)
+    points = manifold.sample(n_test, seed=seed, noise=False)[0].x.flatten(1)
+    generator = torch.Generator().manual_seed(seed)
+    x = points + sigma * torch.randn(points.shape, generator=generator)
+    device = next(net.parameters()).device
+    learned, exact = score(net, x.to(device), sigma).cpu(), manifold.exact_score(x, sigma)
+    from .alignment import cosine_alignment
+    error = (learned - exact).norm(dim=1) / exact.norm(dim=1).clamp_min(1e-12)
+    return dict(cosine=cosine_alignment(learned, exact), relative_error=error, denoiser=net)

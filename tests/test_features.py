@@ -1,0 +1,110 @@
+import pytest
+import torch
+
+from pagutils import attacks, features, models, train, zoo
+from pagutils.data import Data
+
+SOURCE = dict(name="trained_cnn fixture: small_cnn, 4 epochs on 3,000 MNIST images")
+
+
+@pytest.fixture(scope="module")
+def small_train(mnist_train):
+    return mnist_train[:200]
+
+
+def _l2(delta):
+    return delta.flatten(1).norm(dim=1)
+
+
+def test_d_det_relabels_to_the_next_class_within_eps(trained_cnn, small_train):
+    d_det, info = features.make_d_det(trained_cnn, small_train, eps=2.0, steps=5, source=SOURCE, show_progress=False)
+    assert torch.equal(d_det.y, (small_train.y + 1) % 10)
+    assert _l2(d_det.x - small_train.x).max() <= 2.0 + 1e-4
+    assert d_det.x.min() >= 0 and d_det.x.max() <= 1
+    assert 0 <= info["success_rate"] <= 1 and 0 < info["mean_norm"] <= 2.0 + 1e-4
+    assert info["config"]["construction"] == "d_det" and info["config"]["source"] == SOURCE
+
+
+def test_d_rand_targets_are_seeded_uniform_and_perturbations_stay_inside_eps(trained_cnn, small_train):
+    d_rand, info = features.make_d_rand(trained_cnn, small_train, eps=3.0, steps=5, seed=3, source=SOURCE,
+                                        show_progress=False)
+    assert torch.equal(d_rand.y, features.random_targets(small_train.y, 10, seed=3))
+    assert len(d_rand.y.unique()) == 10, "random targets should cover every class"
+    assert (d_rand.y != small_train.y).float().mean() > 0.7, "about 90% of random targets differ from the label"
+    assert _l2(d_rand.x - small_train.x).max() <= 3.0 + 1e-4
+    assert d_rand.x.min() >= 0 and d_rand.x.max() <= 1
+    # the attack moved images toward their targets: the model agrees with the new labels more often than before
+    agree_before = (attacks.predict(trained_cnn, small_train.x) == d_rand.y).float().mean()
+    assert info["success_rate"] > agree_before + 0.2
+
+
+def test_representation_distance_falls_during_robustify(trained_cnn, small_train):
+    data = small_train[:64]
+    robustified, info = features.robustify(trained_cnn, data, steps=30, step_size=0.5, record_every=5,
+                                           source=SOURCE, show_progress=False)
+    distances = [d for _, d in info["history"]]
+    assert [s for s, _ in info["history"]] == [0, 5, 10, 15, 20, 25, 30]
+    assert distances[-1] < 0.5 * distances[0]
+    assert torch.equal(robustified.y, data.y)
+    assert robustified.x.min() >= 0 and robustified.x.max() <= 1
+    final = features.relative_distance(trained_cnn, robustified.x, data.x).mean().item()
+    assert final == pytest.approx(info["final_distance"], rel=1e-3, abs=1e-4)
+
+
+def test_robustify_starts_from_other_images(trained_cnn, small_train):
+    data = small_train[:32]
+    z, _ = features.robustify(trained_cnn, data, steps=1, step_size=1e-6, source=SOURCE, show_progress=False)
+    order = features.start_order(len(data), seed=0)
+    assert torch.allclose(z.x, data.x[order], atol=1e-4)
+
+
+def test_second_call_loads_the_cached_set_without_attacking(trained_cnn, small_train, monkeypatch):
+    first, info = features.make_d_det(trained_cnn, small_train, eps=1.0, steps=3, source=SOURCE, show_progress=False)
+    calls = []
+
+    def attack(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("attacked")
+
+    monkeypatch.setattr(features, "pgd", attack)
+    second, info2 = features.make_d_det(trained_cnn, small_train, eps=1.0, steps=3, source=SOURCE,
+                                        show_progress=False)
+    assert calls == []
+    assert torch.equal(first.x, second.x) and torch.equal(first.y, second.y)
+    assert info2 == info
+    with pytest.raises(RuntimeError, match="attacked"):  # another construction is not in the cache: it attacks
+        features.make_d_det(trained_cnn, small_train, eps=1.5, steps=3, source=SOURCE, show_progress=False)
+
+
+def test_the_cache_key_names_the_data_and_the_source(small_train):
+    assert features.digest(small_train) == features.digest(small_train[:])
+    assert features.digest(small_train) != features.digest(small_train[:199])
+    with pytest.raises(ValueError, match="source must be a JSON dict"):
+        features.make_d_rand(models.build("mlp", "mnist"), small_train, eps=1.0, steps=1)
+
+
+def test_inputs_are_checked(trained_cnn, small_train):
+    with pytest.raises(ValueError, match="data must be a pagutils.data.Data"):
+        features.robustify(trained_cnn, small_train.x, steps=1, source=SOURCE)
+    with pytest.raises(ValueError, match="steps must be a positive int"):
+        features.robustify(trained_cnn, small_train, steps=0, source=SOURCE)
+    with pytest.raises(ValueError, match="eps must be a positive number"):
+        features.make_d_det(trained_cnn, small_train, eps=-1.0, steps=1, source=SOURCE)
+    with pytest.raises(ValueError, match="x_adv and y"):
+        features.transfer_success(trained_cnn, small_train.x, small_train.y[:3])
+
+
+def test_transfer_success_counts_misclassified_inputs(trained_cnn, mnist_test):
+    clean_error = 1 - attacks.accuracy(trained_cnn, mnist_test)
+    assert features.transfer_success(trained_cnn, mnist_test.x, mnist_test.y) == pytest.approx(clean_error)
+
+
+@pytest.mark.slow
+def test_a_model_trained_on_d_rand_beats_chance_on_the_original_test_set(trained_cnn, mnist_train, mnist_test):
+    d_rand, info = features.make_d_rand(trained_cnn, mnist_train[:1500], eps=3.0, steps=5, source=SOURCE,
+                                        show_progress=False)
+    assert (d_rand.y == mnist_train.y[:1500]).float().mean() < 0.15, "the labels carry almost no information"
+    config = zoo.standard("mnist", "quick", epochs=5)
+    model = features.train_on(d_rand, info, config, device="cpu", show_progress=False)
+    assert model.config["train_data"] == info["config"] and model.config["n_train"] == len(d_rand)
+    assert attacks.accuracy(model, mnist_test) > 0.3  # chance is 0.1

@@ -1,0 +1,83 @@
+"""Score estimates from denoisers (pagutils.score) and the alignment measures (pagutils.alignment)."""
+import pytest
+import torch
+
+from pagutils import alignment, score, synthetic
+
+
+def test_learned_score_matches_the_exact_one_on_the_synthetic_manifold():
+    surface = synthetic.make_generator(dim=40, seed=0)
+    check = score.synthetic_check(surface, 0.1, n_test=300, show_progress=False)
+    assert check["cosine"].shape == (300,)
+    assert check["cosine"].mean() > 0.85
+    assert check["relative_error"].median() < 0.6
+
+
+def test_score_is_tweedies_formula():
+    net = score.build((5,), width=8)
+    torch.nn.init.zeros_(net.net[-1].weight), torch.nn.init.zeros_(net.net[-1].bias)
+    x = torch.randn(4, 5)
+    assert score.score(net, x, 0.5).abs().max() == 0           # D(x) = x: zero score
+    torch.nn.init.constant_(net.net[-1].bias, 1.0)              # D(x) = x + 1: score 1 / σ²
+    assert torch.allclose(score.score(net, x, 0.5), torch.full_like(x, 4.0))
+
+
+def test_image_denoiser_is_cached_and_denoises():
+    kwargs = dict(n_train=1000, epochs=2, width=8)
+    first = score.denoiser("mnist", "quick", sigma=0.5, show_progress=False, **kwargs)
+    second = score.denoiser("mnist", "quick", sigma=0.5, show_progress=False, **kwargs)
+    assert first.losses and second.losses == first.losses
+    for a, b in zip(first.parameters(), second.parameters()):
+        assert torch.equal(a, b)
+    assert first.losses[-1] < 0.5 ** 2 * 784                    # better than returning the noisy input
+
+
+def test_cosine_alignment_of_a_vector_with_itself_and_its_negative():
+    v = torch.randn(6, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(alignment.cosine_alignment(v, v), torch.ones(6), atol=1e-6)
+    assert torch.allclose(alignment.cosine_alignment(v, -v), -torch.ones(6), atol=1e-6)
+    assert torch.allclose(alignment.cosine_alignment(v, 3 * v), torch.ones(6), atol=1e-6)
+    orthogonal = torch.zeros(2, 3)
+    assert alignment.cosine_alignment(torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]),
+                                      orthogonal + torch.tensor([[0, 1.0, 0], [0, 0, 1.0]])).abs().max() < 1e-7
+
+
+def test_ssim_of_identical_images_is_one_and_lower_otherwise():
+    g = torch.Generator().manual_seed(1)
+    a = torch.rand(3, 1, 16, 16, generator=g)
+    assert torch.allclose(alignment.ssim(a, a), torch.ones(3), atol=1e-5)
+    assert (alignment.ssim(a, torch.rand(3, 1, 16, 16, generator=g)) < 0.5).all()
+    assert torch.allclose(alignment.ssim_alignment(a - 0.5, 2 * (a - 0.5)), torch.ones(3), atol=1e-5)
+    assert (alignment.ssim_alignment(a - 0.5, 0.5 - a) < -0.5).all()
+
+
+def test_three_regimes_are_read_off_the_alignment():
+    regimes, best = alignment.three_regimes([0, 0.1, 1, 10, 100], [0.1, 0.3, 0.5, 0.4, 0.2])
+    assert best == 1 and regimes == ["weak", "weak", "bayes-aligned", "excessive", "excessive"]
+    assert alignment.three_regimes([0, 1], [0.9, 0.1]) == (["bayes-aligned", "excessive"], 0)
+
+
+def test_bad_inputs_raise_errors_naming_the_argument():
+    v = torch.zeros(2, 4)
+    with pytest.raises(ValueError, match="grad and score must have the same shape"):
+        alignment.cosine_alignment(v, torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="grad must be a float tensor"):
+        alignment.cosine_alignment(torch.zeros(4), torch.zeros(4))
+    with pytest.raises(ValueError, match="a and b must be image batches"):
+        alignment.ssim(torch.zeros(2, 1, 8, 8, 1), torch.zeros(2, 1, 8, 8, 1))
+    with pytest.raises(ValueError, match="window must be an odd int"):
+        alignment.ssim(torch.zeros(2, 1, 8, 8), torch.zeros(2, 1, 8, 8), window=4)
+    with pytest.raises(ValueError, match="strengths and alignment must be non-empty and of equal length"):
+        alignment.three_regimes([1, 2], [0.5])
+    with pytest.raises(ValueError, match="strengths must be sorted"):
+        alignment.three_regimes([2, 1], [0.5, 0.4])
+    with pytest.raises(ValueError, match="sigma must be a number > 0"):
+        score.score(score.build((3,), 4), torch.zeros(2, 3), 0.0)
+    with pytest.raises(ValueError, match="x must be a float tensor"):
+        score.score(score.build((3,), 4), torch.zeros(3), 0.5)
+    with pytest.raises(ValueError, match="shape must be"):
+        score.build((1, 28), 8)
+    with pytest.raises(ValueError, match="unknown denoiser setting"):
+        score.denoiser("mnist", "quick", sigma=0.5, depth=3)
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        score.denoiser("svhn", "quick", sigma=0.5)
