@@ -22,6 +22,7 @@ from . import cache
 from .data import INFO, load
 from .device import resolve
 from .progress import progress
+from .train import fit_with_adam
 
 
 # --------------------------------------------------------------------------------------------------
@@ -199,31 +200,10 @@ class Autoencoder(nn.Module):
 def train_autoencoder(ae: Autoencoder, data, epochs: int, lr: float = 1e-3, batch_size: int = 128, seed: int = 0,
                       show_progress: bool = True) -> list:
     """Train `ae` in place to reconstruct `data.x` (mean squared error, Adam, cosine schedule); per-epoch losses."""
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(ae.parameters(), lr=lr)
-    steps = epochs * math.ceil(len(data) / batch_size)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    ae.train()
-    bar = progress(total=steps, desc="autoencoder", disable=not show_progress)
-    losses = []
-    for _ in range(epochs):
-        total = 0.0
-        for x, _y in data.batches(batch_size, shuffle=True, generator=generator):
-            loss = F.mse_loss(ae(x), x)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += loss.item() * len(x)
-            bar.update()
-            bar.set_postfix(mse=f"{loss.item():.4f}", refresh=False)
-        losses.append(total / len(data))
-    bar.close()
-    ae.eval()
-    return losses
+    return fit_with_adam(ae, data.x, lambda net, x, _: F.mse_loss(net(x), x), epochs, lr, batch_size, generator,
+                         "autoencoder", show_progress, postfix="mse")
 
 
 def autoencoder(dataset: str, profile: str = "quick", latent_dim: int = None, device=None, show_progress=True,

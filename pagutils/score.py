@@ -11,7 +11,6 @@ predict a residual, D(x̃) = x̃ + net(x̃). `denoiser(dataset, profile, sigma)`
 it in the cache; `score(D, x, sigma)` evaluates the estimate. On the synthetic data the exact score is
 known, and `learned_vs_exact` measures how well the learned one matches it.
 """
-import math
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +19,7 @@ from torch import nn
 from . import cache
 from .data import load
 from .device import resolve
-from .progress import progress
+from .train import fit_with_adam
 
 # Denoiser training recipes per profile (images); vectors use VECTOR_RECIPE.
 RECIPES = {
@@ -92,32 +91,11 @@ def train_denoiser(net, x, sigma, epochs, lr=2e-3, batch_size=128, seed=0, show_
     """
     _check_batch(x)
     sigma = _check_sigma(sigma)
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    steps = epochs * math.ceil(len(x) / batch_size)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    net.train()
-    losses = []
-    bar = progress(total=steps, desc=f"denoiser σ={sigma:g}", disable=not show_progress)
-    for _ in range(epochs):
-        order, total = torch.randperm(len(x), generator=generator).to(x.device), 0.0
-        for start in range(0, len(x), batch_size):
-            clean = x[order[start:start + batch_size]]
-            noisy = clean + sigma * torch.randn(clean.shape, generator=generator).to(clean)
-            loss = (net(noisy) - clean).pow(2).flatten(1).sum(1).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += loss.item() * len(clean)
-            bar.update()
-            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-        losses.append(total / len(x))
-    bar.close()
-    net.eval()
-    return losses
+    def denoising_loss(net, clean, generator):
+        noisy = clean + sigma * torch.randn(clean.shape, generator=generator).to(clean)
+        return (net(noisy) - clean).pow(2).flatten(1).sum(1).mean()
+    return fit_with_adam(net, x, denoising_loss, epochs, lr, batch_size, torch.Generator().manual_seed(seed),
+                         f"denoiser σ={sigma:g}", show_progress)
 
 
 def cached_denoiser(config: dict, x_train, device=None, show_progress=True) -> nn.Module:

@@ -109,3 +109,33 @@ def train(model, data, epochs, objective_name="standard", objective_args=None, l
         history.append(record)
     model.eval()
     return history
+
+
+def fit_with_adam(net, x, batch_loss, epochs, lr, batch_size, generator, desc, show_progress=True, postfix="loss"):
+    """Minimise `batch_loss(net, batch, generator)` over shuffled batches of the tensor `x` with Adam and a
+    cosine schedule (the loop of the course's autoencoder and denoiser). Returns the mean loss per epoch;
+    `net` is left in eval mode."""
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    steps = epochs * math.ceil(len(x) / batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    net.train()
+    bar = progress(total=steps, desc=desc, disable=not show_progress)
+    losses = []
+    for _ in range(epochs):
+        order, total = torch.randperm(len(x), generator=generator).to(x.device), 0.0
+        for start in range(0, len(x), batch_size):
+            batch = x[order[start:start + batch_size]]
+            loss = batch_loss(net, batch, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += loss.item() * len(batch)
+            bar.update()
+            bar.set_postfix({postfix: f"{loss.item():.4f}"}, refresh=False)
+        losses.append(total / len(x))
+    bar.close()
+    net.eval()
+    return losses
