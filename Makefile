@@ -1,15 +1,22 @@
 # Two commands do all set-up on a fresh machine:
 #   make book   builds the executed book into _build/html (creates .venv and installs requirements first)
 #   make test   runs the unit tests, every chapter under nbval, and the papermill/build checks
+#   make bench  benchmarks attacks, training and constructions against torchattacks (benchmarks/RESULTS.md);
+#               on a GPU the same command measures the GPU (BENCH_ARGS="--device cpu" forces the CPU)
+#   make browser-test   opens every page of the built book in headless Chromium, offline (after make book)
+#   make assignments    writes the student and autograder notebooks and the exercise pages (book/teacher.md)
+#   make student-book   builds the book with every exercise solution hidden into _build/student
 VENV    ?= .venv
 PYTHON  ?= python3
 STAMP   := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
+NODE_STAMP := node_modules/.installed
 BIN     := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 # ../shared/data (beside the checkout) is used when present and PAGUTILS_DATA_DIR is unset
 export PAGUTILS_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 
-.PHONY: setup book test unit notebooks clean
+.PHONY: setup book test unit notebooks bench clean browser-test assignments student-book
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +27,26 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
-book: $(STAMP)
+# MathJax, require.js and the widget manager that the HTML serves itself, and playwright-core (package.json)
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+book: $(STAMP) $(NODE_STAMP)
 	PAG_PROGRESS=0 $(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Book built: open _build/html/index.html"
+
+assignments: $(STAMP)
+	$(BIN)/python -m pagutils.assign build
+	$(BIN)/python -m pagutils.assign pages
+
+student-book: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python -m pagutils.assign student-config --out _build/student_config.yml
+	PAG_PROGRESS=0 $(BIN)/jupyter-book build . -W -n --keep-going --config _build/student_config.yml --path-output _build/student
+	@echo "Student edition built: open _build/student/_build/html/index.html"
+
+browser-test: $(NODE_STAMP)
+	node tests/browser/check_book.mjs _build/html _build/screenshots
 
 test: $(STAMP)
 	$(BIN)/pytest tests book --nbval-lax --nbval-cell-timeout=1800 -ra
@@ -32,6 +56,13 @@ unit: $(STAMP)
 
 notebooks: $(STAMP)
 	$(BIN)/pytest book --nbval-lax --nbval-cell-timeout=1800 -ra
+
+$(BENCH_STAMP): $(STAMP) benchmarks/requirements.txt
+	$(BIN)/pip install --no-deps -r benchmarks/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	PAG_PROGRESS=0 $(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf _build

@@ -10,9 +10,10 @@ Modules, each named after the idea it computes (and the chapter that introduces 
   distractor      MNIST with a fixed distractor half (Chapter 8)
   robust_losses   gradient-norm, noise-consistency, noise-augmentation objectives (Chapter 10)
   score, alignment  denoiser scores and gradient-score alignment (Chapter 10)
+  widgets         sliders over pre-rendered pictures that work in the static book (Chapters 1, 2, 9)
 """
 from . import (alignment, attacks, cache, data, distractor, features, gaussian, generation, gradients, manifold,
-               models, paths, plots, profiles, report, robust_losses, score, synthetic, train, zoo)
+               models, paths, plots, profiles, report, robust_losses, score, synthetic, train, widgets, zoo)
 from .device import default_device
 from .profiles import settings
 

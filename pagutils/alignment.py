@@ -98,22 +98,25 @@ def three_regimes(strengths, alignment):
     return regimes, strengths[best]
 
 
-def measure(model, x, y, score, basis, noise_norm, n_samples=8, seed=0) -> dict:
+def measure(model, x, y, reference, basis, noise_norm, n_samples=8, seed=0) -> dict:
     """What a point of a robustness sweep is judged by, averaged over the examples (x, y):
 
     accuracy (clean), on / off (mean L1 change of the softmax under noise of L2 norm `noise_norm`
     along / orthogonal to the tangent spaces `basis`, see `manifold.on_off_robustness`), cosine and
-    ssim (alignment of the input gradient ∇_x log p(y|x) with `score`, the score estimate at x).
+    ssim (alignment of the input gradient ∇_x log p(y|x) with `reference`, a generative model's gradient
+    at x, e.g. `score.posterior_gradient`), and on_fraction (the share of the gradient's squared norm in
+    the tangent spaces).
     """
     from .attacks import predict
     from .gradients import input_gradient
-    from .manifold import on_off_robustness
-    _check_pair(x, score, names=("x", "score"))
+    from .manifold import on_manifold_fraction, on_off_robustness
+    _check_pair(x, reference, names=("x", "reference"))
     grad = input_gradient(model, x, y)
     change = on_off_robustness(model, x, basis, noise_norm, n_samples=n_samples, seed=seed)
     return dict(accuracy=(predict(model, x) == y).float().mean().item(), on=change["on"].mean().item(),
-                off=change["off"].mean().item(), cosine=cosine_alignment(grad, score).mean().item(),
-                ssim=ssim_alignment(grad, score).mean().item())
+                off=change["off"].mean().item(), cosine=cosine_alignment(grad, reference).mean().item(),
+                ssim=ssim_alignment(grad, reference).mean().item(),
+                on_fraction=on_manifold_fraction(grad, basis).nanmean().item())
 
 
 def plot_sweep(ax, strengths, measures, label, metrics=("accuracy", "cosine", "on", "off")):

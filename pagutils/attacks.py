@@ -10,14 +10,14 @@ import math
 import torch
 import torch.nn.functional as F
 
+from . import checks
+from .models import channels_last
 from .progress import progress
 
 
 def _per_example_norm(v: torch.Tensor, p) -> torch.Tensor:
-    """The p-norm of every example of a batch, shaped (N, 1, 1, ...) for broadcasting."""
-    flat = v.flatten(1)
-    norms = flat.abs().amax(dim=1) if p == math.inf else flat.norm(p=p, dim=1)
-    return norms.view(-1, *([1] * (v.dim() - 1)))
+    """The p-norm of every example of a batch, shaped (N, 1, 1, ...) for broadcasting (in any memory layout)."""
+    return torch.linalg.vector_norm(v, ord=p, dim=tuple(range(1, v.dim())), keepdim=True)
 
 
 def _per_example(eps, x):
@@ -39,12 +39,12 @@ class L2Step:
         return self.project(self.x0 + direction * radius.view_as(_per_example_norm(noise, 2)) * self.eps)
 
     def step(self, x, grad):
-        return x + self.step_size * grad / _per_example_norm(grad, 2).clamp_min(1e-12)
+        return torch.addcmul(x, grad, self.step_size / _per_example_norm(grad, 2).clamp_min(1e-12))
 
     def project(self, x):
         delta = x - self.x0
         scale = (self.eps / _per_example_norm(delta, 2).clamp_min(1e-12)).clamp(max=1.0)
-        return (self.x0 + delta * scale).clamp(0, 1)
+        return torch.addcmul(self.x0, delta, scale).clamp_(0, 1)
 
 
 class LinfStep:
@@ -52,36 +52,35 @@ class LinfStep:
 
     def __init__(self, x0, eps, step_size):
         self.x0, self.eps, self.step_size = x0, _per_example(eps, x0), _per_example(step_size, x0)
+        # the Linf ball intersected with [0, 1]: one clamp per step
+        self.low, self.high = (x0 - self.eps).clamp_(min=0), (x0 + self.eps).clamp_(max=1)
 
     def random_start(self, generator=None):
         noise = torch.rand(self.x0.shape, generator=generator, device="cpu").to(self.x0) * 2 - 1
         return self.project(self.x0 + noise * self.eps)
 
     def step(self, x, grad):
-        return x + self.step_size * grad.sign()
+        return torch.addcmul(x, grad.sign(), self.step_size)
 
     def project(self, x):
-        return torch.minimum(torch.maximum(x, self.x0 - self.eps), self.x0 + self.eps).clamp(0, 1)
+        return torch.clamp(x, self.low, self.high)
 
 
 STEPS = {"l2": L2Step, "linf": LinfStep}
 
 
-def _check(model, x, y, eps, norm, steps, step_size):
-    if norm not in STEPS:
-        raise ValueError(f"norm must be 'l2' or 'linf', got {norm!r}")
-    if not isinstance(x, torch.Tensor) or x.dim() < 2 or not x.is_floating_point():
-        raise ValueError(f"x must be a float tensor with a batch dimension, got {type(x).__name__} {getattr(x, 'shape', '')}")
-    if x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ValueError(f"x must hold pixel values in [0, 1], got values in [{x.min().item():.3g}, {x.max().item():.3g}]")
-    if not isinstance(y, torch.Tensor) or y.shape != x.shape[:1]:
-        raise ValueError(f"y must be a tensor of {len(x)} labels, got {getattr(y, 'shape', type(y).__name__)}")
-    if torch.as_tensor(eps).lt(0).any():
-        raise ValueError(f"eps must be >= 0, got {eps}")
-    if not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
-    if step_size is not None and torch.as_tensor(step_size).le(0).any():
-        raise ValueError(f"step_size must be > 0, got {step_size}")
+def _check(model, x, y, eps, norm, steps, step_size, loss_fn=None, where="pgd"):
+    checks.norm(norm, where)
+    checks.images(x, "x", where, dims=None)
+    checks.radius(eps, "eps", where, n=len(x))
+    checks.integer(steps, "steps", where, low=0)
+    if step_size is not None:
+        checks.radius(step_size, "step_size", where, n=len(x), allow_zero=False)
+    if loss_fn is None:
+        num_classes = checks.model_logits(model, x, "model", where)
+        checks.labels(y, "y", where, n=len(x), num_classes=num_classes)
+    elif not isinstance(y, torch.Tensor) or len(y) != len(x):
+        raise ValueError(f"{where}: y must be a tensor of {len(x)} labels, got {checks.describe(y)}")
 
 
 def pgd(model, x, y, eps, norm="l2", steps=10, step_size=None, targeted=False, random_start=True,
@@ -92,29 +91,34 @@ def pgd(model, x, y, eps, norm="l2", steps=10, step_size=None, targeted=False, r
     of the target labels `y`. `step_size` defaults to 2.5 * eps / steps. `eps` is a float or one value
     per example. `loss_fn(logits, y)` replaces the summed cross-entropy when given.
     """
-    _check(model, x, y, eps, norm, steps, step_size)
+    _check(model, x, y, eps, norm, steps, step_size, loss_fn)
     if step_size is None:
         step_size = 2.5 * torch.as_tensor(eps, dtype=torch.float32) / max(steps, 1)
-    x0 = x.detach()
-    attack = STEPS[norm](x0, eps, step_size)
     loss_fn = loss_fn or (lambda logits, labels: F.cross_entropy(logits, labels, reduction="sum"))
     was_training = model.training
     model.eval()
-    try:
-        x_adv = attack.random_start(generator) if random_start else x0.clone()
-        for _ in range(steps):
-            x_adv.requires_grad_(True)
-            loss = loss_fn(model(x_adv), y)
-            (grad,) = torch.autograd.grad(loss, x_adv)
-            x_adv = attack.project(attack.step(x_adv.detach(), -grad if targeted else grad))
+    try:  # convolutions run channels-last (weights and inputs): the same values, a faster layout
+        with channels_last(model) as convolutional:
+            x0 = x.detach()
+            if convolutional and x0.dim() == 4:
+                x0 = x0.contiguous(memory_format=torch.channels_last)
+            attack = STEPS[norm](x0, eps, step_size)
+            x_adv = attack.random_start(generator) if random_start else x0.clone()
+            for _ in range(steps):
+                x_adv.requires_grad_(True)
+                (grad,) = torch.autograd.grad(loss_fn(model(x_adv), y), x_adv)
+                x_adv = attack.project(attack.step(x_adv.detach(), grad.neg_() if targeted else grad))
     finally:
         model.train(was_training)
-    return x_adv.detach()
+    return x_adv.detach().contiguous()
 
 
 @torch.no_grad()
 def predict(model, x, batch_size=1000):
     """Predicted labels for a batch of any size, in eval mode."""
+    checks.images(x, "x", "predict", dims=None, unit=False)
+    checks.integer(batch_size, "batch_size", "predict")
+    checks.model_logits(model, x, "model", "predict")
     was_training = model.training
     model.eval()
     try:
@@ -125,12 +129,18 @@ def predict(model, x, batch_size=1000):
 
 def accuracy(model, data, batch_size=1000) -> float:
     """Clean accuracy of `model` on a `Data` set, as a fraction."""
+    checks.nonempty(data, "data", "accuracy")
     return (predict(model, data.x, batch_size) == data.y).float().mean().item()
 
 
 def robust_accuracy(model, data, eps, norm="l2", steps=20, step_size=None, batch_size=500, seed=0,
                     show_progress=True) -> float:
     """Accuracy under untargeted PGD of radius `eps` (a fraction); eps 0 is clean accuracy."""
+    checks.nonempty(data, "data", "robust_accuracy")
+    checks.positive(eps, "eps", "robust_accuracy", allow_zero=True)
+    checks.norm(norm, "robust_accuracy")
+    checks.integer(steps, "steps", "robust_accuracy", low=0)
+    checks.integer(batch_size, "batch_size", "robust_accuracy")
     if eps == 0:
         return accuracy(model, data)
     generator = torch.Generator().manual_seed(seed)
@@ -146,4 +156,9 @@ def robust_accuracy(model, data, eps, norm="l2", steps=20, step_size=None, batch
 
 def accuracy_vs_eps(model, data, eps_list, norm="l2", steps=20, **kwargs) -> list:
     """Robust accuracy at every epsilon of `eps_list`."""
+    if not isinstance(eps_list, (list, tuple)) or not eps_list:
+        raise checks.ArgumentTypeError(f"accuracy_vs_eps: eps_list must be a non-empty list of radii, got "
+                                       f"{checks.describe(eps_list)}")
+    for eps in eps_list:
+        checks.positive(eps, "every entry of eps_list", "accuracy_vs_eps", allow_zero=True)
     return [robust_accuracy(model, data, eps, norm, steps, **kwargs) for eps in eps_list]

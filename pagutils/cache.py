@@ -4,7 +4,11 @@ Each artefact (a trained model's weights, a constructed dataset) is one safetens
 hash of its configuration, which is also stored inside the file and checked on load. Files are
 written to a temporary name and renamed into place, under a file lock, so an interrupted run never
 leaves a half-written file and two processes building the same artefact do not collide. A file that
-is truncated, corrupt or made for another configuration is reported and rebuilt, never used.
+is truncated, corrupt or made for another configuration is reported and rebuilt, never used: the file
+holds its configuration and a SHA-256 digest of its tensors (both checked on load), and a caller may
+give the tensor shapes it expects (`expect`), so a file whose tensors do not fit is rebuilt too. (A file
+written before digests were stored is checked for its configuration and shapes only.)
+Only safetensors files are read: loading one never runs code.
 """
 import contextlib
 import hashlib
@@ -17,7 +21,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from . import paths
+from . import checks, paths
 
 try:
     import fcntl
@@ -38,6 +42,9 @@ def config_key(config: dict) -> str:
 
 
 def path_for(kind: str, config: dict) -> Path:
+    if not isinstance(kind, str) or not kind or any(c in kind for c in "/\\.") :
+        raise ValueError(f"cache: kind must be a non-empty folder name (no '/', '\\' or '.'), got {kind!r}")
+    checks.mapping(config, "config", "cache")
     return paths.cache_dir() / kind / f"{config_key(config)}.safetensors"
 
 
@@ -55,8 +62,37 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def read(path: Path, config: dict, device="cpu"):
-    """(tensors, info) from `path` if it is a whole file made for `config`, else None (with a warning)."""
+def digest(tensors: dict) -> str:
+    """A SHA-256 digest of tensors' names, dtypes, shapes and bytes (16 hex digits)."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()[:16]
+
+
+def shapes(tensors) -> dict:
+    """name -> shape of a dict of tensors or of a module's state: the `expect` of its cached copy."""
+    state = tensors.state_dict() if hasattr(tensors, "state_dict") else tensors
+    return {name: tuple(t.shape) for name, t in state.items()}
+
+
+def mismatch(tensors: dict, expect: dict) -> str:
+    """Why `tensors` do not fit `expect` (name -> shape, None for any size along an axis), or '' if they do."""
+    for name, shape in (expect or {}).items():
+        if name not in tensors:
+            return f"it has no tensor {name!r}"
+        actual = tuple(tensors[name].shape)
+        if len(actual) != len(shape) or any(e is not None and e != a for e, a in zip(shape, actual)):
+            wanted = "(" + ", ".join("any" if e is None else str(e) for e in shape) + ("," if len(shape) == 1 else "") + ")"
+            return f"its tensor {name!r} has shape {actual}, expected {wanted}"
+    return ""
+
+
+def read(path: Path, config: dict, device="cpu", expect: dict = None, warn: bool = True):
+    """(tensors, info) from `path` if it is a whole file made for `config` (and holding tensors of the
+    shapes `expect` gives), else None (with a warning)."""
     if not path.is_file():
         return None
     try:
@@ -64,10 +100,17 @@ def read(path: Path, config: dict, device="cpu"):
             metadata = handle.metadata() or {}
         if metadata.get("config") != canonical(config):
             raise ValueError("it was made for another configuration")
-        tensors = load_file(str(path), device=str(device))
-        return tensors, json.loads(metadata.get("info", "{}"))
+        tensors = load_file(str(path), device="cpu")
+        if "digest" in metadata and digest(tensors) != metadata["digest"]:
+            raise ValueError("its tensors do not match the digest stored with them (the file is corrupt)")
+        problem = mismatch(tensors, expect)
+        if problem:
+            raise ValueError(f"{problem} (made by another version of the code?)")
+        info = json.loads(metadata.get("info", "{}"))
+        return {name: t.to(device) for name, t in tensors.items()}, info
     except Exception as error:  # safetensors raises its own error type for truncated or corrupt files
-        warnings.warn(f"Ignoring the cache file {path} and rebuilding it: {error}", stacklevel=3)
+        if warn:
+            warnings.warn(f"Ignoring the cache file {path} and rebuilding it: {error}", stacklevel=3)
         return None
 
 
@@ -76,27 +119,49 @@ def write(path: Path, config: dict, tensors: dict, info: dict = None):
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     cpu = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
+    metadata = {"config": canonical(config), "info": json.dumps(info or {}), "digest": digest(cpu)}
     try:
-        save_file(cpu, str(temporary), metadata={"config": canonical(config), "info": json.dumps(info or {})})
+        save_file(cpu, str(temporary), metadata=metadata)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
 
 
-def cached(kind: str, config: dict, build, device="cpu"):
+def cached(kind: str, config: dict, build, device="cpu", expect: dict = None):
     """(tensors, info) for `config`: read from the cache, or `build()` -> (tensors, info) and stored.
 
-    `kind` names the cache sub-folder ('models', 'datasets', ...). Returns a third value, `built`,
-    True when `build` ran.
+    `kind` names the cache sub-folder ('models', 'datasets', ...). `expect` (name -> shape, None for any
+    size along an axis) is what the tensors must look like: a cached file that does not fit is rebuilt,
+    and a build that does not fit is an error. Returns a third value, `built`, True when `build` ran.
     """
     path = path_for(kind, config)
-    found = read(path, config, device)
+    if not callable(build):
+        raise checks.ArgumentTypeError(f"cache: build must be a function returning (tensors, info), got "
+                                       f"{checks.describe(build)}")
+    found = read(path, config, device, expect)
     if found is not None:
         return (*found, False)
     with _locked(path):
-        found = read(path, config, device)  # another process may have built it while we waited
+        found = read(path, config, device, expect, warn=False)  # another process may have built it meanwhile
         if found is not None:
             return (*found, False)
-        tensors, info = build()
+        tensors, info = _check_built(build(), expect, kind)
         write(path, config, tensors, info)
     return {name: t.to(device) for name, t in tensors.items()}, info, True
+
+
+def _check_built(result, expect, kind):
+    ok = (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], dict)
+          and all(isinstance(t, torch.Tensor) for t in result[0].values()) and isinstance(result[1] or {}, dict))
+    if not ok:
+        raise checks.ArgumentTypeError(f"cache: build for {kind!r} must return (dict of tensors, info dict), got "
+                                       f"{checks.describe(result)}")
+    problem = mismatch(result[0], expect)
+    if problem:
+        raise ValueError(f"cache: the {kind!r} artefact just built does not fit its expected shapes: {problem}")
+    return result
+
+
+def remove(kind: str, config: dict):
+    """Delete the cached artefact of `config` (if any)."""
+    path_for(kind, config).unlink(missing_ok=True)

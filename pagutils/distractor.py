@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import cache
+from . import cache, checks
 from .data import INFO, Data
 from .device import resolve
 from .gradients import input_gradient
@@ -50,6 +50,7 @@ def make_distractor_data(data, letter="A", seed=0):
     """
     if not isinstance(data, Data) or len(data) == 0:
         raise ValueError(f"data must be a non-empty pagutils.data.Data set, got {type(data).__name__}")
+    checks.images(data.x, "data.x", "make_distractor_data")
     if data.x.shape[1] != 1:
         raise ValueError(f"data must hold single-channel images (MNIST or Fashion-MNIST), got {data.x.shape[1]} channels")
     n, _, h, w = data.x.shape
@@ -68,6 +69,9 @@ def build(arch, source="mnist", in_shape=(1, 56, 28), num_classes=10, seed=0) ->
         raise ValueError(f"arch must be one of {sorted(ARCHITECTURES)}, got {arch!r}")
     if source not in INFO:
         raise ValueError(f"source must be one of {sorted(INFO)}, got {source!r}")
+    if len(in_shape) != 3 or not all(isinstance(v, int) and v > 0 for v in in_shape):
+        raise ValueError(f"distractor.build: in_shape must be (C, H, W) of positive ints, got {in_shape!r}")
+    checks.integer(num_classes, "num_classes", "distractor.build")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         features, dim = ARCHITECTURES[arch](tuple(in_shape))
@@ -96,7 +100,8 @@ def train_model(config, train_data, device=None, show_progress=True) -> Classifi
                         show_progress=show_progress)
         return model.state_dict(), dict(history=history)
 
-    state, info, built = cache.cached("models", {"kind": "distractor", **config}, train_now, device=device)
+    state, info, built = cache.cached("models", {"kind": "distractor", **config}, train_now, device=device,
+                                      expect=cache.shapes(model))
     if not built:
         model.load_state_dict(state)
     model.eval()
@@ -107,6 +112,7 @@ def train_model(config, train_data, device=None, show_progress=True) -> Classifi
 def _check_mask(x, digit_mask):
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
         raise ValueError(f"x must be a (N, C, H, W) tensor, got {getattr(x, 'shape', type(x).__name__)}")
+    checks.finite(x, "x")
     if not isinstance(digit_mask, torch.Tensor) or digit_mask.shape != (len(x), 1, *x.shape[2:]):
         raise ValueError(f"digit_mask must be a (N, 1, H, W) tensor matching x {tuple(x.shape)}, "
                          f"got {getattr(digit_mask, 'shape', type(digit_mask).__name__)}")
@@ -119,8 +125,8 @@ def noise_sensitivity(model, x, digit_mask, sigma, half="distractor", n_draws=4,
     _check_mask(x, digit_mask)
     if half not in ("digit", "distractor"):
         raise ValueError(f"half must be 'digit' or 'distractor', got {half!r}")
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or sigma < 0:
-        raise ValueError(f"sigma must be a number >= 0, got {sigma!r}")
+    checks.positive(sigma, "sigma", "noise_sensitivity", allow_zero=True)
+    checks.integer(n_draws, "n_draws", "noise_sensitivity")
     region = (digit_mask if half == "digit" else 1 - digit_mask).to(x)
     generator = torch.Generator().manual_seed(seed)
     was_training = model.training
@@ -143,6 +149,7 @@ def gradient_mass(model, x, y, digit_mask) -> torch.Tensor:
     gradient spread evenly over all pixels gives 1/2.
     """
     _check_mask(x, digit_mask)
+    checks.labels(y, "y", "gradient_mass", n=len(x))
     grad = input_gradient(model, x, y)
     squared = grad.pow(2).sum(1, keepdim=True)
     return (squared * (1 - digit_mask.to(x))).flatten(1).sum(1) / squared.flatten(1).sum(1).clamp_min(1e-30)
@@ -152,6 +159,8 @@ def sensitivity_curves(models, x, digit_mask, sigmas, n_draws=4, seed=0, show_pr
     """{(name, half): [noise_sensitivity at every sigma]} for every named model of `models` and both halves."""
     if not isinstance(models, dict) or not models:
         raise ValueError("models must be a non-empty dict of name -> model")
+    if not isinstance(sigmas, (list, tuple)) or not sigmas:
+        raise ValueError(f"sensitivity_curves: sigmas must be a non-empty list of noise levels, got {sigmas!r}")
     curves = {}
     work = [(name, half) for name in models for half in ("digit", "distractor")]
     for name, half in progress(work, desc="noise sensitivity", disable=not show_progress):

@@ -18,24 +18,26 @@ import math
 
 import torch
 
-from . import cache, zoo
+from . import cache, checks, zoo
 from .attacks import _per_example_norm, pgd, predict
 from .data import Data
+from .models import channels_last
 from .progress import progress
 
 DEFAULT_BATCH = 500
+CHUNK_BATCHES = 8  # a construction is cached in chunks of this many batches, so an interrupted one resumes
 
 
-def _check_data(data, name="data"):
-    if not isinstance(data, Data):
-        raise ValueError(f"{name} must be a pagutils.data.Data set, got {type(data).__name__}")
-    if len(data) == 0:
-        raise ValueError(f"{name} is empty")
+def _check_data(data, name="data", where=None):
+    checks.nonempty(data, name, where)
+    checks.images(data.x, f"{name}.x", where)
 
 
-def _check_positive(name, value, kind=(int, float)):
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
-        raise ValueError(f"{name} must be a positive {'int' if kind is int else 'number'}, got {value!r}")
+def _check_positive(name, value, kind=(int, float), where=None):
+    if kind is int:
+        checks.integer(value, name, where)
+    else:
+        checks.positive(value, name, where)
 
 
 def _source(model, source):
@@ -53,6 +55,46 @@ def digest(data: Data) -> dict:
     h = hashlib.sha256(data.x.detach().cpu().contiguous().numpy().tobytes())
     h.update(data.y.detach().cpu().contiguous().numpy().tobytes())
     return dict(name=data.name, n=len(data), sha256=h.hexdigest()[:16])
+
+
+def _chunk_configs(config, n, batch_size):
+    """The cache keys of the chunks of a construction: CHUNK_BATCHES consecutive batches each."""
+    size = CHUNK_BATCHES * batch_size
+    return [dict(chunk_of=config, start=start, stop=min(start + size, n), batch_size=batch_size)
+            for start in range(0, n, size)]
+
+
+def _in_chunks(config, n, batch_size, batch, desc, show_progress, device):
+    """Run `batch(index) -> dict of tensors` over consecutive batches of `n` examples and concatenate the results.
+
+    Every chunk of CHUNK_BATCHES batches is cached on its own (kind 'chunks', keyed by the construction's
+    `config` and the chunk's range), so a construction that is interrupted (KeyboardInterrupt, a crash, a
+    lost kernel) resumes from its finished chunks when it is run again, and never leaves a partial set.
+    """
+    bar = progress(total=math.ceil(n / batch_size), desc=desc, disable=not show_progress)
+    parts = []
+    try:
+        for chunk in _chunk_configs(config, n, batch_size):
+            def build_chunk(chunk=chunk):
+                results = []
+                for start in range(chunk["start"], chunk["stop"], batch_size):
+                    index = torch.arange(start, min(start + batch_size, n), device=device)
+                    results.append(batch(index))
+                    bar.update()
+                return {key: torch.cat([r[key] for r in results]) for key in results[0]}, {}
+            tensors, _, built = cache.cached("chunks", chunk, build_chunk, device=device)
+            if not built:
+                bar.update(math.ceil((chunk["stop"] - chunk["start"]) / batch_size))
+            parts.append(tensors)
+    finally:
+        bar.close()
+    return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
+
+
+def _drop_chunks(config, n, batch_size):
+    """Delete a construction's chunk files once the whole set is cached."""
+    for chunk in _chunk_configs(config, n, batch_size):
+        cache.remove("chunks", chunk)
 
 
 def _eval_mode(model):
@@ -84,17 +126,20 @@ def match_representation(model, x, z0, steps, step_size, record_every=None):
     with torch.no_grad():
         target = model.representation(x)
         scale = target.norm(dim=1).clamp_min(1e-12)
-    z, history = z0.detach().clone(), []
-    for t in range(steps + 1):
-        z.requires_grad_(True)
-        distance = (model.representation(z) - target).norm(dim=1)
-        if t % record_every == 0 or t == steps:
-            history.append((t, (distance.detach() / scale).mean().item()))
-        if t == steps:
-            break
-        (grad,) = torch.autograd.grad(distance.sum(), z)
-        z = (z.detach() - step_size * grad / _per_example_norm(grad, 2).clamp_min(1e-12)).clamp(0, 1)
-    return z.detach(), history
+    history = []
+    with channels_last(model) as convolutional:  # the faster layout for convolutions; same values
+        z = z0.detach().clone(memory_format=torch.channels_last if convolutional and z0.dim() == 4
+                              else torch.contiguous_format)
+        for t in range(steps + 1):
+            z.requires_grad_(True)
+            distance = (model.representation(z) - target).norm(dim=1)
+            if t % record_every == 0 or t == steps:
+                history.append((t, (distance.detach() / scale).mean().item()))
+            if t == steps:
+                break
+            (grad,) = torch.autograd.grad(distance.sum(), z)
+            z = torch.addcmul(z.detach(), grad, -step_size / _per_example_norm(grad, 2).clamp_min(1e-12)).clamp_(0, 1)
+    return z.detach().contiguous(), history
 
 
 def start_order(n, seed=0) -> torch.Tensor:
@@ -112,34 +157,40 @@ def robustify(model, data, steps, step_size=0.1, seed=0, batch_size=DEFAULT_BATC
     ||g(z) - g(x)|| / ||g(x)||] every `record_every` steps, default steps // 20, averaged over the set),
     `start_distance` and `final_distance`.
     """
-    _check_data(data)
-    _check_positive("steps", steps, int)
-    _check_positive("step_size", step_size)
-    _check_positive("batch_size", batch_size, int)
+    _check_data(data, where="robustify")
+    _check_positive("steps", steps, int, "robustify")
+    _check_positive("step_size", step_size, where="robustify")
+    _check_positive("batch_size", batch_size, int, "robustify")
     record_every = record_every or max(1, steps // 20)
     _check_positive("record_every", record_every, int)
     config = dict(construction="robustify", source=_source(model, source), data=digest(data), steps=steps,
                   step_size=float(step_size), seed=seed, record_every=record_every)
 
+    recorded = [t for t in range(steps + 1) if t % record_every == 0 or t == steps]
+
     def build():
         order = start_order(len(data), seed).to(data.device)
         was_training = _eval_mode(model)
-        chunks, curves = [], []
+
+        def batch(index):
+            z, history = match_representation(model, data.x[index], data.x[order[index]], steps, step_size,
+                                              record_every)
+            return dict(x=z, distance_sum=torch.tensor([[len(index) * d for _, d in history]], dtype=torch.float64))
+
         try:
-            starts = range(0, len(data), batch_size)
-            for start in progress(starts, total=len(starts), desc=f"robustify ({steps} steps)", disable=not show_progress):
-                index = torch.arange(start, min(start + batch_size, len(data)), device=data.device)
-                z, history = match_representation(model, data.x[index], data.x[order[index]], steps, step_size,
-                                                  record_every)
-                chunks.append(z)
-                curves.append((len(index), history))
+            parts = _in_chunks(config, len(data), batch_size, batch, f"robustify ({steps} steps)", show_progress,
+                               data.device)
         finally:
             model.train(was_training)
-        history = [[step, sum(n * h[i][1] for n, h in curves) / len(data)] for i, (step, _) in enumerate(curves[0][1])]
+        sums = parts["distance_sum"].sum(0).tolist()
+        history = [[step, total / len(data)] for step, total in zip(recorded, sums)]
         info = dict(config=config, history=history, final_distance=history[-1][1], start_distance=history[0][1])
-        return dict(x=torch.cat(chunks), y=data.y), info
+        return dict(x=parts["x"], y=data.y), info
 
-    tensors, info, _ = cache.cached("datasets", config, build, device=data.device)
+    tensors, info, built = cache.cached("datasets", config, build, device=data.device,
+                                        expect=dict(x=tuple(data.x.shape), y=tuple(data.y.shape)))
+    if built:
+        _drop_chunks(config, len(data), batch_size)
     return Data(tensors["x"], tensors["y"], data.classes, f"{data.name} robustified"), info
 
 
@@ -167,9 +218,9 @@ def relabel_by_attack(model, data, targets, eps, steps, step_size=None, norm="l2
     `config`, `success_rate` (fraction the model classifies as the target after the attack) and the mean
     perturbation size `mean_norm`.
     """
-    _check_data(data)
-    _check_positive("eps", eps)
-    _check_positive("steps", steps, int)
+    _check_data(data, where="relabel_by_attack")
+    _check_positive("eps", eps, where="relabel_by_attack")
+    _check_positive("steps", steps, int, "relabel_by_attack")
     if not isinstance(targets, torch.Tensor) or targets.shape != data.y.shape:
         raise ValueError(f"targets must be a tensor of {len(data)} labels, got {getattr(targets, 'shape', targets)}")
     if targets.min() < 0 or targets.max() >= data.num_classes:
@@ -178,25 +229,36 @@ def relabel_by_attack(model, data, targets, eps, steps, step_size=None, norm="l2
         raise ValueError(f"config must be a JSON dict identifying the construction, got {config!r}")
     targets = targets.to(data.device)
 
+    def batch(index):
+        x, t = data.x[index], targets[index]
+        x_adv = pgd(model, x, t, eps, norm, steps, step_size, targeted=True, random_start=False)
+        return dict(x=x_adv, success=predict(model, x_adv) == t)
+
     def build():
-        chunks, hits = [], []
-        starts = range(0, len(data), batch_size)
-        for start in progress(starts, total=len(starts), desc=f"{name} ({steps} PGD steps)", disable=not show_progress):
-            x, t = data.x[start:start + batch_size], targets[start:start + batch_size]
-            x_adv = pgd(model, x, t, eps, norm, steps, step_size, targeted=True, random_start=False)
-            chunks.append(x_adv)
-            hits.append(predict(model, x_adv) == t)
-        x_adv, success = torch.cat(chunks), torch.cat(hits)
+        parts = _in_chunks(config, len(data), batch_size, batch, f"{name} ({steps} PGD steps)", show_progress,
+                           data.device)
+        x_adv, success = parts["x"], parts["success"]
         p = 2 if norm == "l2" else math.inf
         info = dict(config=config, success_rate=success.float().mean().item(),
                     mean_norm=_per_example_norm(x_adv - data.x, p).mean().item())
         return dict(x=x_adv, y=targets, success=success), info
 
-    tensors, info, _ = cache.cached("datasets", config, build, device=data.device)
+    n = len(data)
+    tensors, info, built = cache.cached("datasets", config, build, device=data.device,
+                                        expect=dict(x=tuple(data.x.shape), y=(n,), success=(n,)))
+    if built:
+        _drop_chunks(config, n, batch_size)
     return Data(tensors["x"], tensors["y"], data.classes, f"{data.name} {name}"), info
 
 
 def _relabel_config(kind, model, data, eps, steps, step_size, norm, seed, source):
+    where = f"make_{kind}"
+    _check_positive("eps", eps, where=where)
+    _check_positive("steps", steps, int, where)
+    if step_size is not None:
+        _check_positive("step_size", step_size, where=where)
+    checks.norm(norm, where)
+    checks.integer(seed, "seed", where, low=0)
     return dict(construction=kind, source=_source(model, source), data=digest(data), eps=float(eps), steps=steps,
                 step_size=None if step_size is None else float(step_size), norm=norm, seed=seed)
 
@@ -208,7 +270,7 @@ def make_d_rand(model, data, eps, steps, step_size=None, seed=0, norm="l2", batc
     The images look like their original class to a person; only non-robust features point to t.
     Returns (Data, info) as `relabel_by_attack`.
     """
-    _check_data(data)
+    _check_data(data, where="make_d_rand")
     config = _relabel_config("d_rand", model, data, eps, steps, step_size, norm, seed, source)
     targets = random_targets(data.y, data.num_classes, seed)
     return relabel_by_attack(model, data, targets, eps, steps, step_size, norm, batch_size, "D_rand", config,
@@ -222,7 +284,7 @@ def make_d_det(model, data, eps, steps, step_size=None, seed=0, norm="l2", batch
     Robust features now point away from the label (y is always mapped to y + 1), so a model can only
     generalise to the original test set through the non-robust features. Returns (Data, info).
     """
-    _check_data(data)
+    _check_data(data, where="make_d_det")
     config = _relabel_config("d_det", model, data, eps, steps, step_size, norm, seed, source)
     targets = shifted_targets(data.y, data.num_classes)
     return relabel_by_attack(model, data, targets, eps, steps, step_size, norm, batch_size, "D_det", config,
@@ -247,6 +309,8 @@ def train_on(constructed, info, config, eval_data=None, device=None, show_progre
 
 def transfer_success(model, x_adv, y, batch_size=1000) -> float:
     """The fraction of adversarial inputs `x_adv` (made on another model) that `model` misclassifies."""
+    checks.images(x_adv, "x_adv", "transfer_success", dims=None)
+    checks.labels(y, "y", "transfer_success")
     if len(x_adv) != len(y) or len(y) == 0:
         raise ValueError(f"x_adv and y must hold the same, non-zero number of examples, got {len(x_adv)} and {len(y)}")
     return (predict(model, x_adv, batch_size) != y).float().mean().item()

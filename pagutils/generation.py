@@ -14,30 +14,34 @@ in where they start and what they may change:
 """
 import torch
 
+from . import checks
 from .attacks import _per_example_norm
 from .progress import progress
 
 
-def _check_images(x, name="x_start"):
-    if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point():
-        raise ValueError(f"{name} must be a float tensor of shape (N, C, H, W), got {getattr(x, 'shape', type(x).__name__)}")
-    if x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ValueError(f"{name} must hold pixel values in [0, 1], got [{x.min().item():.3g}, {x.max().item():.3g}]")
+def _check_images(x, name="x_start", where=None):
+    checks.images(x, name, where)
 
 
 def _check_positive(name, value, kind=(int, float), allow_zero=False):
-    bad = isinstance(value, bool) or not isinstance(value, kind) or (value < 0 if allow_zero else value <= 0)
-    if bad:
-        what = "int" if kind is int else "number"
-        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} {what}, got {value!r}")
+    if kind is int:
+        checks.integer(value, name, low=0 if allow_zero else 1)
+    else:
+        checks.positive(value, name, allow_zero=allow_zero)
 
 
-def _targets(target, n, device):
+def _targets(target, n, device, num_classes=None):
+    if isinstance(target, bool) or not isinstance(target, (int, torch.Tensor)) or (
+            isinstance(target, torch.Tensor) and (target.is_floating_point() or target.dtype == torch.bool)):
+        raise checks.ArgumentTypeError(f"target must be a class index (int) or an integer tensor with one per "
+                                       f"image, got {checks.describe(target)}")
     target = torch.as_tensor(target, dtype=torch.int64, device=device)
     if target.dim() == 0:
         target = target.expand(n)
     if target.shape != (n,):
         raise ValueError(f"target must be a class index or one per image ({n}), got shape {tuple(target.shape)}")
+    if num_classes is not None:
+        checks.labels(target, "target", n=n, num_classes=num_classes)
     return target
 
 
@@ -53,13 +57,14 @@ def generate(model, x_start, target, steps, step_size, eps=None, mask=None, nois
     that standard deviation to every step (Langevin-like), drawn from `seed`. `target` is a class index
     or one per image. The model is used in eval mode and only input gradients are computed.
     """
-    _check_images(x_start)
+    _check_images(x_start, "x_start", "generate")
     _check_positive("steps", steps, int, allow_zero=True)
     _check_positive("step_size", step_size)
     if eps is not None:
         _check_positive("eps", eps)
     _check_positive("noise", noise, allow_zero=True)
-    target = _targets(target, len(x_start), x_start.device)
+    target = _targets(target, len(x_start), x_start.device,
+                      checks.model_logits(model, x_start, "model", "generate"))
     x0 = x_start.detach()
     if mask is None:
         mask = torch.ones_like(x0[:1])
@@ -95,8 +100,8 @@ def _project(x, x0, eps, mask):
 
 def class_log_prob(model, x, target) -> torch.Tensor:
     """log p(target | x) for every image: a (N,) tensor."""
-    _check_images(x, "x")
-    target = _targets(target, len(x), x.device)
+    _check_images(x, "x", "class_log_prob")
+    target = _targets(target, len(x), x.device, checks.model_logits(model, x, "model", "class_log_prob"))
     with torch.no_grad():
         return torch.log_softmax(model(x), dim=1).gather(1, target[:, None]).squeeze(1)
 
@@ -132,7 +137,7 @@ def class_gaussian_seeds(data, targets, seed=0, ridge=1e-3, max_per_class=5000) 
 
 def add_noise(x, sigma, seed=0) -> torch.Tensor:
     """x plus Gaussian noise of standard deviation `sigma` (seeded), clamped to [0, 1]."""
-    _check_images(x, "x")
+    _check_images(x, "x", "add_noise")
     _check_positive("sigma", sigma, allow_zero=True)
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)).to(x)
     return (x + sigma * noise).clamp(0, 1)
@@ -141,7 +146,7 @@ def add_noise(x, sigma, seed=0) -> torch.Tensor:
 def box_masks(x, size, seed=0, margin=4) -> torch.Tensor:
     """One square of side `size` per image at a random (seeded) place at least `margin` pixels from the
     border: a (N, 1, H, W) tensor, 1 inside the square (the pixels to in-paint) and 0 elsewhere."""
-    _check_images(x, "x")
+    _check_images(x, "x", "box_masks")
     n, _, h, w = x.shape
     _check_positive("size", size, int)
     if size + 2 * margin > min(h, w):
@@ -163,9 +168,12 @@ def psnr(x, reference) -> torch.Tensor:
 
 def masked_mse(x, reference, mask=None) -> torch.Tensor:
     """Mean squared error per image against `reference`, over the pixels where `mask` is 1 (all by default)."""
-    if not isinstance(x, torch.Tensor) or not isinstance(reference, torch.Tensor) or x.shape != reference.shape:
-        raise ValueError(f"x and reference must be tensors of the same shape, got {getattr(x, 'shape', x)} and "
-                         f"{getattr(reference, 'shape', reference)}")
+    if not isinstance(x, torch.Tensor) or not isinstance(reference, torch.Tensor) or x.shape != reference.shape \
+            or x.dim() < 2:
+        raise ValueError(f"x and reference must be batches (N, ...) of the same shape, got {getattr(x, 'shape', x)} "
+                         f"and {getattr(reference, 'shape', reference)}")
+    checks.finite(x, "x", "masked_mse")
+    checks.finite(reference, "reference", "masked_mse")
     mask = torch.ones_like(x) if mask is None else mask.to(x).expand_as(x)
     return ((x - reference) ** 2 * mask).flatten(1).sum(1) / mask.flatten(1).sum(1).clamp_min(1)
 
@@ -173,5 +181,5 @@ def masked_mse(x, reference, mask=None) -> torch.Tensor:
 def success_rate(model, x, target) -> float:
     """The fraction of images `x` that `model` classifies as `target` (a class index or one per image)."""
     from .attacks import predict
-    _check_images(x, "x")
+    _check_images(x, "x", "success_rate")
     return (predict(model, x) == _targets(target, len(x), x.device)).float().mean().item()

@@ -5,6 +5,7 @@ compares two gradient maps; `as_image` maps gradients to [0, 1] for display.
 """
 import torch
 
+from . import checks
 
 def input_gradient(model, x, y, create_graph=False):
     """∇_x log p(y | x) for every example: a tensor shaped like x.
@@ -13,25 +14,26 @@ def input_gradient(model, x, y, create_graph=False):
     gradients are untouched). With `create_graph` the result can itself be differentiated
     (double back-propagation), and the model keeps its current mode.
     """
-    if x.dim() < 2 or y.shape != x.shape[:1]:
-        raise ValueError(f"x must be a batch and y one label per example, got x {tuple(x.shape)} and y {tuple(y.shape)}")
+    _check_batch(x, y, "input_gradient")
     was_training = model.training
     if not create_graph:
         model.eval()
     try:
         x = x.detach().requires_grad_(True)
-        log_p = torch.log_softmax(model(x), dim=1).gather(1, y[:, None]).sum()
+        logits = model(x)
+        checks.labels(y, "y", "input_gradient", num_classes=checks.logits(logits, len(x), "model", "input_gradient"))
+        log_p = torch.log_softmax(logits, dim=1).gather(1, y[:, None]).sum()
         (grad,) = torch.autograd.grad(log_p, x, create_graph=create_graph)
     finally:
         model.train(was_training)
     return grad if create_graph else grad.detach()
 
 
-def _check_batch(x, y):
-    if not isinstance(x, torch.Tensor) or x.dim() < 2 or not x.is_floating_point():
-        raise ValueError(f"x must be a float tensor with a batch dimension, got {getattr(x, 'shape', type(x).__name__)}")
-    if not isinstance(y, torch.Tensor) or y.shape != x.shape[:1]:
-        raise ValueError(f"y must be a tensor of {len(x)} labels, got {getattr(y, 'shape', type(y).__name__)}")
+def _check_batch(x, y, where):
+    """x: a finite float batch (not necessarily in [0, 1]: gradients are also taken at noisy inputs);
+    y: one integer label per example."""
+    checks.images(x, "x", where, dims=None, unit=False)
+    checks.labels(y, "y", where, n=len(x))
 
 
 def smoothgrad(model, x, y, sigma, n_samples=50, seed=0):
@@ -41,11 +43,9 @@ def smoothgrad(model, x, y, sigma, n_samples=50, seed=0):
     With σ -> 0 it is the plain input gradient; with σ > 0 it is the input gradient of the
     Gaussian-smoothed model (for small σ, to first order).
     """
-    _check_batch(x, y)
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or sigma < 0:
-        raise ValueError(f"sigma must be a number >= 0, got {sigma!r}")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
+    _check_batch(x, y, "smoothgrad")
+    checks.positive(sigma, "sigma", "smoothgrad", allow_zero=True)
+    checks.integer(n_samples, "n_samples", "smoothgrad")
     generator = torch.Generator().manual_seed(seed)
     total = torch.zeros_like(x)
     for _ in range(n_samples):

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import cache
+from . import cache, checks
 from .data import INFO, load
 from .device import resolve
 from .progress import progress
@@ -87,6 +87,7 @@ def orthonormalize(jacobian: torch.Tensor) -> torch.Tensor:
 
 def random_basis(n: int, shape, k: int, seed: int = 0) -> torch.Tensor:
     """N random k-dimensional subspaces of R^D (D = prod(shape)): a baseline with on-fraction k / D."""
+    checks.integer(n, "n", "random_basis")
     d = math.prod(shape)
     if not isinstance(k, int) or not 1 <= k <= d:
         raise ValueError(f"k must be an int between 1 and {d}, got {k!r}")
@@ -104,6 +105,7 @@ def projected_noise(x: torch.Tensor, basis: torch.Tensor, sigma: float, directio
     rescaled to L2 norm exactly `sigma` per example."""
     if direction not in ("on", "off"):
         raise ValueError(f"direction must be 'on' or 'off', got {direction!r}")
+    checks.positive(sigma, "sigma", "projected_noise", allow_zero=True)
     noise = torch.randn(x.shape, generator=generator).to(x)
     noise = project_onto(noise, basis) if direction == "on" else project_off(noise, basis)
     norms = noise.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (x.dim() - 1)))
@@ -200,6 +202,8 @@ class Autoencoder(nn.Module):
 def train_autoencoder(ae: Autoencoder, data, epochs: int, lr: float = 1e-3, batch_size: int = 128, seed: int = 0,
                       show_progress: bool = True) -> list:
     """Train `ae` in place to reconstruct `data.x` (mean squared error, Adam, cosine schedule); per-epoch losses."""
+    checks.nonempty(data, "data", "train_autoencoder")
+    checks.images(data.x, "data.x", "train_autoencoder")
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     return fit_with_adam(ae, data.x, lambda net, x, _: F.mse_loss(net(x), x), epochs, lr, batch_size, generator,
@@ -239,7 +243,7 @@ def autoencoder(dataset: str, profile: str = "quick", latent_dim: int = None, de
                                    recipe["seed"], show_progress)
         return ae.state_dict(), dict(losses=losses)
 
-    state, info, built = cache.cached("models", config, build, device=device)
+    state, info, built = cache.cached("models", config, build, device=device, expect=cache.shapes(ae))
     if not built:
         ae.load_state_dict(state)
     ae.eval()

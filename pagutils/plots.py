@@ -2,6 +2,7 @@
 import matplotlib.pyplot as plt
 import torch
 
+from . import checks
 
 NORM_NAMES = {"l2": "L2", "linf": "L∞"}
 
@@ -16,6 +17,17 @@ def image_grid(rows: list, row_titles: list = None, labels: list = None, scale: 
 
     `labels` (optional) is a list, per row, of N strings shown above the images.
     """
+    if not isinstance(rows, (list, tuple)) or not rows:
+        raise checks.ArgumentTypeError(f"image_grid: rows must be a non-empty list of (N, C, H, W) tensors, got "
+                                       f"{checks.describe(rows)}")
+    for i, images in enumerate(rows):
+        checks.tensor(images, f"rows[{i}]", "image_grid", dims=4)
+        if len(images) < len(rows[0]) or len(images) == 0:
+            raise ValueError(f"image_grid: every row must hold at least one image and as many as rows[0] "
+                             f"({len(rows[0])}), rows[{i}] has {len(images)}")
+    for name, per_row in (("row_titles", row_titles), ("labels", labels)):
+        if per_row is not None and len(per_row) < len(rows):
+            raise ValueError(f"image_grid: {name} must have one entry per row ({len(rows)}), got {len(per_row)}")
     n = len(rows[0])
     fig, axes = plt.subplots(len(rows), n, figsize=(scale * n, scale * 1.15 * len(rows)), squeeze=False)
     for r, images in enumerate(rows):
@@ -39,6 +51,12 @@ def magnified(delta: torch.Tensor) -> torch.Tensor:
 
 def accuracy_curves(eps_list, curves: dict, norm: str = "l2", ax=None, title=None):
     """Accuracy against epsilon, one line per entry of `curves` (name -> list of accuracies)."""
+    checks.norm(norm, "accuracy_curves")
+    checks.mapping(curves, "curves", "accuracy_curves")
+    for name, accuracies in curves.items():
+        if len(accuracies) != len(eps_list):
+            raise ValueError(f"accuracy_curves: curves[{name!r}] must hold one accuracy per epsilon "
+                             f"({len(eps_list)}), got {len(accuracies)}")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.5))
     for name, accuracies in curves.items():

@@ -7,8 +7,12 @@ overridable setting, followed by
 
 `profile` None means the `PAG_PROFILE` environment variable, else 'quick'. A value given with
 papermill `-p name value` replaces that profile's default. An unknown profile, an unknown parameter
-name or a value of the wrong type is an error raised here, in the settings cell.
+name, a value of the wrong type or an invalid value is an error raised here, in the settings cell. A
+number (or list of numbers) must be finite and keep the sign of its defaults: where both profiles'
+defaults are > 0 (epochs, step sizes, radii) a given value must be > 0, where they are >= 0 it must be
+>= 0; a list whose defaults are non-empty must not be empty.
 """
+import math
 import os
 import time
 import types
@@ -61,6 +65,32 @@ def _check_type(name, value, default):
     return value
 
 
+def _numbers(value):
+    """The numbers a setting holds (itself, or a list's entries), or None when it holds anything else."""
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
+        return items
+    return None
+
+
+def _check_value(name, value, defaults):
+    """A given value must be finite, keep the sign of the profiles' defaults, and not be an empty list."""
+    if isinstance(value, (list, tuple)) and not value and any(isinstance(d, (list, tuple)) and d for d in defaults):
+        raise ValueError(f"parameter {name!r} must be a non-empty list, got {value!r}")
+    numbers = _numbers(value)
+    reference = [v for d in defaults for v in (_numbers(d) or [])]
+    if not numbers or not reference or any(_numbers(d) is None for d in defaults):
+        return
+    if not all(math.isfinite(v) for v in numbers):
+        raise ValueError(f"parameter {name!r} must be finite (no NaN or infinity), got {value!r}")
+    if min(reference) > 0 and min(numbers) <= 0:
+        raise ValueError(f"parameter {name!r} must be > 0, like its defaults {defaults[0]!r} (quick) and "
+                         f"{defaults[1]!r} (full), got {value!r}")
+    if min(reference) >= 0 and min(numbers) < 0:
+        raise ValueError(f"parameter {name!r} must be >= 0, like its defaults {defaults[0]!r} (quick) and "
+                         f"{defaults[1]!r} (full), got {value!r}")
+
+
 def settings(namespace: dict, quick: dict, full: dict, **choices) -> Settings:
     """Resolve a chapter's settings from its parameters cell (`namespace`, usually `globals()`).
 
@@ -80,6 +110,7 @@ def settings(namespace: dict, quick: dict, full: dict, **choices) -> Settings:
     for name, value in given.items():
         if value is not None:
             chosen[name] = _check_type(name, value, chosen[name])
+            _check_value(name, chosen[name], (quick[name], full[name]))
     for name, allowed in choices.items():
         if chosen.get(name) not in allowed:
             raise ValueError(f"parameter {name!r} must be one of {tuple(allowed)}, got {chosen.get(name)!r}")

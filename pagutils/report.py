@@ -9,7 +9,7 @@ import os
 import time
 from html import escape
 
-from . import paths
+from . import checks, paths
 
 
 def _fmt(value):
@@ -39,13 +39,24 @@ class Table(dict):
 
 
 def _check_rows(rows):
+    if not isinstance(rows, (list, tuple)):
+        raise checks.ArgumentTypeError(f"record: rows must be a list of dicts, got {checks.describe(rows)}")
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or "metric" not in row or "value" not in row:
             raise ValueError(f"rows[{i}] must be a dict with 'metric' and 'value', got {row!r}")
+        if not isinstance(row["metric"], str):
+            raise ValueError(f"rows[{i}]['metric'] must be a string, got {row['metric']!r}")
+        for key in ("value", "paper"):
+            value = row.get(key)
+            if value is not None and not isinstance(value, (int, float, str)):
+                raise ValueError(f"rows[{i}][{key!r}] must be a number, a string or None, got {checks.describe(value)}")
 
 
 def record(chapter: str, rows: list, cfg: dict, title: str = None) -> Table:
     """Write the chapter's results table as JSON and return it for display."""
+    if not isinstance(chapter, str) or not chapter or any(c in chapter for c in "/\\") or chapter.startswith("."):
+        raise ValueError(f"record: chapter must be a file-name-like id such as 'ch01_adversarial_examples', got {chapter!r}")
+    checks.mapping(cfg, "cfg", "record")
     _check_rows(rows)
     table = Table(
         chapter=chapter, title=title or chapter, profile=cfg.get("profile"), dataset=cfg.get("dataset"),

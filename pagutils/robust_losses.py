@@ -15,7 +15,7 @@ method's strength argument, and `config` gives the zoo configuration of one meth
 import torch
 import torch.nn.functional as F
 
-from . import zoo
+from . import checks, zoo
 from .train import register_objective
 
 # method -> the objective argument its strength sets, a label for plots, and the strength above which the
@@ -30,7 +30,7 @@ DIVERGENCES = ("logits", "softmax", "kl")
 
 
 def _check_nonnegative(name, value):
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0 or value == float("inf"):
         raise ValueError(f"{name} must be a number >= 0, got {value!r}")
     return float(value)
 
@@ -57,6 +57,8 @@ def divergence(logits_a, logits_b, kind="logits"):
     'logits': squared L2 distance of the logits (the paper's smoothness penalty); 'softmax': squared L2
     distance of the class probabilities; 'kl': KL(p_a || p_b) of the class distributions.
     """
+    checks.same_shape(logits_a, logits_b, ("logits_a", "logits_b"), "divergence")
+    checks.logits(logits_a, len(logits_a), "logits_a", "divergence")
     if kind == "logits":
         return (logits_a - logits_b).pow(2).sum(1)
     if kind == "softmax":

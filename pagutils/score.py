@@ -10,6 +10,10 @@ Images get a small convolutional encoder-decoder, vectors (the synthetic manifol
 predict a residual, D(x̃) = x̃ + net(x̃). `denoiser(dataset, profile, sigma)` trains one once and keeps
 it in the cache; `score(D, x, sigma)` evaluates the estimate. On the synthetic data the exact score is
 known, and `learned_vs_exact` measures how well the learned one matches it.
+
+`EmpiricalDenoiser` is the ideal denoiser of a finite training set in closed form (the posterior mean),
+class-conditional too: `class_score` and `posterior_gradient` read ∇ log p_σ(x | y) and the Bayes-optimal
+classifier's ∇ log p_σ(y | x) off it.
 """
 
 import torch
@@ -60,6 +64,41 @@ class MLPDenoiser(nn.Module):
 
     def forward(self, x):
         return x + self.net(x)
+
+
+class EmpiricalDenoiser(nn.Module):
+    """The ideal denoiser of a finite training set {(x_i, y_i)} at noise level sigma, in closed form.
+
+    For x̃ = x_i + σε with x_i drawn uniformly from the set, the best denoiser in mean squared error is the
+    posterior mean D(x̃) = Σ_i w_i(x̃) x_i with w = softmax_i(-‖x̃ - x_i‖² / 2σ²), restricted to the examples
+    of class y for D(x̃, y). It is what a denoiser network trained on the same set converges to, and
+    Tweedie's formula turns it into the exact score of the set's empirical distribution convolved with
+    N(0, σ² I). `score`, `class_score` and `posterior_gradient` take it like a trained denoiser.
+    """
+
+    def __init__(self, x, y, sigma, num_classes):
+        super().__init__()
+        _check_batch(x)
+        if not isinstance(y, torch.Tensor) or y.shape != x.shape[:1]:
+            raise ValueError(f"y must hold one label per example of x ({len(x)}), got {tuple(getattr(y, 'shape', ()))}")
+        self.sigma, self.num_classes = _check_sigma(sigma), num_classes
+        self.register_buffer("points", x.flatten(1))
+        self.register_buffer("labels", y)
+
+    def forward(self, x, y=None):
+        log_w = -torch.cdist(x.flatten(1), self.points).pow(2) / (2 * self.sigma ** 2)
+        if y is not None:
+            log_w = log_w.masked_fill(self.labels[None, :] != y[:, None], float("-inf"))
+        return (log_w.softmax(1) @ self.points).view_as(x)
+
+
+def empirical_denoiser(dataset, sigma, n_train=12000, seed=0, device=None) -> EmpiricalDenoiser:
+    """The ideal denoiser (`EmpiricalDenoiser`) of `n_train` training images of `dataset` at noise level `sigma`."""
+    from .data import INFO
+    if dataset not in INFO:
+        raise ValueError(f"dataset must be one of {sorted(INFO)}, got {dataset!r}")
+    train = load(dataset, "train", n=n_train, seed=seed, device=resolve(device))
+    return EmpiricalDenoiser(train.x, train.y, sigma, len(INFO[dataset]["classes"]))
 
 
 def build(shape, width, seed=0) -> nn.Module:
@@ -137,6 +176,17 @@ def denoiser(dataset, profile="quick", sigma=0.5, device=None, show_progress=Tru
     return cached_denoiser(config, images, device, show_progress)
 
 
+def _check_labels(denoiser, x, y):
+    classes = getattr(denoiser, "num_classes", 0)
+    if not classes:
+        raise ValueError("this needs a class-conditional denoiser D(x, y), such as score.empirical_denoiser")
+    if not isinstance(y, torch.Tensor) or y.shape != x.shape[:1] or y.dtype != torch.long:
+        raise ValueError(f"y must be an int64 tensor of {len(x)} labels, got {getattr(y, 'dtype', type(y).__name__)} "
+                         f"{tuple(getattr(y, 'shape', ()))}")
+    if len(y) and not 0 <= int(y.min()) <= int(y.max()) < classes:
+        raise ValueError(f"y must hold labels in [0, {classes}), got values in [{int(y.min())}, {int(y.max())}]")
+
+
 @torch.no_grad()
 def score(denoiser, x, sigma, batch_size=1000) -> torch.Tensor:
     """The score estimate s_σ(x) = (D(x) - x) / σ² for every example of x (same shape as x)."""
@@ -144,6 +194,25 @@ def score(denoiser, x, sigma, batch_size=1000) -> torch.Tensor:
     sigma = _check_sigma(sigma)
     denoiser.eval()
     return torch.cat([(denoiser(chunk) - chunk) / sigma ** 2 for chunk in x.split(batch_size)])
+
+
+@torch.no_grad()
+def class_score(denoiser, x, y, sigma, batch_size=1000) -> torch.Tensor:
+    """The class-conditional score estimate s_σ(x | y) = (D(x, y) - x) / σ² of a class-conditional denoiser."""
+    _check_batch(x)
+    _check_labels(denoiser, x, y)
+    sigma = _check_sigma(sigma)
+    denoiser.eval()
+    return torch.cat([(denoiser(xs, ys) - xs) / sigma ** 2 for xs, ys in zip(x.split(batch_size), y.split(batch_size))])
+
+
+def posterior_gradient(denoiser, x, y, sigma, batch_size=1000) -> torch.Tensor:
+    """The generative model's ∇_x log p_σ(y | x) = s_σ(x | y) - s_σ(x) = (D(x, y) - D(x)) / σ².
+
+    By Bayes' rule this is the input gradient of the Bayes-optimal classifier of the noised data, read off
+    a class-conditional denoiser: what a classifier's ∇_x log p(y | x) is compared with in Chapter 10.
+    """
+    return class_score(denoiser, x, y, sigma, batch_size) - score(denoiser, x, sigma, batch_size)
 
 
 def learned_vs_exact(denoiser, x, sigma, exact_score) -> torch.Tensor:

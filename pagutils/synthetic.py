@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from . import cache
+from . import cache, checks
 from .data import Data
 from .models import Classifier
 from .train import train
@@ -198,6 +198,9 @@ def make_generator(dim: int = 40, noise: float = 0.05, scale: float = 2.5, ampli
 
 def mlp(dim: int, num_classes: int = 2, width: int = 128, seed: int = 0) -> Classifier:
     """A two-hidden-layer ReLU classifier for (N, 1, 1, dim) vectors, with `forward` and `representation`."""
+    checks.integer(dim, "dim", "synthetic.mlp")
+    checks.integer(num_classes, "num_classes", "synthetic.mlp")
+    checks.integer(width, "width", "synthetic.mlp")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         features = nn.Sequential(nn.Flatten(), nn.Linear(dim, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
@@ -212,6 +215,12 @@ def classifier(manifold: SyntheticManifold, objective: str = "standard", objecti
     `objective` is any name registered in `pagutils.train` ('standard', 'pgd', ...). The model is in eval
     mode and carries `config` and `history`.
     """
+    if not isinstance(manifold, SyntheticManifold):
+        raise checks.ArgumentTypeError(f"classifier: manifold must be a SyntheticManifold (from make_generator), "
+                                       f"got {checks.describe(manifold)}")
+    checks.integer(n_train, "n_train", "classifier")
+    checks.integer(epochs, "epochs", "classifier")
+    checks.positive(lr, "lr", "classifier")
     config = dict(kind="synthetic_classifier", data=manifold.config, n_train=n_train, objective=objective,
                   objective_args=objective_args or {}, epochs=epochs, width=width, lr=lr, seed=seed)
     model = mlp(manifold.dim, len(manifold.means), width, seed)
@@ -222,7 +231,7 @@ def classifier(manifold: SyntheticManifold, objective: str = "standard", objecti
                         show_progress=show_progress)
         return model.state_dict(), dict(history=history)
 
-    state, info, built = cache.cached("models", config, build)
+    state, info, built = cache.cached("models", config, build, expect=cache.shapes(model))
     if not built:
         model.load_state_dict(state)
     model.eval()

@@ -4,6 +4,7 @@ An objective is `loss(model, x, y, generator) -> scalar`. `train` minimises it w
 weight decay, cosine or step schedule), shows a progress bar, and returns a history of loss and
 clean/robust accuracy per epoch. Other chapters register more objectives (`register_objective`).
 """
+import inspect
 import math
 import time
 
@@ -11,7 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from .attacks import accuracy, pgd, robust_accuracy
+from . import checks
 from .data import augment_crop_flip
+from .models import channels_last
 from .progress import progress
 
 OBJECTIVES = {}
@@ -38,6 +41,11 @@ def adversarial_objective(eps, norm="l2", steps=7, step_size=None):
     The attack runs in eval mode and computes input gradients only, so neither batch-norm statistics
     nor parameter gradients see it; the parameter update uses the adversarial batch alone.
     """
+    checks.positive(eps, "eps", "objective 'pgd'")
+    checks.norm(norm, "objective 'pgd'")
+    checks.integer(steps, "steps", "objective 'pgd'")
+    if step_size is not None:
+        checks.positive(step_size, "step_size", "objective 'pgd'")
     def loss(model, x, y, generator):
         x_adv = pgd(model, x, y, eps, norm, steps, step_size, generator=generator)
         return F.cross_entropy(model(x_adv), y)
@@ -48,7 +56,16 @@ def objective(name: str, **args):
     """The loss function of the registered objective `name` with its arguments."""
     if name not in OBJECTIVES:
         raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {name!r}")
+    signature = inspect.signature(OBJECTIVES[name])
+    try:
+        signature.bind(**args)
+    except TypeError as error:
+        raise checks.ArgumentTypeError(f"objective {name!r} takes the arguments {signature}, got objective_args "
+                                       f"{args}: {error}") from None
     return OBJECTIVES[name](**args)
+
+
+SCHEDULES = ("cosine", "step", "constant")
 
 
 def learning_rate(base_lr, schedule, progress_fraction):
@@ -70,22 +87,44 @@ def train(model, data, epochs, objective_name="standard", objective_args=None, l
     With `eval_data`, every epoch ends with its clean accuracy and, when `eval_eps` is given, its
     robust accuracy under `eval_steps`-step PGD in `eval_norm`.
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if len(data) == 0:
-        raise ValueError("data is empty: there is nothing to train on")
-    if lr <= 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
+    where = "train"
+    checks.nonempty(data, "data", where)
+    checks.integer(epochs, "epochs", where)
+    checks.positive(lr, "lr", where)
+    checks.integer(batch_size, "batch_size", where)
+    checks.positive(momentum, "momentum", where, allow_zero=True)
+    checks.positive(weight_decay, "weight_decay", where, allow_zero=True)
+    checks.one_of(schedule, SCHEDULES, "schedule", where)
+    checks.images(data.x, "data.x", where, unit=False)
+    num_classes = checks.model_logits(model, data.x, "model", where)
+    checks.labels(data.y, "data.y", where, num_classes=num_classes)
+    if eval_data is not None:
+        checks.nonempty(eval_data, "eval_data", where)
+        checks.labels(eval_data.y, "eval_data.y", where, num_classes=num_classes)
+    if eval_eps:
+        checks.positive(eval_eps, "eval_eps", where)
+        checks.norm(eval_norm, where, "eval_norm")
+        checks.integer(eval_steps, "eval_steps", where, low=0)
     loss_fn = objective(objective_name, **(objective_args or {}))
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay,
                                 nesterov=momentum > 0)
+    with channels_last(model):  # the faster layout for convolutions, restored after training
+        history = _epochs(model, data, epochs, loss_fn, optimizer, generator, objective_name, lr, batch_size,
+                          schedule, augment, eval_data, eval_eps, eval_norm, eval_steps, show_progress)
+    model.eval()
+    return history
+
+
+def _epochs(model, data, epochs, loss_fn, optimizer, generator, objective_name, lr, batch_size, schedule, augment,
+            eval_data, eval_eps, eval_norm, eval_steps, show_progress):
+    """The training loop of `train`: one history record per epoch."""
     steps_per_epoch = math.ceil(len(data) / batch_size)
     total_steps, step, history = epochs * steps_per_epoch, 0, []
     for epoch in range(1, epochs + 1):
         model.train()
-        started, loss_sum, correct = time.perf_counter(), 0.0, 0
+        started, loss_sum = time.perf_counter(), 0.0
         bar = progress(data.batches(batch_size, shuffle=True, generator=generator), total=steps_per_epoch,
                        desc=f"{objective_name} epoch {epoch}/{epochs}", disable=not show_progress)
         for x, y in bar:
@@ -98,16 +137,16 @@ def train(model, data, epochs, objective_name="standard", objective_args=None, l
             loss.backward()
             optimizer.step()
             step += 1
-            loss_sum += loss.item() * len(y)
-            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-        record = dict(epoch=epoch, loss=loss_sum / len(data), seconds=time.perf_counter() - started)
+            loss_sum += loss.detach() * len(y)  # summed on the device: no synchronisation per step
+            if step % 20 == 0 or step == total_steps:
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        record = dict(epoch=epoch, loss=float(loss_sum) / len(data), seconds=time.perf_counter() - started)
         if eval_data is not None:
             record["test_accuracy"] = accuracy(model, eval_data)
             if eval_eps:
                 record["robust_accuracy"] = robust_accuracy(model, eval_data, eval_eps, eval_norm, eval_steps,
                                                             show_progress=False)
         history.append(record)
-    model.eval()
     return history
 
 
@@ -115,8 +154,12 @@ def fit_with_adam(net, x, batch_loss, epochs, lr, batch_size, generator, desc, s
     """Minimise `batch_loss(net, batch, generator)` over shuffled batches of the tensor `x` with Adam and a
     cosine schedule (the loop of the course's autoencoder and denoiser). Returns the mean loss per epoch;
     `net` is left in eval mode."""
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    checks.tensor(x, "x", "fit_with_adam", floating=True)
+    if len(x) == 0:
+        raise ValueError("fit_with_adam: x is empty: there is nothing to train on")
+    checks.integer(epochs, "epochs", "fit_with_adam")
+    checks.positive(lr, "lr", "fit_with_adam")
+    checks.integer(batch_size, "batch_size", "fit_with_adam")
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     steps = epochs * math.ceil(len(x) / batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)

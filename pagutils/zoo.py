@@ -6,9 +6,9 @@ configuration was trained before (by any chapter), and otherwise trains it and s
 """
 import time
 
-from . import cache
+from . import cache, checks
 from .attacks import accuracy
-from .data import load
+from .data import INFO, load
 from .device import resolve
 from .models import build
 from .train import train
@@ -20,6 +20,9 @@ RECIPES = {
     "full": dict(arch="resnet18", n_train=50000, epochs=30, lr=0.1, batch_size=256, momentum=0.9,
                  weight_decay=5e-4, schedule="cosine", augment=True, seed=0),
 }
+# what every configuration names (n_train only when zoo.get loads the training set itself)
+REQUIRED = frozenset({"arch", "dataset", "objective", "n_train", "epochs", "lr", "batch_size", "momentum",
+                      "weight_decay", "schedule", "augment"})
 # PGD used inside adversarial training, per profile
 TRAIN_ATTACK = {"quick": dict(steps=5), "full": dict(steps=7)}
 
@@ -32,11 +35,17 @@ def _recipe(profile):
 
 def standard(dataset, profile="quick", **overrides) -> dict:
     """The configuration of a standard (non-robust) model of `profile` on `dataset`."""
+    checks.one_of(dataset, INFO, "dataset", "zoo.standard")
     return {**_recipe(profile), "dataset": dataset, "objective": "standard", "objective_args": {}, **overrides}
 
 
 def robust(dataset, profile="quick", eps=1.0, norm="l2", steps=None, **overrides) -> dict:
     """The configuration of a PGD adversarially-trained model (radius `eps` in `norm`)."""
+    checks.one_of(dataset, INFO, "dataset", "zoo.robust")
+    checks.positive(eps, "eps", "zoo.robust")
+    checks.norm(norm, "zoo.robust")
+    if steps is not None:
+        checks.integer(steps, "steps", "zoo.robust")
     args = dict(eps=float(eps), norm=norm, steps=steps or TRAIN_ATTACK[profile]["steps"])
     return {**_recipe(profile), "dataset": dataset, "objective": "pgd", "objective_args": args, **overrides}
 
@@ -48,6 +57,11 @@ def get(config: dict, data=None, device=None, eval_data=None, show_progress=True
     example with a 'train_data' entry holding its construction's configuration). The returned model
     is in eval mode and carries `model.history` (per-epoch training record) and `model.config`.
     """
+    checks.mapping(config, "config", "zoo.get", REQUIRED if data is None else REQUIRED - {"n_train"})
+    if data is not None:
+        checks.nonempty(data, "data", "zoo.get")
+    if eval_data is not None:
+        checks.nonempty(eval_data, "eval_data", "zoo.get")
     device = resolve(device)
     model = build(config["arch"], config["dataset"], seed=config.get("seed", 0)).to(device)
 
@@ -64,7 +78,7 @@ def get(config: dict, data=None, device=None, eval_data=None, show_progress=True
                         seed=config.get("seed", 0), show_progress=show_progress)
         return model.state_dict(), dict(history=history, train_seconds=time.perf_counter() - started)
 
-    state, info, built = cache.cached("models", config, train_now, device=device)
+    state, info, built = cache.cached("models", config, train_now, device=device, expect=cache.shapes(model))
     if not built:
         model.load_state_dict(state)
     model.eval()

@@ -81,3 +81,40 @@ def test_bad_inputs_raise_errors_naming_the_argument():
         score.denoiser("mnist", "quick", sigma=0.5, depth=3)
     with pytest.raises(ValueError, match="dataset must be one of"):
         score.denoiser("svhn", "quick", sigma=0.5)
+
+
+def test_empirical_denoiser_gives_the_exact_score_and_posterior_gradient():
+    g = torch.Generator().manual_seed(3)
+    points, labels = torch.rand(30, 1, 4, 4, generator=g, dtype=torch.float64), torch.arange(30) % 3
+    sigma = 0.7
+    ideal = score.EmpiricalDenoiser(points, labels, sigma, num_classes=3)
+    x = torch.rand(5, 1, 4, 4, generator=g, dtype=torch.float64).requires_grad_(True)
+    y = torch.tensor([0, 1, 2, 0, 1])
+    log_kernel = -torch.cdist(x.flatten(1), points.flatten(1)).pow(2) / (2 * sigma ** 2)   # log p_σ(x | x_i) + const
+    log_p = log_kernel.logsumexp(1)
+    log_p_given_y = log_kernel.masked_fill(labels[None, :] != y[:, None], float("-inf")).logsumexp(1)
+    (exact_score,) = torch.autograd.grad(log_p.sum(), x, retain_graph=True)
+    (exact_posterior,) = torch.autograd.grad((log_p_given_y - log_p).sum(), x)
+    x = x.detach()
+    assert torch.allclose(score.score(ideal, x, sigma), exact_score, atol=1e-10)
+    assert torch.allclose(score.posterior_gradient(ideal, x, y, sigma), exact_posterior, atol=1e-10)
+
+
+def test_empirical_denoiser_returns_the_nearest_point_at_small_noise_and_the_mean_at_large():
+    points = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 1, 1])
+    x = torch.tensor([[0.9, 0.1]])
+    assert torch.allclose(score.EmpiricalDenoiser(points, labels, 0.05, 2)(x), points[1:2], atol=1e-6)
+    assert torch.allclose(score.EmpiricalDenoiser(points, labels, 100.0, 2)(x), points.mean(0, keepdim=True), atol=1e-3)
+    assert torch.allclose(score.EmpiricalDenoiser(points, labels, 0.05, 2)(x, torch.tensor([0])), points[:1], atol=1e-6)
+
+
+def test_class_scores_check_their_labels():
+    ideal = score.EmpiricalDenoiser(torch.rand(6, 1, 4, 4), torch.arange(6) % 3, 0.5, num_classes=3)
+    x = torch.zeros(2, 1, 4, 4)
+    with pytest.raises(ValueError, match=r"y must hold labels in \[0, 3\)"):
+        score.class_score(ideal, x, torch.tensor([0, 3]), 0.5)
+    with pytest.raises(ValueError, match="y must be an int64 tensor of 2 labels"):
+        score.class_score(ideal, x, torch.tensor([0.0, 1.0]), 0.5)
+    with pytest.raises(ValueError, match="needs a class-conditional denoiser"):
+        score.posterior_gradient(score.build((1, 8, 8), 4), x, torch.tensor([0, 1]), 0.5)

@@ -1,0 +1,484 @@
+"""Benchmarks of pagutils' attack, training and construction loops against torchattacks and the model's floor.
+
+    python benchmarks/run.py                 # the device pagutils would pick (cuda > mps > cpu)
+    python benchmarks/run.py --device cpu    # or cuda; --reps, --threads, --only, --no-save
+
+Every measurement alternates its variants (pagutils, torchattacks, the floor) repetition by repetition on the
+same model and inputs, and reports the median. Throughput is images x steps per second. The floor is the
+model's bare forward plus input-gradient backward on the same batch, `steps` times: PGD time over the floor
+above 1 is the attack's own overhead. The table is printed; the numbers go to benchmarks/results/*.json.
+"""
+import argparse
+import copy
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+import pagutils
+from pagutils import attacks, features, models, train
+from pagutils.data import Data, INFO
+from pagutils.device import resolve
+
+HERE = Path(__file__).resolve().parent
+STEPS = 10
+# model name -> (arch, dataset, L2 eps, Linf eps, PGD steps of adversarial training)
+MODELS = {"small_cnn": ("small_cnn", "mnist", 1.5, 0.1, 5), "resnet18": ("resnet18", "cifar10", 0.5, 8 / 255, 7)}
+# batch sizes per device and model
+BATCHES = {"cpu": {"small_cnn": [128, 512], "resnet18": [8, 16]},
+           "cuda": {"small_cnn": [128, 512, 2048], "resnet18": [128, 512]}}
+# repetitions per device and model (ResNet-18 on a CPU takes seconds a call)
+REPS = {"cpu": {"small_cnn": 5, "resnet18": 3}, "cuda": {"small_cnn": 10, "resnet18": 10}}
+# images for the training and the construction benchmarks, per device and model
+WORK = {"cpu": {"small_cnn": 1024, "resnet18": 32}, "cuda": {"small_cnn": 16384, "resnet18": 2048}}
+CONSTRUCT = {"cpu": {"small_cnn": 256, "resnet18": 8}, "cuda": {"small_cnn": 4096, "resnet18": 1024}}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# timing and memory
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# On a CPU shared with other work, the process's CPU time (all its threads) measures the work itself; wall time
+# also counts the time other processes held the cores. `--clock` picks; GPU timings are always wall time.
+CLOCK = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = time.perf_counter
+
+
+def timed(fn, device):
+    """Seconds one call of `fn` takes (the device synchronised before and after)."""
+    sync(device)
+    started = clock()
+    fn()
+    sync(device)
+    return clock() - started
+
+
+def alternate(variants, device, reps, warmup=1):
+    """Median seconds of every variant (a dict name -> fn), called in turn `reps` times, the order rotating."""
+    names = list(variants)
+    for _ in range(warmup):
+        for name in names:
+            variants[name]()
+    times = {name: [] for name in names}
+    for rep in range(reps):
+        for name in names[rep % len(names):] + names[:rep % len(names)]:
+            times[name].append(timed(variants[name], device))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_memory_mb(fn, device):
+    """Peak memory one call of `fn` adds above what was in use before it: GPU max allocated, or CPU RSS
+    (sampled every millisecond by a thread; Linux only, else None)."""
+    if device.type == "cuda":
+        sync(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        sync(device)
+        return (torch.cuda.max_memory_allocated(device) - before) / 2**20
+    if not os.path.exists("/proc/self/statm"):
+        return None
+    before, peak, done = _rss_bytes(), [0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+            time.sleep(0.001)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        sampler.join()
+    return (max(peak[0], _rss_bytes()) - before) / 2**20
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# what is timed
+
+
+def floor(model, x, y, steps, layout=False):
+    """`steps` bare forward + input-gradient backward passes (channels-last weights and inputs with `layout`)."""
+    def run():
+        with models.channels_last(model) if layout else _nothing():
+            xs = x.contiguous(memory_format=torch.channels_last) if layout else x
+            for _ in range(steps):
+                xs = xs.detach().requires_grad_(True)
+                torch.autograd.grad(F.cross_entropy(model(xs), y, reduction="sum"), xs)
+    return run
+
+
+class _nothing:
+    def __enter__(self):
+        return False
+
+    def __exit__(self, *exc):
+        return False
+
+
+def torchattacks_attack(model, norm, eps, steps, random_start=True, targeted=False):
+    import torchattacks
+    kind = torchattacks.PGDL2 if norm == "l2" else torchattacks.PGD
+    attack = kind(model, eps=eps, alpha=2.5 * eps / steps, steps=steps, random_start=random_start)
+    if targeted:
+        attack.set_mode_targeted_by_label(quiet=True)
+    return attack
+
+
+def model_and_batch(name, n, device, dtype=torch.float32, seed=0):
+    arch, dataset = MODELS[name][:2]
+    model = models.build(arch, dataset, seed=seed).to(device=device, dtype=dtype).eval()
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand((n, *INFO[dataset]["shape"]), generator=generator).to(device=device, dtype=dtype)
+    y = torch.randint(0, 10, (n,), generator=generator).to(device)
+    return model, x, y
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# benchmarks
+
+
+def check_same_examples(name, device):
+    """pagutils and torchattacks with the random start off: the largest difference of their adversarial
+    examples after STEPS steps, in float64 (where two correct implementations agree to rounding) and float32."""
+    rows = []
+    n = 8 if name == "small_cnn" else 2
+    for dtype in (torch.float64, torch.float32):
+        if dtype == torch.float64 and device.type == "mps":
+            continue
+        model, x, y = model_and_batch(name, n, device, dtype)
+        for norm, eps in (("l2", MODELS[name][2]), ("linf", MODELS[name][3])):
+            ours = attacks.pgd(model, x, y, eps, norm, STEPS, random_start=False)
+            theirs = torchattacks_attack(model, norm, eps, STEPS, random_start=False)(x, y)
+            rows.append(dict(model=name, norm=norm, dtype=str(dtype).replace("torch.", ""), n=n,
+                             max_abs_diff=(ours - theirs).abs().max().item(),
+                             moved=(ours - x).abs().max().item()))
+    return rows
+
+
+def bench_pgd(name, batch, norm, device, reps):
+    model, x, y = model_and_batch(name, batch, device)
+    plain = copy.deepcopy(model)  # never converted: what a user hands to torchattacks
+    eps = MODELS[name][2] if norm == "l2" else MODELS[name][3]
+    generator = torch.Generator().manual_seed(0)
+    ta = torchattacks_attack(plain, norm, eps, STEPS)
+    ta_cl = torchattacks_attack(model, norm, eps, STEPS)
+
+    def ta_channels_last():  # torchattacks calls .view on inputs and gradients: with three channels it fails
+        with models.channels_last(model):
+            ta_cl(x, y)
+
+    variants = {
+        "pagutils": lambda: attacks.pgd(model, x, y, eps, norm, STEPS, generator=generator),
+        "torchattacks": lambda: ta(x, y),
+        "floor": floor(plain, x, y, STEPS),
+        "floor_channels_last": floor(model, x, y, STEPS, layout=True),
+    }
+    if x.shape[1] == 1:
+        variants["torchattacks_channels_last"] = ta_channels_last
+    seconds = alternate(variants, device, reps)
+    memory = {k: peak_memory_mb(v, device) if device.type == "cuda" else None for k, v in variants.items()
+              if k in ("pagutils", "torchattacks")}
+    work = batch * STEPS
+    return dict(model=name, batch=batch, norm=norm, steps=STEPS, seconds=seconds,
+                throughput={k: work / s for k, s in seconds.items()}, peak_memory_mb=memory,
+                speedup_vs_torchattacks=seconds["torchattacks"] / seconds["pagutils"],
+                pagutils_over_floor=seconds["pagutils"] / seconds["floor"],
+                pagutils_over_own_floor=seconds["pagutils"] / seconds["floor_channels_last"],
+                torchattacks_over_floor=seconds["torchattacks"] / seconds["floor"])
+
+
+def bench_gpu_extras(name, batch, device, reps):
+    """On a GPU: pagutils PGD (L2) under bf16 autocast and on a torch.compile'd model; the bf16 cost as the
+    difference of its adversarial examples (random start off) from float32's and the loss they reach."""
+    model, x, y = model_and_batch(name, batch, device)
+    eps = MODELS[name][2]
+    out = dict(model=name, batch=batch, norm="l2")
+    reference = attacks.pgd(model, x, y, eps, "l2", STEPS, random_start=False)
+    with torch.autocast(device.type, dtype=torch.bfloat16):
+        half = attacks.pgd(model, x, y, eps, "l2", STEPS, random_start=False)
+    with torch.no_grad():
+        loss = lambda z: F.cross_entropy(model(z), y).item()
+        out["bf16_cost"] = dict(max_abs_diff=(half - reference).abs().max().item(),
+                                loss_fp32_attack=loss(reference), loss_bf16_attack=loss(half), loss_clean=loss(x))
+
+    def bf16():
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            attacks.pgd(model, x, y, eps, "l2", STEPS)
+
+    variants = {"pagutils": lambda: attacks.pgd(model, x, y, eps, "l2", STEPS), "pagutils_bf16": bf16}
+    try:
+        compiled = torch.compile(model)
+        variants["pagutils_compiled"] = lambda: attacks.pgd(compiled, x, y, eps, "l2", STEPS)
+        variants["pagutils_compiled"]()
+    except Exception as error:  # compilation is optional: record why it is missing
+        variants.pop("pagutils_compiled", None)
+        out["compile_error"] = f"{type(error).__name__}: {error}"[:300]
+    seconds = alternate(variants, device, reps, warmup=2)
+    out["throughput"] = {k: batch * STEPS / s for k, s in seconds.items()}
+    return out
+
+
+def memory_probe(name, batch, norm, variant, device):
+    """(Run in a fresh process.) Peak RSS one call of a PGD variant adds to the process, in MB."""
+    import resource
+    model, x, y = model_and_batch(name, int(batch), device)
+    eps = MODELS[name][2] if norm == "l2" else MODELS[name][3]
+    run = {"pagutils": lambda: attacks.pgd(model, x, y, eps, norm, STEPS),
+           "torchattacks": lambda: torchattacks_attack(model, norm, eps, STEPS)(x, y)}[variant]
+    before = _rss_bytes()
+    run()
+    return dict(model=name, batch=int(batch), norm=norm, variant=variant,
+                peak_rss_added_mb=(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before) / 2**20)
+
+
+def cpu_memory(name, batch, threads):
+    """Peak CPU memory of pagutils' and torchattacks' PGD (L2), each measured in a fresh process."""
+    import subprocess
+    rows = []
+    for variant in ("pagutils", "torchattacks"):
+        command = [sys.executable, __file__, "--device", "cpu", "--memory-probe", f"{name}:{batch}:l2:{variant}"]
+        command += ["--threads", str(threads)] if threads else []
+        rows.append(json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.splitlines()[-1]))
+    return rows
+
+
+def _data(x, y, dataset):
+    return Data(x, y, INFO[dataset]["classes"], "benchmark")
+
+
+def bench_training(name, device, reps):
+    """Images per second of one epoch: standard and PGD adversarial training with pagutils.train, and the same
+    adversarial training written as a plain loop with torchattacks (what one would otherwise write)."""
+    arch, dataset, eps, _, train_steps = MODELS[name]
+    n = WORK[device.type][name]
+    batch = 128 if name == "small_cnn" else (16 if device.type == "cpu" else 256)
+    model, x, y = model_and_batch(name, n, device)
+    data = _data(x, y, dataset)
+    args = dict(lr=0.01, batch_size=batch, show_progress=False)
+
+    def plain_loop():
+        attack = torchattacks_attack(baseline, "l2", eps, train_steps)
+        optimizer = torch.optim.SGD(baseline.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True)
+        for start in range(0, n, batch):
+            xb, yb = x[start:start + batch], y[start:start + batch]
+            x_adv = attack(xb, yb)
+            baseline.train()
+            loss = F.cross_entropy(baseline(x_adv), yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    baseline = copy.deepcopy(model)
+    variants = {
+        "standard": lambda: train.train(model, data, 1, **args),
+        "adversarial": lambda: train.train(model, data, 1, "pgd", dict(eps=eps, norm="l2", steps=train_steps), **args),
+        "adversarial_torchattacks_loop": plain_loop,
+    }
+    seconds = alternate(variants, device, reps)
+    memory = {k: peak_memory_mb(v, device) for k, v in variants.items()} if device.type == "cuda" else {}
+    return dict(model=name, n=n, batch=batch, attack_steps=train_steps, seconds=seconds,
+                images_per_second={k: n / s for k, s in seconds.items()}, peak_memory_mb=memory,
+                adversarial_speedup_vs_torchattacks=seconds["adversarial_torchattacks_loop"] / seconds["adversarial"])
+
+
+def bench_constructions(name, device, reps):
+    """Representation matching (the inner loop of features.robustify, D_R) and targeted PGD (D_rand) against the
+    floor, and D_rand's targeted PGD against torchattacks: images x iterations per second."""
+    arch, dataset, eps = MODELS[name][:3]
+    n = CONSTRUCT[device.type][name]
+    model, x, y = model_and_batch(name, n, device)
+    plain = copy.deepcopy(model)
+    z0 = x.flip(0)
+    target = (y + 1) % 10
+    steps = 20
+    ta = torchattacks_attack(plain, "l2", eps, steps, random_start=False, targeted=True)
+
+    def representation_floor():
+        with torch.no_grad():
+            goal = plain.representation(x)
+        z = z0
+        for _ in range(steps):
+            z = z.detach().requires_grad_(True)
+            torch.autograd.grad((plain.representation(z) - goal).norm(dim=1).sum(), z)
+
+    variants = {
+        "robustify": lambda: features.match_representation(model, x, z0, steps, 0.1, record_every=steps),
+        "robustify_floor": representation_floor,
+        "d_rand_pagutils": lambda: attacks.pgd(model, x, target, eps, "l2", steps, targeted=True, random_start=False),
+        "d_rand_torchattacks": lambda: ta(x, target),
+    }
+    seconds = alternate(variants, device, reps)
+    memory = ({k: peak_memory_mb(v, device) for k, v in variants.items() if not k.endswith("floor")}
+              if device.type == "cuda" else {})
+    return dict(model=name, n=n, steps=steps, seconds=seconds,
+                throughput={k: n * steps / s for k, s in seconds.items()}, peak_memory_mb=memory,
+                robustify_over_floor=seconds["robustify"] / seconds["robustify_floor"],
+                d_rand_speedup_vs_torchattacks=seconds["d_rand_torchattacks"] / seconds["d_rand_pagutils"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the machine, the table, the file
+
+
+def machine(device):
+    cpu = platform.processor() or platform.machine()
+    if os.path.exists("/proc/cpuinfo"):
+        names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    info = dict(device=device.type, cpu=cpu, cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads(),
+                platform=platform.platform(), python=platform.python_version(), torch=torch.__version__,
+                pagutils=getattr(pagutils, "__version__", "dev"))
+    try:
+        import torchattacks
+        info["torchattacks"] = torchattacks.__version__
+    except ImportError:
+        info["torchattacks"] = None
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    if hasattr(os, "getloadavg"):
+        info["load_average_start"] = os.getloadavg()
+    return info
+
+
+def slug(info):
+    if info["device"] == "cuda":
+        return info["gpu"].lower().replace(" ", "-")
+    return f"cpu-{info['torch_threads']}thread"
+
+
+def table(results):
+    lines = ["", f"PGD, 10 steps: images x steps per second (median, {results['clock']} clock); "
+             "speedup = torchattacks time / pagutils time",
+             f"{'model':<10} {'batch':>5} {'norm':<5} {'pagutils':>9} {'torchatk':>9} {'speedup':>7} "
+             f"{'floor':>9} {'pag/floor':>9} {'pag/ownfl':>9} {'ta/floor':>8} {'ta+cl':>9} {'MB pag':>7} {'MB ta':>7}"]
+    for r in results["pgd"]:
+        t, m = r["throughput"], r["peak_memory_mb"]
+        mb = lambda v: "-" if v is None else f"{v:.0f}"
+        lines.append(f"{r['model']:<10} {r['batch']:>5} {r['norm']:<5} {t['pagutils']:>9.0f} {t['torchattacks']:>9.0f} "
+                     f"{r['speedup_vs_torchattacks']:>7.2f} {t['floor']:>9.0f} {r['pagutils_over_floor']:>9.2f} "
+                     f"{r['pagutils_over_own_floor']:>9.2f} {r['torchattacks_over_floor']:>8.2f} "
+                     f"{t.get('torchattacks_channels_last', float('nan')):>9.0f} {mb(m['pagutils']):>7} "
+                     f"{mb(m['torchattacks']):>7}")
+    lines.append("floor: bare forward + input backward (the model as built); own floor: the same channels-last; "
+                 "ta+cl: torchattacks given channels-last weights (it cannot run "
+                 "them with 3-channel inputs: it calls .view on channels-last gradients)")
+    if results.get("equivalence"):
+        lines += ["", "Same adversarial examples with the random start off (max |pagutils - torchattacks|):"]
+        for r in results["equivalence"]:
+            lines.append(f"  {r['model']:<10} {r['norm']:<5} {r['dtype']:<8} {r['max_abs_diff']:.2e}"
+                         f"  (largest pixel change {r['moved']:.2f})")
+    if results.get("training"):
+        lines += ["", "Training, one epoch: images per second"]
+        for r in results["training"]:
+            s = r["images_per_second"]
+            lines.append(f"  {r['model']:<10} n={r['n']:<6} standard {s['standard']:8.0f}  adversarial "
+                         f"({r['attack_steps']} steps) {s['adversarial']:7.0f}  torchattacks loop "
+                         f"{s['adversarial_torchattacks_loop']:7.0f}  speedup {r['adversarial_speedup_vs_torchattacks']:.2f}")
+    if results.get("constructions"):
+        lines += ["", "Constructions, 20 iterations: images x iterations per second"]
+        for r in results["constructions"]:
+            t = r["throughput"]
+            lines.append(f"  {r['model']:<10} n={r['n']:<5} robustify {t['robustify']:7.0f} (floor "
+                         f"{t['robustify_floor']:7.0f}, ratio {r['robustify_over_floor']:.2f})  D_rand pagutils "
+                         f"{t['d_rand_pagutils']:7.0f} torchattacks {t['d_rand_torchattacks']:7.0f} speedup "
+                         f"{r['d_rand_speedup_vs_torchattacks']:.2f}")
+    if results.get("cpu_memory"):
+        lines += ["", "Peak CPU memory a PGD call adds (RSS, fresh process each):"]
+        for pair in results["cpu_memory"]:
+            lines.append("  " + "  ".join(f"{r['model']} batch {r['batch']} {r['variant']} {r['peak_rss_added_mb']:.0f} MB"
+                                          for r in pair))
+    for r in results.get("gpu_extras", []):
+        lines.append(f"  GPU extras {r['model']} batch {r['batch']}: " + json.dumps(r, default=str))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="auto", help="auto (pagutils' default device), cpu or cuda")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions per variant (default: REPS)")
+    parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--only", default="equivalence,pgd,training,constructions,memory,gpu_extras",
+                        help="comma-separated parts to run")
+    parser.add_argument("--models", default="small_cnn,resnet18")
+    parser.add_argument("--batches", default=None, help="comma-separated PGD batch sizes for every model")
+    parser.add_argument("--clock", default=None, choices=sorted(CLOCK),
+                        help="cpu (process CPU time; default on CPU) or wall (default, and always, on GPU)")
+    parser.add_argument("--no-save", action="store_true", help="print only; write no results file")
+    args = parser.parse_args(argv)
+    device = torch.device(resolve(None if args.device == "auto" else args.device))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    os.environ.setdefault("PAG_PROGRESS", "0")
+    os.environ["PAG_CACHE_DIR"] = tempfile.mkdtemp(prefix="pag-bench-")  # nothing is read from a cache
+    kind = "cuda" if device.type == "cuda" else "cpu"
+    if args.memory_probe:
+        return print(json.dumps(memory_probe(*args.memory_probe.split(":"), device)))
+    reps = {name: args.reps or REPS[kind][name] for name in MODELS}
+    parts, names = args.only.split(","), args.models.split(",")
+    global clock
+    clock_name = "wall" if kind == "cuda" else (args.clock or "cpu")
+    clock = CLOCK[clock_name]
+    batches = {name: [int(b) for b in args.batches.split(",")] if args.batches else BATCHES[kind][name]
+               for name in names}
+    info = machine(device)
+    print(f"{info['cpu']} / {info.get('gpu', 'no GPU')}: torch {info['torch']}, torchattacks {info['torchattacks']}, "
+          f"{info['torch_threads']} threads, load {info.get('load_average_start')}", flush=True)
+    results = dict(machine=info, date=datetime.datetime.now().isoformat(timespec="seconds"), reps=reps, clock=clock_name,
+                   command=" ".join([Path(sys.executable).name, *sys.argv]))
+    started = time.perf_counter()
+    if "equivalence" in parts:
+        results["equivalence"] = [row for name in names for row in check_same_examples(name, device)]
+    if "pgd" in parts:
+        results["pgd"] = []
+        for name in names:
+            for batch in batches[name]:
+                for norm in ("l2", "linf"):
+                    results["pgd"].append(bench_pgd(name, batch, norm, device, reps[name]))
+                    r = results["pgd"][-1]
+                    print(f"  {name} batch {batch} {norm}: speedup {r['speedup_vs_torchattacks']:.2f}, "
+                          f"pagutils/floor {r['pagutils_over_floor']:.2f}", flush=True)
+    if "training" in parts:
+        results["training"] = [bench_training(name, device, max(3, reps[name] // 2)) for name in names]
+    if "constructions" in parts:
+        results["constructions"] = [bench_constructions(name, device, max(3, reps[name] // 2)) for name in names]
+    if "memory" in parts and kind == "cpu":
+        results["cpu_memory"] = [cpu_memory(name, batches[name][-1], args.threads) for name in names]
+    if "gpu_extras" in parts and kind == "cuda":
+        results["gpu_extras"] = [bench_gpu_extras(name, batches[name][-1], device, reps[name]) for name in names]
+    results["seconds"] = time.perf_counter() - started
+    if hasattr(os, "getloadavg"):
+        info["load_average_end"] = os.getloadavg()
+    print(table(results))
+    print(f"\n{results['seconds']:.0f} s in all")
+    if not args.no_save:
+        out = HERE / "results" / f"{slug(info)}-{datetime.date.today().isoformat()}.json"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(results, indent=1))
+        print(f"results: {out.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()

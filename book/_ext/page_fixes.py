@@ -1,0 +1,30 @@
+"""Pages that load without console errors.
+
+- An inline script added twice (sphinx-thebe's and sphinx-togglebutton's settings are) declares its `const`s
+  twice, a SyntaxError in the browser: each identical inline script is kept once.
+- The theme reads its colour mode from `html_context["default_mode"]`; unset, a first visit logs
+  "Got invalid theme mode" as an error: it defaults to "auto".
+"""
+
+
+def default_mode(app, config):
+    config.html_context.setdefault("default_mode", "auto")
+
+
+def unique_inline_scripts(app, pagename, templatename, context, doctree):
+    seen, unique = set(), []
+    for script in context.get("script_files", []):
+        body = getattr(script, "attributes", {}).get("body")
+        if body and not getattr(script, "filename", None):
+            if body in seen:
+                continue
+            seen.add(body)
+        unique.append(script)
+    if "script_files" in context:
+        context["script_files"][:] = unique
+
+
+def setup(app):
+    app.connect("config-inited", default_mode)
+    app.connect("html-page-context", unique_inline_scripts, priority=900)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

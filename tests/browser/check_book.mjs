@@ -1,0 +1,258 @@
+// Opens every page of the built book in headless Chromium, offline, and checks what a reader meets.
+//
+//   node tests/browser/check_book.mjs [html dir (_build/html)] [screenshot dir (_build/screenshots)]
+//   (`make browser-test`; needs `npm ci` for playwright-core and Chromium: Debian's `chromium` package, or
+//   the browser named by $CHROMIUM)
+//
+// The site is served from 127.0.0.1 and the browser resolves no other host, so a page that needs the network
+// fails. For every page: no script or stylesheet from another site (in the HTML, and no request leaves
+// 127.0.0.1), no failed request, no console error, math typeset by MathJax (no raw TeX left in the text), every
+// image loaded, and on notebook pages the download, Colab and Binder buttons. Widget sliders must be visible
+// and must respond in the page (no kernel): the Chapter 1 page must have one. A screenshot of every page is
+// saved for review. Exit status 1 when any check fails.
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { createServer } from "node:http";
+import { extname, join, relative, resolve, sep } from "node:path";
+
+import { chromium } from "playwright-core";
+
+const HTML = resolve(process.argv[2] ?? "_build/html");
+const SHOTS = resolve(process.argv[3] ?? "_build/screenshots");
+const WIDGET_PAGES = ["book/ch01_adversarial_examples.html"];  // must show a working slider
+const REQUIRED_PAGES = ["index.html", "book/intro.html", "book/ch01_adversarial_examples.html",
+                        "book/reproduction.html", "book/running_times.html", "book/bibliography.html"];
+const TYPES = {".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css",
+               ".png": "image/png", ".jpg": "image/jpeg", ".svg": "image/svg+xml", ".gif": "image/gif",
+               ".ico": "image/x-icon", ".json": "application/json", ".woff": "font/woff",
+               ".woff2": "font/woff2", ".ttf": "font/ttf", ".otf": "font/otf", ".eot": "application/vnd.ms-fontobject",
+               ".txt": "text/plain", ".ipynb": "application/json", ".inv": "application/octet-stream"};
+
+function fail(message) {
+  console.error(`check_book: ${message}`);
+  process.exit(2);
+}
+
+function htmlPages(dir) {
+  const pages = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) {
+      if (!["_static", "_sources", "_images", "_downloads"].includes(name)) pages.push(...htmlPages(path));
+    } else if (name.endsWith(".html")) {
+      pages.push(relative(HTML, path).split(sep).join("/"));
+    }
+  }
+  return pages.sort();
+}
+
+function chromiumPath() {
+  const candidates = [process.env.CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser",
+                      "/usr/bin/google-chrome"].filter(Boolean);
+  const found = candidates.find((path) => existsSync(path));
+  if (!found) fail(`no Chromium found (tried ${candidates.join(", ")}): apt-get install chromium, or set CHROMIUM`);
+  return found;
+}
+
+// Scripts and stylesheets a page's HTML loads from another site.
+function externalAssets(html) {
+  const found = [];
+  for (const tag of html.match(/<(script|link)\b[^>]*>/gi) ?? []) {
+    const isScript = /^<script/i.test(tag);
+    if (!isScript && !/\brel=["']?(stylesheet|preload|modulepreload)/i.test(tag)) continue;
+    const url = tag.match(/\b(?:src|href)=["']?((?:https?:)?\/\/[^"'\s>]+)/i);
+    if (url) found.push(url[1]);
+  }
+  return found;
+}
+
+// The target of a redirect-only page (<meta http-equiv="Refresh" content="0; url=...">), else null.
+function redirectTarget(html) {
+  const match = html.match(/^\s*<meta\s+http-equiv=["']refresh["']\s+content=["']\d+;\s*url=([^"']+)["']\s*\/?>\s*$/i);
+  return match ? match[1] : null;
+}
+
+function serve(root) {
+  const server = createServer((request, response) => {
+    const path = decodeURIComponent(new URL(request.url, "http://127.0.0.1").pathname);
+    let file = resolve(join(root, path));
+    if (file.startsWith(root) && existsSync(file) && statSync(file).isDirectory()) file = join(file, "index.html");
+    if (!file.startsWith(root) || !existsSync(file)) {
+      response.writeHead(404).end("not found");
+      return;
+    }
+    response.writeHead(200, {"Content-Type": TYPES[extname(file)] ?? "application/octet-stream"});
+    response.end(readFileSync(file));
+  });
+  return new Promise((done) => server.listen(0, "127.0.0.1", () => done(server)));
+}
+
+// Runs in the page: raw TeX left in the visible text (outside code), and math elements without MathJax output.
+function mathProblems() {
+  const skip = "pre, code, script, style, textarea, mjx-container, .highlight, .MathJax";
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const raw = [];
+  const patterns = [/\$\$/, /\\\(/, /\\\[/, /\\begin\{/, /\$[^$\s][^$]*\\[A-Za-z]+[^$]*\$/];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const parent = node.parentElement;
+    if (!parent || parent.closest(skip) || !parent.checkVisibility?.()) continue;
+    const text = node.textContent;
+    if (patterns.some((p) => p.test(text))) raw.push(text.trim().slice(0, 80));
+  }
+  const math = [...document.querySelectorAll("span.math, div.math")];
+  const untypeset = math.filter((m) => !m.querySelector("mjx-container")).map((m) => m.textContent.slice(0, 60));
+  return {raw, math: math.length, untypeset, mathjax: document.querySelectorAll("mjx-container").length};
+}
+
+// Runs in the page: images that did not load.
+function brokenImages() {
+  return [...document.images].filter((img) => !(img.complete && img.naturalWidth > 0))
+    .map((img) => img.currentSrc || img.src || img.outerHTML.slice(0, 80));
+}
+
+async function waitForMath(page) {
+  const hasMath = await page.evaluate(() => !!document.querySelector("span.math, div.math"));
+  if (!hasMath) return;
+  await page.waitForFunction(() => window.MathJax?.startup?.promise, null, {timeout: 30000});
+  await page.evaluate(() => window.MathJax.startup.promise);
+}
+
+// Every widget slider on the page: visible, and a key press moves it and changes the picture below it.
+async function checkSliders(page, problems) {
+  const sliders = page.locator(".widget-slider");
+  const count = await sliders.count();
+  for (let i = 0; i < count; i++) {
+    const slider = sliders.nth(i);
+    await slider.scrollIntoViewIfNeeded();
+    if (!(await slider.isVisible())) {
+      problems.push(`widget slider ${i + 1} is not visible`);
+      continue;
+    }
+    const box = slider.locator("xpath=..");
+    const state = () => box.evaluate((el) => {
+      const img = el.querySelector("img");
+      return {readout: el.querySelector(".widget-readout")?.textContent?.trim(), src: img?.src,
+              ok: !!img && img.complete && img.naturalWidth > 0};
+    });
+    const before = await state();
+    if (!before.ok) problems.push(`widget slider ${i + 1}: its picture did not load`);
+    await slider.locator(".noUi-handle").first().focus();
+    await page.keyboard.press("ArrowRight");
+    await page.waitForTimeout(300);
+    const after = await state();
+    if (after.readout === before.readout || after.src === before.src || !after.ok) {
+      problems.push(`widget slider ${i + 1} does not respond: readout ${before.readout} -> ${after.readout}, ` +
+                    `picture ${after.src === before.src ? "unchanged" : "changed"}`);
+    }
+    await page.keyboard.press("ArrowLeft");
+  }
+  return count;
+}
+
+async function checkPage(context, base, path, problems) {
+  const page = await context.newPage();
+  page.on("console", (message) => {
+    if (message.type() === "error") problems.push(`console error: ${message.text().slice(0, 200)}`);
+  });
+  page.on("pageerror", (error) => problems.push(`page error: ${String(error).slice(0, 200)}`));
+  page.on("requestfailed", (request) => {
+    if (!request.url().startsWith("data:")) problems.push(`request failed: ${request.url()}`);
+  });
+  page.on("response", (response) => {
+    if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.url()}`);
+  });
+  await page.route("**/*", (route) => {
+    const url = route.request().url();
+    if (url.startsWith(base) || url.startsWith("data:") || url.startsWith("blob:")) return route.continue();
+    problems.push(`request to another site: ${url}`);
+    return route.abort();
+  });
+
+  await page.goto(`${base}/${path}`, {waitUntil: "load", timeout: 60000});
+  await waitForMath(page);
+  const hasWidgets = await page.evaluate(
+    () => !!document.querySelector('script[type="application/vnd.jupyter.widget-view+json"]'));
+  if (hasWidgets) {
+    await page.waitForSelector(".jupyter-widgets", {timeout: 30000})
+      .catch(() => problems.push("widgets did not render"));
+  }
+  await page.waitForFunction(() => [...document.images].every((img) => img.complete), null, {timeout: 30000})
+    .catch(() => problems.push("images still loading after 30 s"));
+
+  const math = await page.evaluate(mathProblems);
+  for (const text of math.raw) problems.push(`raw TeX in the text: ${JSON.stringify(text)}`);
+  for (const text of math.untypeset) problems.push(`math not typeset: ${JSON.stringify(text)}`);
+  for (const src of await page.evaluate(brokenImages)) problems.push(`image did not load: ${src}`);
+  const sliders = hasWidgets ? await checkSliders(page, problems) : 0;
+  if (WIDGET_PAGES.includes(path) && sliders === 0) problems.push("no widget slider on this page");
+  const isNotebook = existsSync(join(HTML, "_sources", path.replace(/\.html$/, ".ipynb")));
+  if (isNotebook) {
+    const links = await page.evaluate(() => [...document.querySelectorAll("a")].map((a) => a.href));
+    for (const [name, pattern] of [["Colab", /colab\.research\.google\.com/], ["Binder", /mybinder\.org/],
+                                   ["notebook download", /_sources\/.*\.ipynb$/]]) {
+      if (!links.some((href) => pattern.test(href))) problems.push(`no ${name} button`);
+    }
+  }
+
+  await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+  const shot = `${path.replace(/\.html$/, "").replaceAll("/", "__")}.png`;
+  await page.screenshot({path: join(SHOTS, shot), fullPage: true});
+  await page.close();
+  return {path, problems, shot, math: math.mathjax, sliders, notebook: isNotebook};
+}
+
+async function main() {
+  if (!existsSync(join(HTML, "index.html"))) fail(`${HTML}/index.html not found: build the book first (make book)`);
+  const pages = htmlPages(HTML);
+  const missing = REQUIRED_PAGES.filter((p) => !pages.includes(p));
+  mkdirSync(SHOTS, {recursive: true});
+  const results = [];
+  const redirects = {};
+  for (const path of pages) {
+    const html = readFileSync(join(HTML, path), "utf8");
+    const external = externalAssets(html);
+    if (external.length) results.push({path, problems: external.map((u) => `external script/stylesheet: ${u}`)});
+    const target = redirectTarget(html);
+    if (target !== null) {
+      const resolved = new URL(target, `http://site/${path}`).pathname.slice(1);
+      redirects[path] = resolved;
+      if (!pages.includes(resolved)) results.push({path, problems: [`redirects to a missing page: ${target}`]});
+    }
+  }
+
+  const server = await serve(HTML);
+  const base = `http://127.0.0.1:${server.address().port}`;
+  const browser = await chromium.launch({
+    executablePath: chromiumPath(),
+    args: ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+           "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+  });
+  const context = await browser.newContext({viewport: {width: 1280, height: 900}, serviceWorkers: "block"});
+  for (const path of pages.filter((p) => !(p in redirects))) {
+    const problems = [];
+    try {
+      results.push(await checkPage(context, base, path, problems));
+    } catch (error) {
+      results.push({path, problems: [...problems, `could not check: ${String(error).split("\n")[0]}`]});
+    }
+  }
+  await browser.close();
+  server.close();
+
+  let failed = missing.length > 0;
+  for (const [path, target] of Object.entries(redirects)) console.log(`ok   ${path}  (redirects to ${target})`);
+  for (const r of results.filter((r) => r.shot)) {
+    const notes = [`${r.math} math`, r.sliders ? `${r.sliders} slider(s) respond` : null,
+                   r.notebook ? "launch buttons" : null].filter(Boolean).join(", ");
+    console.log(`${r.problems.length ? "FAIL" : "ok  "} ${r.path}  (${notes})  -> ${relative(process.cwd(), join(SHOTS, r.shot))}`);
+  }
+  for (const r of results.filter((r) => r.problems.length)) {
+    failed = true;
+    for (const problem of r.problems) console.log(`  ${r.path}: ${problem}`);
+  }
+  for (const path of missing) console.log(`  missing page: ${path}`);
+  const checked = results.filter((r) => r.shot).length;
+  console.log(failed ? `browser check FAILED (${checked} pages)` : `browser check passed: ${checked} pages`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((error) => fail(error.stack ?? String(error)));

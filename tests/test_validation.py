@@ -1,0 +1,247 @@
+"""Bad inputs to public functions: each must fail at once with a clear error naming the argument.
+
+`CASES` is a table (what is passed -> error type and message); every row is one test.
+"""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from pagutils import (attacks, cache, checks, data, distractor, features, gaussian, generation, gradients, manifold,
+                      models, plots, profiles, report, robust_losses, synthetic, train, zoo)
+
+X = torch.rand(4, 1, 28, 28)
+Y = torch.tensor([0, 1, 2, 3])
+SOURCE = dict(name="an untrained mlp")
+
+
+def _model():
+    return models.build("mlp", "mnist", seed=0).eval()
+
+
+def _data(n=8, label=None):
+    y = torch.arange(n) % 10 if label is None else torch.full((n,), label)
+    return data.Data(torch.rand(n, 1, 28, 28), y.long(), data.MNIST_DIGITS, "random")
+
+
+def _with(x, index, value):
+    x = x.clone()
+    x.view(-1)[index] = value
+    return x
+
+
+class Returns(nn.Module):
+    """A 'model' whose output is whatever `make(x)` gives."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def forward(self, x):
+        return self.make(x)
+
+
+def _settings(**given):
+    return profiles.settings(dict(profile=None, **given), quick=dict(eps=1.5, epochs=3, eps_list=[0.0, 0.5]),
+                             full=dict(eps=0.5, epochs=30, eps_list=[0.0, 0.25]))
+
+
+TINY = zoo.standard("mnist", "quick", arch="mlp", n_train=100, epochs=1)
+
+# (input, call, error type, message pattern)
+CASES = [
+    # attacks.pgd: images
+    ("pgd: x a list", lambda: attacks.pgd(_model(), X.tolist(), Y, 1.0), TypeError, r"pgd: x must be a float tensor"),
+    ("pgd: x uint8 images", lambda: attacks.pgd(_model(), (X * 255).byte(), Y, 1.0), ValueError,
+     r"pgd: x must be a float tensor of shape"),
+    ("pgd: x in [0, 255]", lambda: attacks.pgd(_model(), X * 255, Y, 1.0), ValueError,
+     r"pgd: x must hold pixel values in \[0, 1\], got values in"),
+    ("pgd: x holds NaN", lambda: attacks.pgd(_model(), _with(X, 5, math.nan), Y, 1.0), ValueError,
+     r"pgd: x must be finite, but it holds NaN"),
+    ("pgd: x holds inf", lambda: attacks.pgd(_model(), _with(X, 5, math.inf), Y, 1.0), ValueError,
+     r"pgd: x must hold pixel values in \[0, 1\], got values in \[.*, inf\]"),
+    ("pgd: empty batch", lambda: attacks.pgd(_model(), X[:0], Y[:0], 1.0), ValueError,
+     r"pgd: x must hold at least one example"),
+    # attacks.pgd: radii, steps, norm
+    ("pgd: eps=-1.0", lambda: attacks.pgd(_model(), X, Y, -1.0), ValueError, r"pgd: eps must be >= 0 .*got -1.0"),
+    ("pgd: eps=nan", lambda: attacks.pgd(_model(), X, Y, math.nan), ValueError, r"pgd: eps must be finite"),
+    ("pgd: eps='big'", lambda: attacks.pgd(_model(), X, Y, "big"), TypeError, r"pgd: eps must be >= 0"),
+    ("pgd: eps tensor of 3 for 4 images", lambda: attacks.pgd(_model(), X, Y, torch.ones(3)), ValueError,
+     r"pgd: eps must be a number or a \(4,\) tensor"),
+    ("pgd: eps tensor with a negative", lambda: attacks.pgd(_model(), X, Y, torch.tensor([1.0, -1, 1, 1])),
+     ValueError, r"pgd: eps must be >= 0 .*got values in \[-1, 1\]"),
+    ("pgd: step_size=0", lambda: attacks.pgd(_model(), X, Y, 1.0, step_size=0.0), ValueError,
+     r"pgd: step_size must be > 0"),
+    ("pgd: steps=2.5", lambda: attacks.pgd(_model(), X, Y, 1.0, steps=2.5), TypeError,
+     r"pgd: steps must be a non-negative int, got 2.5"),
+    ("pgd: steps=-1", lambda: attacks.pgd(_model(), X, Y, 1.0, steps=-1), ValueError,
+     r"pgd: steps must be a non-negative int, got -1"),
+    ("pgd: norm='l1'", lambda: attacks.pgd(_model(), X, Y, 1.0, norm="l1"), ValueError,
+     r"pgd: norm must be 'l2' or 'linf', got 'l1'"),
+    # attacks.pgd: labels and model
+    ("pgd: 3 labels for 4 images", lambda: attacks.pgd(_model(), X, Y[:3], 1.0), ValueError,
+     r"pgd: y must be a tensor of 4 labels"),
+    ("pgd: float labels", lambda: attacks.pgd(_model(), X, Y.float(), 1.0), TypeError,
+     r"pgd: y must be an integer tensor of 4 labels"),
+    ("pgd: label 10 of 10 classes", lambda: attacks.pgd(_model(), X, torch.tensor([0, 1, 2, 10]), 1.0), ValueError,
+     r"pgd: y must hold class indices in \[0, 10\), got values in \[0, 10\]"),
+    ("pgd: label -1", lambda: attacks.pgd(_model(), X, torch.tensor([0, -1, 2, 3]), 1.0), ValueError,
+     r"pgd: y must hold class indices in \[0, 10\)"),
+    ("pgd: model returns a tuple", lambda: attacks.pgd(Returns(lambda x: (x, x)), X, Y, 1.0), ValueError,
+     r"pgd: model must return a batch of logits, a float tensor of shape \(1, num_classes\), got a tuple"),
+    ("pgd: model returns images", lambda: attacks.pgd(Returns(lambda x: x), X, Y, 1.0), ValueError,
+     r"pgd: model must return a batch of logits, .* got a tensor of shape \(1, 1, 28, 28\)"),
+    ("pgd: model is not callable", lambda: attacks.pgd("resnet", X, Y, 1.0), TypeError,
+     r"pgd: model must be a model"),
+    ("pgd: model fails on the input", lambda: attacks.pgd(models.build("mlp", "cifar10"), X, Y, 1.0), ValueError,
+     r"pgd: model could not be evaluated on an input of shape \(1, 1, 28, 28\)"),
+    # other attack helpers
+    ("predict: model returns (N,)", lambda: attacks.predict(Returns(lambda x: x.sum((1, 2, 3))), X), ValueError,
+     r"predict: model must return a batch of logits"),
+    ("accuracy: empty data", lambda: attacks.accuracy(_model(), _data()[:0]), ValueError,
+     r"accuracy: data is empty"),
+    ("accuracy: (x, y) tuple instead of Data", lambda: attacks.accuracy(_model(), (X, Y)), TypeError,
+     r"accuracy: data must be a pagutils.data.Data set"),
+    ("robust_accuracy: eps=-0.5", lambda: attacks.robust_accuracy(_model(), _data(), -0.5), ValueError,
+     r"robust_accuracy: eps must be a non-negative number, got -0.5"),
+    ("accuracy_vs_eps: eps_list=1.0", lambda: attacks.accuracy_vs_eps(_model(), _data(), 1.0), TypeError,
+     r"accuracy_vs_eps: eps_list must be a non-empty list"),
+    # training
+    ("train: empty data", lambda: train.train(_model(), _data()[:0], 1), ValueError, r"train: data is empty"),
+    ("train: epochs=0", lambda: train.train(_model(), _data(), 0), ValueError, r"train: epochs must be a positive int"),
+    ("train: lr=-0.1", lambda: train.train(_model(), _data(), 1, lr=-0.1), ValueError,
+     r"train: lr must be a positive number, got -0.1"),
+    ("train: lr=nan", lambda: train.train(_model(), _data(), 1, lr=math.nan), ValueError,
+     r"train: lr must be a positive number, got nan"),
+    ("train: batch_size=0", lambda: train.train(_model(), _data(), 1, batch_size=0), ValueError,
+     r"train: batch_size must be a positive int"),
+    ("train: schedule='linear'", lambda: train.train(_model(), _data(), 1, schedule="linear"), ValueError,
+     r"train: schedule must be one of \('cosine', 'step', 'constant'\), got 'linear'"),
+    ("train: labels 12 for a 10-class model", lambda: train.train(_model(), _data(label=12), 1), ValueError,
+     r"train: data.y must hold class indices in \[0, 10\), got values in \[12, 12\]"),
+    ("train: model returns images", lambda: train.train(Returns(lambda x: x), _data(), 1), ValueError,
+     r"train: model must return a batch of logits"),
+    ("train: objective 'magic'", lambda: train.train(_model(), _data(), 1, objective_name="magic"), ValueError,
+     r"objective must be one of"),
+    ("train: pgd objective_args {'epsilon': 1}",
+     lambda: train.train(_model(), _data(), 1, "pgd", {"epsilon": 1.0}), TypeError,
+     r"objective 'pgd' takes the arguments \(eps, norm='l2', steps=7, step_size=None\), got objective_args"),
+    ("train: pgd objective eps=-1", lambda: train.train(_model(), _data(), 1, "pgd", {"eps": -1.0}), ValueError,
+     r"objective 'pgd': eps must be a positive number, got -1.0"),
+    # models, data, zoo, cache
+    ("models.build: arch 'resnet50'", lambda: models.build("resnet50"), ValueError, r"arch must be one of"),
+    ("models.build: num_classes=0", lambda: models.build("mlp", "mnist", num_classes=0), ValueError,
+     r"models.build: num_classes must be a positive int, got 0"),
+    ("data.load: dataset 'imagenet'", lambda: data.load("imagenet"), ValueError, r"dataset must be one of"),
+    ("data.load: n=20000 of 10000", lambda: data.load("mnist", "test", n=20000), ValueError,
+     r"n must be an int between 1 and 10000"),
+    ("data.load: seed='0'", lambda: data.load("mnist", "test", seed="0"), TypeError, r"load: seed must be an int"),
+    ("Data: x of shape (4, 28, 28)", lambda: data.Data(torch.zeros(4, 28, 28), Y), ValueError,
+     r"Data.x must be a float tensor of shape \(N, C, H, W\)"),
+    ("augment_crop_flip: padding=-1", lambda: data.augment_crop_flip(X, padding=-1), ValueError,
+     r"augment_crop_flip: padding must be a non-negative int"),
+    ("zoo.get: config without epochs", lambda: zoo.get({k: v for k, v in TINY.items() if k != "epochs"}),
+     ValueError, r"zoo.get: config is missing the key\(s\) \['epochs'\]"),
+    ("zoo.robust: eps=-1", lambda: zoo.robust("mnist", eps=-1), ValueError, r"zoo.robust: eps must be a positive"),
+    ("zoo.robust: norm='l1'", lambda: zoo.robust("mnist", eps=1.0, norm="l1"), ValueError,
+     r"zoo.robust: norm must be 'l2' or 'linf'"),
+    ("zoo.standard: dataset 'cifar'", lambda: zoo.standard("cifar"), ValueError,
+     r"zoo.standard: dataset must be one of"),
+    ("cache.cached: kind '../x'", lambda: cache.cached("../x", {}, lambda: ({}, {})), ValueError,
+     r"cache: kind must be a non-empty folder name"),
+    ("cache.cached: config with an object", lambda: cache.cached("things", {"m": object()}, lambda: ({}, {})),
+     ValueError, r"config must hold only JSON values"),
+    ("cache.cached: build returns a tensor", lambda: cache.cached("things", {"a": 1}, lambda: torch.ones(2)),
+     TypeError, r"cache: build for 'things' must return \(dict of tensors, info dict\)"),
+    ("cache.cached: build of the wrong shape",
+     lambda: cache.cached("things", {"a": 2}, lambda: ({"w": torch.ones(3)}, {}), expect={"w": (4,)}), ValueError,
+     r"the 'things' artefact just built does not fit its expected shapes: its tensor 'w' has shape \(3,\)"),
+    # notebook parameters
+    ("settings: unknown parameter 'epoch'", lambda: _settings(epoch=3), NameError, r"unknown parameter\(s\) \['epoch'\]"),
+    ("settings: eps=-1.0", lambda: _settings(eps=-1.0), ValueError,
+     r"parameter 'eps' must be > 0, like its defaults 1.5 \(quick\) and 0.5 \(full\), got -1.0"),
+    ("settings: eps=nan", lambda: _settings(eps=math.nan), ValueError, r"parameter 'eps' must be finite"),
+    ("settings: epochs=0", lambda: _settings(epochs=0), ValueError, r"parameter 'epochs' must be > 0"),
+    ("settings: epochs=2.5", lambda: _settings(epochs=2.5), TypeError, r"parameter 'epochs' must be a int"),
+    ("settings: eps_list=[-0.5, 1.0]", lambda: _settings(eps_list=[-0.5, 1.0]), ValueError,
+     r"parameter 'eps_list' must be >= 0"),
+    ("settings: eps_list=[]", lambda: _settings(eps_list=[]), ValueError,
+     r"parameter 'eps_list' must be a non-empty list"),
+    # results, figures
+    ("report.record: rows a dict", lambda: report.record("ch", {"metric": "a", "value": 1}, {}), TypeError,
+     r"record: rows must be a list of dicts"),
+    ("report.record: chapter '../x'", lambda: report.record("../x", [], {}), ValueError,
+     r"record: chapter must be a file-name-like id"),
+    ("report.record: value a tensor", lambda: report.record("ch", [dict(metric="a", value=torch.ones(2))], {}),
+     ValueError, r"rows\[0\]\['value'\] must be a number, a string or None"),
+    ("plots.image_grid: no rows", lambda: plots.image_grid([]), TypeError,
+     r"image_grid: rows must be a non-empty list"),
+    ("plots.image_grid: a row of (28, 28)", lambda: plots.image_grid([X, X[0, 0]]), ValueError,
+     r"image_grid: rows\[1\] must be a tensor with 4 dimensions"),
+    ("plots.accuracy_curves: 2 accuracies for 3 eps", lambda: plots.accuracy_curves([0, 1, 2], {"a": [1, 0.5]}),
+     ValueError, r"accuracy_curves: curves\['a'\] must hold one accuracy per epsilon \(3\), got 2"),
+    # Part I and II modules
+    ("input_gradient: label 10", lambda: gradients.input_gradient(_model(), X, torch.tensor([0, 1, 2, 10])),
+     ValueError, r"input_gradient: y must hold class indices in \[0, 10\)"),
+    ("input_gradient: x holds NaN", lambda: gradients.input_gradient(_model(), _with(X, 0, math.nan), Y), ValueError,
+     r"input_gradient: x must be finite, but it holds NaN"),
+    ("smoothgrad: sigma=-0.1", lambda: gradients.smoothgrad(_model(), X, Y, sigma=-0.1), ValueError,
+     r"smoothgrad: sigma must be a non-negative number"),
+    ("generate: target 12", lambda: generation.generate(_model(), X, 12, steps=1, step_size=0.1), ValueError,
+     r"target must hold class indices in \[0, 10\)"),
+    ("generate: step_size=nan", lambda: generation.generate(_model(), X, 1, steps=1, step_size=math.nan), ValueError,
+     r"step_size must be a positive number, got nan"),
+    ("generate: target 1.5", lambda: generation.generate(_model(), X, 1.5, steps=1, step_size=0.1), TypeError,
+     r"target must be a class index"),
+    ("make_d_det: eps=-1", lambda: features.make_d_det(_model(), _data(), -1.0, 1, source=SOURCE), ValueError,
+     r"eps must be a positive number, got -1.0"),
+    ("make_d_rand: norm='l3'", lambda: features.make_d_rand(_model(), _data(), 1.0, 1, norm="l3", source=SOURCE),
+     ValueError, r"norm must be 'l2' or 'linf'"),
+    ("robustify: empty data", lambda: features.robustify(_model(), _data()[:0], 1, source=SOURCE), ValueError,
+     r"data is empty"),
+    ("robustify: data.x in [0, 255]",
+     lambda: features.robustify(_model(), data.Data(X * 255, Y), 1, source=SOURCE), ValueError,
+     r"data.x must hold pixel values in \[0, 1\]"),
+    ("noise_sensitivity: sigma=-1",
+     lambda: distractor.noise_sensitivity(_model(), X, torch.ones(4, 1, 28, 28), -1.0), ValueError,
+     r"noise_sensitivity: sigma must be a non-negative number"),
+    ("project_onto: basis for other D", lambda: manifold.project_onto(X, torch.rand(4, 10, 2)), ValueError,
+     r"basis must have shape \(4, 784, k\)"),
+    ("make_generator: dim=2", lambda: synthetic.make_generator(dim=2), ValueError, r"dim must be an int >= 3"),
+    ("gaussian.sample: n=0", lambda: gaussian.sample(0, [1.0], [[1.0]]), ValueError, r"n must be a positive int"),
+    ("robust_losses.config: method 'mixup'", lambda: robust_losses.config("mixup", 1.0, "mnist"), ValueError,
+     r"method must be one of"),
+    ("divergence: logits of other shapes", lambda: robust_losses.divergence(torch.ones(4, 10), torch.ones(4, 9)),
+     ValueError, r"divergence: logits_a and logits_b must have the same shape"),
+]
+
+
+@pytest.mark.parametrize("call, error, pattern", [pytest.param(*case[1:], id=case[0]) for case in CASES])
+def test_bad_input_gets_a_clear_error(call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call()
+
+
+def test_type_errors_are_also_value_errors():
+    """Callers that catch ValueError for every bad argument keep working."""
+    with pytest.raises(ValueError):
+        attacks.pgd(_model(), X, Y, 1.0, steps=2.5)
+    assert issubclass(checks.ArgumentTypeError, TypeError) and issubclass(checks.ArgumentTypeError, ValueError)
+
+
+def test_checks_accept_good_values_and_return_them():
+    assert checks.positive(2, "a") == 2.0 and checks.integer(3, "n") == 3
+    assert checks.number(0.5, "p", low=0, high=1) == 0.5
+    eps = torch.tensor([0.0, 1.0])
+    assert checks.radius(eps, "eps", n=2) is eps
+    assert checks.labels(Y, num_classes=10, n=4) is Y
+    assert checks.images(X) is X
+    assert checks.model_logits(_model(), X) == 10
+    assert checks.one_of("l2", ("l2", "linf"), "norm") == "l2"
+
+
+def test_model_mode_is_restored_by_the_logits_probe():
+    model = _model().train()
+    checks.model_logits(model, X)
+    assert model.training
