@@ -469,10 +469,11 @@ def main(argv=None):
     if "gpu_extras" in parts and kind == "cuda":
         results["gpu_extras"] = [bench_gpu_extras(name, batches[name][-1], device, reps[name]) for name in names]
     results["seconds"] = time.perf_counter() - started
+    results["cpu_seconds"] = time.process_time()  # this process's CPU time: the run's length on a quiet machine
     if hasattr(os, "getloadavg"):
         info["load_average_end"] = os.getloadavg()
     print(table(results))
-    print(f"\n{results['seconds']:.0f} s in all")
+    print(f"\n{results['seconds']:.0f} s in all ({results['cpu_seconds']:.0f} s of CPU time)")
     if not args.no_save:
         out = HERE / "results" / f"{slug(info)}-{datetime.date.today().isoformat()}.json"
         out.parent.mkdir(exist_ok=True)
