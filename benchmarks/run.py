@@ -34,7 +34,7 @@ STEPS = 10
 # model name -> (arch, dataset, L2 eps, Linf eps, PGD steps of adversarial training)
 MODELS = {"small_cnn": ("small_cnn", "mnist", 1.5, 0.1, 5), "resnet18": ("resnet18", "cifar10", 0.5, 8 / 255, 7)}
 # batch sizes per device and model
-BATCHES = {"cpu": {"small_cnn": [128, 512], "resnet18": [8, 16]},
+BATCHES = {"cpu": {"small_cnn": [128, 256], "resnet18": [8, 16]},
            "cuda": {"small_cnn": [128, 512, 2048], "resnet18": [128, 512]}}
 # repetitions per device and model (ResNet-18 on a CPU takes seconds a call)
 REPS = {"cpu": {"small_cnn": 5, "resnet18": 3}, "cuda": {"small_cnn": 10, "resnet18": 10}}
@@ -241,16 +241,20 @@ def bench_gpu_extras(name, batch, device, reps):
 
 
 def memory_probe(name, batch, norm, variant, device):
-    """(Run in a fresh process.) Peak RSS one call of a PGD variant adds to the process, in MB."""
-    import resource
+    """(Run in a fresh process.) Peak RSS one call of a PGD variant adds to the process, in MB: the kernel's
+    high-water mark (VmHWM, reset first through /proc/self/clear_refs) over the RSS before the call."""
     model, x, y = model_and_batch(name, int(batch), device)
     eps = MODELS[name][2] if norm == "l2" else MODELS[name][3]
     run = {"pagutils": lambda: attacks.pgd(model, x, y, eps, norm, STEPS),
            "torchattacks": lambda: torchattacks_attack(model, norm, eps, STEPS)(x, y)}[variant]
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
     before = _rss_bytes()
     run()
+    with open("/proc/self/status") as f:
+        peak_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
     return dict(model=name, batch=int(batch), norm=norm, variant=variant,
-                peak_rss_added_mb=(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before) / 2**20)
+                peak_rss_added_mb=(peak_kb * 1024 - before) / 2**20)
 
 
 def cpu_memory(name, batch, threads):
@@ -373,7 +377,7 @@ def table(results):
              "speedup = torchattacks time / pagutils time",
              f"{'model':<10} {'batch':>5} {'norm':<5} {'pagutils':>9} {'torchatk':>9} {'speedup':>7} "
              f"{'floor':>9} {'pag/floor':>9} {'pag/ownfl':>9} {'ta/floor':>8} {'ta+cl':>9} {'MB pag':>7} {'MB ta':>7}"]
-    for r in results["pgd"]:
+    for r in results.get("pgd", []):
         t, m = r["throughput"], r["peak_memory_mb"]
         mb = lambda v: "-" if v is None else f"{v:.0f}"
         lines.append(f"{r['model']:<10} {r['batch']:>5} {r['norm']:<5} {t['pagutils']:>9.0f} {t['torchattacks']:>9.0f} "
