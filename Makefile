@@ -48,7 +48,7 @@ student-book: $(STAMP) $(NODE_STAMP)
 browser-test: $(NODE_STAMP)
 	node tests/browser/check_book.mjs _build/html _build/screenshots
 
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest tests book --nbval-lax --nbval-cell-timeout=1800 -ra
 
 unit: $(STAMP)

@@ -72,6 +72,10 @@ def test_a_raising_cell_fails_the_book_build(tmp_path):
     shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
     (tmp_path / "book").mkdir()
     shutil.copy(ROOT / "book" / "references.bib", tmp_path / "book" / "references.bib")
+    shutil.copytree(ROOT / "book" / "_ext", tmp_path / "book" / "_ext")       # the config's local extensions
+    if not (ROOT / "node_modules").is_dir():
+        pytest.fail("node_modules is missing: the book's offline assets come from `npm ci` (make test runs it)")
+    (tmp_path / "node_modules").symlink_to(ROOT / "node_modules")
     (tmp_path / "book" / "intro.md").write_text("# Intro\n")
     _raising_notebook(tmp_path / "book" / "raises.ipynb")
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/raises\n")
