@@ -45,7 +45,14 @@ student-book: $(STAMP) $(NODE_STAMP)
 	PAG_PROGRESS=0 $(BIN)/jupyter-book build . -W -n --keep-going --config _build/student_config.yml --path-output _build/student
 	@echo "Student edition built: open _build/student/_build/html/index.html"
 
+# Debian's Chromium, installed on first use when missing (as root, or through sudo)
+CHROMIUM ?= $(firstword $(wildcard /usr/bin/chromium /usr/bin/chromium-browser))
+SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
+
 browser-test: $(NODE_STAMP)
+	@if [ -z "$(CHROMIUM)" ] && ! command -v chromium >/dev/null; then \
+	    echo "Chromium is missing: installing Debian's chromium package"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; fi
 	node tests/browser/check_book.mjs _build/html _build/screenshots
 
 test: $(STAMP) $(NODE_STAMP)

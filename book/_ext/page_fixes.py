@@ -1,5 +1,7 @@
-"""Pages that load without console errors.
+"""Pages that show their math and load without console errors.
 
+- Sphinx loads MathJax only on pages whose own text has math, but the navigation of every page shows chapter
+  titles with math: MathJax is loaded on every page (Sphinx's html assets policy "always").
 - An inline script added twice (sphinx-thebe's and sphinx-togglebutton's settings are) declares its `const`s
   twice, a SyntaxError in the browser: each identical inline script is kept once.
 - The theme reads its colour mode from `html_context["default_mode"]`; unset, a first visit logs
@@ -25,6 +27,7 @@ def unique_inline_scripts(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    app.set_html_assets_policy("always")
     app.connect("config-inited", default_mode)
     app.connect("html-page-context", unique_inline_scripts, priority=900)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

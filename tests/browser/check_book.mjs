@@ -109,11 +109,14 @@ function brokenImages() {
     .map((img) => img.currentSrc || img.src || img.outerHTML.slice(0, 80));
 }
 
+// Waits for MathJax's first typesetting pass; false when the page has math and MathJax never started.
 async function waitForMath(page) {
   const hasMath = await page.evaluate(() => !!document.querySelector("span.math, div.math"));
-  if (!hasMath) return;
-  await page.waitForFunction(() => window.MathJax?.startup?.promise, null, {timeout: 30000});
-  await page.evaluate(() => window.MathJax.startup.promise);
+  if (!hasMath) return true;
+  const loaded = await page.waitForFunction(() => window.MathJax?.startup?.promise, null, {timeout: 30000})
+    .then(() => true, () => false);
+  if (loaded) await page.evaluate(() => window.MathJax.startup.promise);
+  return loaded;
 }
 
 // Every widget slider on the page: visible, and a key press moves it and changes the picture below it.
@@ -168,7 +171,7 @@ async function checkPage(context, base, path, problems) {
   });
 
   await page.goto(`${base}/${path}`, {waitUntil: "load", timeout: 60000});
-  await waitForMath(page);
+  if ((await waitForMath(page)) === false) problems.push("the page has math but MathJax did not load");
   const hasWidgets = await page.evaluate(
     () => !!document.querySelector('script[type="application/vnd.jupyter.widget-view+json"]'));
   if (hasWidgets) {
