@@ -191,6 +191,7 @@ def bench_pgd(name, batch, norm, device, reps):
 
     variants = {
         "pagutils": lambda: attacks.pgd(model, x, y, eps, norm, STEPS, generator=generator),
+        "pagutils_bf16": lambda: attacks.pgd(model, x, y, eps, norm, STEPS, generator=generator, precision="bfloat16"),
         "torchattacks": lambda: ta(x, y),
         "floor": floor(plain, x, y, STEPS),
         "floor_channels_last": floor(model, x, y, STEPS, layout=True),
@@ -204,30 +205,39 @@ def bench_pgd(name, batch, norm, device, reps):
     return dict(model=name, batch=batch, norm=norm, steps=STEPS, seconds=seconds,
                 throughput={k: work / s for k, s in seconds.items()}, peak_memory_mb=memory,
                 speedup_vs_torchattacks=seconds["torchattacks"] / seconds["pagutils"],
+                bf16_speedup_vs_torchattacks=seconds["torchattacks"] / seconds["pagutils_bf16"],
                 pagutils_over_floor=seconds["pagutils"] / seconds["floor"],
                 pagutils_over_own_floor=seconds["pagutils"] / seconds["floor_channels_last"],
                 torchattacks_over_floor=seconds["torchattacks"] / seconds["floor"])
 
 
+def bf16_cost(device, n_train=4000, n_test=500, eps_list=(1.0, 2.0)):
+    """What bfloat16 attacks cost in accuracy: a small CNN trained for two epochs on MNIST, attacked with L2 PGD
+    (10 steps) in float32 and in bfloat16 on the same test images and random starts. None without MNIST."""
+    from pagutils import data as datasets
+    try:
+        train_set = datasets.load("mnist", "train", n=n_train, seed=0, device=device)
+        test_set = datasets.load("mnist", "test", n=n_test, seed=1, device=device)
+    except (FileNotFoundError, RuntimeError, OSError) as error:
+        print(f"  bf16 cost skipped: {type(error).__name__}: {str(error)[:200]}")
+        return None
+    model = models.build("small_cnn", "mnist", seed=0).to(device)
+    train.train(model, train_set, 2, lr=0.05, batch_size=128, show_progress=False)
+    rows = [dict(eps=0.0, float32=attacks.accuracy(model, test_set), bfloat16=None)]
+    for eps in eps_list:
+        rows.append(dict(eps=eps, **{p: attacks.robust_accuracy(model, test_set, eps, "l2", STEPS, seed=0,
+                                                                 show_progress=False, precision=p)
+                                     for p in attacks.PRECISIONS}))
+    return dict(model="small_cnn", dataset="mnist", n_train=n_train, n_test=n_test, steps=STEPS, rows=rows)
+
+
 def bench_gpu_extras(name, batch, device, reps):
-    """On a GPU: pagutils PGD (L2) under bf16 autocast and on a torch.compile'd model; the bf16 cost as the
-    difference of its adversarial examples (random start off) from float32's and the loss they reach."""
+    """On a GPU: pagutils PGD (L2) on a torch.compile'd model, beside float32 and bfloat16 eager."""
     model, x, y = model_and_batch(name, batch, device)
     eps = MODELS[name][2]
     out = dict(model=name, batch=batch, norm="l2")
-    reference = attacks.pgd(model, x, y, eps, "l2", STEPS, random_start=False)
-    with torch.autocast(device.type, dtype=torch.bfloat16):
-        half = attacks.pgd(model, x, y, eps, "l2", STEPS, random_start=False)
-    with torch.no_grad():
-        loss = lambda z: F.cross_entropy(model(z), y).item()
-        out["bf16_cost"] = dict(max_abs_diff=(half - reference).abs().max().item(),
-                                loss_fp32_attack=loss(reference), loss_bf16_attack=loss(half), loss_clean=loss(x))
-
-    def bf16():
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            attacks.pgd(model, x, y, eps, "l2", STEPS)
-
-    variants = {"pagutils": lambda: attacks.pgd(model, x, y, eps, "l2", STEPS), "pagutils_bf16": bf16}
+    variants = {"pagutils": lambda: attacks.pgd(model, x, y, eps, "l2", STEPS),
+                "pagutils_bf16": lambda: attacks.pgd(model, x, y, eps, "l2", STEPS, precision="bfloat16")}
     try:
         compiled = torch.compile(model)
         variants["pagutils_compiled"] = lambda: attacks.pgd(compiled, x, y, eps, "l2", STEPS)
@@ -298,6 +308,8 @@ def bench_training(name, device, reps):
     variants = {
         "standard": lambda: train.train(model, data, 1, **args),
         "adversarial": lambda: train.train(model, data, 1, "pgd", dict(eps=eps, norm="l2", steps=train_steps), **args),
+        "adversarial_bf16_attack": lambda: train.train(model, data, 1, "pgd", dict(
+            eps=eps, norm="l2", steps=train_steps, attack_precision="bfloat16"), **args),
         "adversarial_torchattacks_loop": plain_loop,
     }
     seconds = alternate(variants, device, reps)
@@ -376,18 +388,28 @@ def table(results):
     lines = ["", f"PGD, 10 steps: images x steps per second (median, {results['clock']} clock); "
              "speedup = torchattacks time / pagutils time",
              f"{'model':<10} {'batch':>5} {'norm':<5} {'pagutils':>9} {'torchatk':>9} {'speedup':>7} "
+             f"{'pag bf16':>9} {'bf16 spd':>8} "
              f"{'floor':>9} {'pag/floor':>9} {'pag/ownfl':>9} {'ta/floor':>8} {'ta+cl':>9} {'MB pag':>7} {'MB ta':>7}"]
     for r in results.get("pgd", []):
         t, m = r["throughput"], r["peak_memory_mb"]
         mb = lambda v: "-" if v is None else f"{v:.0f}"
         lines.append(f"{r['model']:<10} {r['batch']:>5} {r['norm']:<5} {t['pagutils']:>9.0f} {t['torchattacks']:>9.0f} "
-                     f"{r['speedup_vs_torchattacks']:>7.2f} {t['floor']:>9.0f} {r['pagutils_over_floor']:>9.2f} "
+                     f"{r['speedup_vs_torchattacks']:>7.2f} {t['pagutils_bf16']:>9.0f} "
+                     f"{r['bf16_speedup_vs_torchattacks']:>8.2f} {t['floor']:>9.0f} {r['pagutils_over_floor']:>9.2f} "
                      f"{r['pagutils_over_own_floor']:>9.2f} {r['torchattacks_over_floor']:>8.2f} "
                      f"{t.get('torchattacks_channels_last', float('nan')):>9.0f} {mb(m['pagutils']):>7} "
                      f"{mb(m['torchattacks']):>7}")
-    lines.append("floor: bare forward + input backward (the model as built); own floor: the same channels-last; "
+    lines.append("pag bf16: pagutils with precision='bfloat16' (autocast; its accuracy cost is below); "
+                 "floor: bare forward + input backward (the model as built); own floor: the same channels-last; "
                  "ta+cl: torchattacks given channels-last weights (it cannot run "
                  "them with 3-channel inputs: it calls .view on channels-last gradients)")
+    if results.get("bf16_cost"):
+        c = results["bf16_cost"]
+        lines += ["", f"bfloat16 attacks' cost: accuracy of a {c['model']} ({c['dataset']}, {c['n_train']} training "
+                  f"images) on {c['n_test']} test images under L2 PGD ({c['steps']} steps)"]
+        for r in c["rows"]:
+            bf = "-" if r["bfloat16"] is None else f"{r['bfloat16']:.3f}"
+            lines.append(f"  eps {r['eps']:<4g} float32 {r['float32']:.3f}  bfloat16 {bf}")
     if results.get("equivalence"):
         lines += ["", "Same adversarial examples with the random start off (max |pagutils - torchattacks|):"]
         for r in results["equivalence"]:
@@ -398,7 +420,8 @@ def table(results):
         for r in results["training"]:
             s = r["images_per_second"]
             lines.append(f"  {r['model']:<10} n={r['n']:<6} standard {s['standard']:8.0f}  adversarial "
-                         f"({r['attack_steps']} steps) {s['adversarial']:7.0f}  torchattacks loop "
+                         f"({r['attack_steps']} steps) {s['adversarial']:7.0f}  (bf16 attack "
+                         f"{s['adversarial_bf16_attack']:7.0f})  torchattacks loop "
                          f"{s['adversarial_torchattacks_loop']:7.0f}  speedup {r['adversarial_speedup_vs_torchattacks']:.2f}")
     if results.get("constructions"):
         lines += ["", "Constructions, 20 iterations: images x iterations per second"]
@@ -424,7 +447,7 @@ def main(argv=None):
     parser.add_argument("--reps", type=int, default=None, help="repetitions per variant (default: REPS)")
     parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--only", default="equivalence,pgd,training,constructions,memory,gpu_extras",
+    parser.add_argument("--only", default="equivalence,pgd,bf16_cost,training,constructions,memory,gpu_extras",
                         help="comma-separated parts to run")
     parser.add_argument("--models", default="small_cnn,resnet18")
     parser.add_argument("--batches", default=None, help="comma-separated PGD batch sizes for every model")
@@ -464,6 +487,8 @@ def main(argv=None):
                     r = results["pgd"][-1]
                     print(f"  {name} batch {batch} {norm}: speedup {r['speedup_vs_torchattacks']:.2f}, "
                           f"pagutils/floor {r['pagutils_over_floor']:.2f}", flush=True)
+    if "bf16_cost" in parts:
+        results["bf16_cost"] = bf16_cost(device)
     if "training" in parts:
         results["training"] = [bench_training(name, device, max(3, reps[name] // 2)) for name in names]
     if "constructions" in parts:

@@ -35,19 +35,22 @@ def standard_objective():
 
 
 @register_objective("pgd")
-def adversarial_objective(eps, norm="l2", steps=7, step_size=None):
+def adversarial_objective(eps, norm="l2", steps=7, step_size=None, attack_precision="float32"):
     """Cross-entropy on PGD adversarial inputs (Madry et al.): the min-max objective.
 
     The attack runs in eval mode and computes input gradients only, so neither batch-norm statistics
     nor parameter gradients see it; the parameter update uses the adversarial batch alone.
+    `attack_precision='bfloat16'` runs the attack (not the update) under bfloat16 autocast.
     """
     checks.positive(eps, "eps", "objective 'pgd'")
     checks.norm(norm, "objective 'pgd'")
     checks.integer(steps, "steps", "objective 'pgd'")
+    checks.one_of(attack_precision, ("float32", "bfloat16"), "attack_precision", "objective 'pgd'")
     if step_size is not None:
         checks.positive(step_size, "step_size", "objective 'pgd'")
     def loss(model, x, y, generator):
-        x_adv = pgd(model, x, y, eps, norm, steps, step_size, generator=generator)
+        x_adv = pgd(model, x, y, eps, norm, steps, step_size, generator=generator,
+                    precision=attack_precision)
         return F.cross_entropy(model(x_adv), y)
     return loss
 
