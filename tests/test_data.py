@@ -2,11 +2,11 @@ import pickle
 import urllib.error
 import urllib.request
 
-import numpy as np
 import pytest
 import torch
 import torchvision
 
+from cifar_fixture import write_cifar_fixture
 from pagutils import data
 
 
@@ -58,21 +58,8 @@ def test_offline_switch_skips_the_download(tmp_path, monkeypatch):
         data.load("mnist", "train", root=tmp_path)
 
 
-def _write_cifar_fixture(root, n_per_batch=6):
-    """A tiny CIFAR-10 in its own file format: pickled dicts of uint8 rows (3072 = 3x32x32, channel-major)."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {"data": rng.integers(0, 256, (n_per_batch, 3072), dtype=np.uint8),
-                 "labels": rng.integers(0, 10, n_per_batch).tolist()}
-        (folder / name).write_bytes(pickle.dumps(batch))
-    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": list(data.CIFAR10_CLASSES)}))
-    return folder
-
-
 def test_cifar10_loader_reads_cifars_file_format(tmp_path, monkeypatch):
-    folder = _write_cifar_fixture(tmp_path)
+    folder = write_cifar_fixture(tmp_path)
     # the fixture is not the official archive, so torchvision's MD5 check is the one thing bypassed
     monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda path, md5=None: True)
     train = data.load("cifar10", "train", root=tmp_path, device="cpu")

@@ -1,0 +1,91 @@
+"""The full profile (CIFAR-10, ResNet-18 and the papers' settings) runs from the same notebooks.
+
+Every chapter is executed by papermill with `profile=full` on a tiny CIFAR-10 written in CIFAR's own file
+format (the real data set is not available offline). Only sizes are shrunk on papermill's command line
+(images, epochs, iterations); architectures, radii, step sizes and noise levels stay the full profile's, and
+the recorded settings are checked against the papers' values.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors import safe_open
+
+from cifar_fixture import SITECUSTOMIZE, write_cifar_fixture
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SOURCE = dict(source_n_train=40, source_epochs=1, n_construct=20, epochs=1, n_test=20)
+# chapter -> (size overrides, settings that must keep the full profile's (the papers') values)
+CHAPTERS = {
+    "ch01_adversarial_examples": (dict(n_train=40, n_test=20, epochs=1, attack_steps=1),
+                                  dict(dataset="cifar10", train_eps=0.5, eps_linf=[0.0, 2 / 255, 4 / 255, 8 / 255])),
+    "ch02_robust_features": (dict(n_samples=20000), dict(eps_list=[0.0, 0.1, 0.25, 0.5, 1.0])),
+    "ch03_robustified_datasets": (dict(SOURCE, steps=2, n_robust=10, attack_steps=1, n_curve=10, curve_steps=1),
+                                  dict(dataset="cifar10", step_size=0.1, eval_eps=0.25, train_eps=0.5)),
+    "ch04_non_robust_features": (dict(SOURCE, steps=2), dict(dataset="cifar10", eps=0.5, step_size=0.1)),
+    "ch05_transferability": (dict(SOURCE, steps=2, n_transfer=10, transfer_steps=1),
+                             dict(dataset="cifar10", eps=0.5, archs=["resnet18", "vgg11", "densenet121"])),
+    "ch06_perceptually_aligned_gradients": (
+        dict(n_train=100, epochs=1, n_eval=10, smooth_samples=2, gen_steps=2, cf_steps=2, denoise_steps=2,
+             inpaint_steps=2), dict(dataset="cifar10", train_eps=0.5, judge_arch="vgg11")),
+    "ch07_off_manifold_theory": (dict(n_train=200, n_eval=50, n_robust=20, epochs=1),
+                                 dict(dataset="synthetic", dim=40, robust_eps=[0.15, 0.3, 0.6, 1.0])),
+    "ch08_distractor": (dict(n_train=100, n_test=50, epochs=1, n_draws=1), dict(dataset="mnist", pgd_steps=10)),
+    "ch09_manifold_real_images": (dict(n_train=40, epochs=1, ae_n_train=40, ae_epochs=1, n_eval=6, n_noise=2),
+                                  dict(dataset="cifar10", latent_dim=64, train_eps=0.5)),
+    "ch10_four_ways_three_regimes": (dict(n_train=40, epochs=1, n_test=10, pgd_steps=1, reference_n_train=40,
+                                          denoiser_n_train=40, denoiser_epochs=1, ae_n_train=40, ae_epochs=1),
+                                     dict(dataset="cifar10", score_sigma=0.5,
+                                          eps_pgd=[0.01, 0.1, 0.5, 1.0, 5.0, 10.0])),
+}
+
+
+@pytest.fixture(scope="module")
+def full_profile_env(tmp_path_factory):
+    """Data (the tiny CIFAR-10 beside the real MNIST files), one model cache shared by the chapters, and the
+    kernel's `sitecustomize` that lets torchvision read the fixture."""
+    root = tmp_path_factory.mktemp("full")
+    write_cifar_fixture(root / "data", n_per_batch=40)
+    real = Path(os.environ.get("PAGUTILS_DATA_DIR", ROOT / "data"))
+    for name in ("MNIST", "FashionMNIST"):
+        if (real / name).exists():
+            (root / "data" / name).symlink_to((real / name).resolve())
+    (root / "site").mkdir()
+    (root / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    env = dict(os.environ, PAGUTILS_DATA_DIR=str(root / "data"), PAG_CACHE_DIR=str(root / "cache"),
+               PAG_RESULTS_DIR=str(root / "results"), PAG_PROGRESS="0", PAGUTILS_OFFLINE="1",
+               PYTHONPATH=os.pathsep.join([str(root / "site"), os.environ.get("PYTHONPATH", "")]))
+    env.pop("MPLBACKEND", None)
+    return root, env
+
+
+def _trained_archs(cache):
+    archs = set()
+    for path in (cache / "models").glob("*.safetensors"):
+        with safe_open(str(path), "pt") as f:
+            archs.add(json.loads(f.metadata()["config"]).get("arch"))
+    return archs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", list(CHAPTERS))
+def test_chapter_runs_in_the_full_profile(chapter, full_profile_env):
+    root, env = full_profile_env
+    sizes, paper = CHAPTERS[chapter]
+    notebook = ROOT / "book" / f"{chapter}.ipynb"
+    command = [str(BIN / "papermill"), str(notebook), str(root / f"{chapter}.ipynb"), "-p", "profile", "full",
+               "--cwd", str(notebook.parent)]
+    for name, value in sizes.items():
+        command += ["-p", name, str(value)]
+    run = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    results = json.loads((root / "results" / f"{chapter}.json").read_text())
+    assert results["profile"] == "full"
+    for name, value in {**sizes, **paper}.items():
+        assert results["settings"][name] == pytest.approx(value), name
+    if paper["dataset"] == "cifar10":
+        assert "resnet18" in _trained_archs(root / "cache")
