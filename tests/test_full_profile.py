@@ -87,5 +87,5 @@ def test_chapter_runs_in_the_full_profile(chapter, full_profile_env):
     assert results["profile"] == "full"
     for name, value in {**sizes, **paper}.items():
         assert results["settings"][name] == pytest.approx(value), name
-    if paper["dataset"] == "cifar10":
+    if paper.get("dataset") == "cifar10":
         assert "resnet18" in _trained_archs(root / "cache")
