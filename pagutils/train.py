@@ -11,7 +11,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .attacks import accuracy, pgd, robust_accuracy
+from .attacks import PRECISIONS, accuracy, pgd, robust_accuracy
 from . import checks
 from .data import augment_crop_flip
 from .models import channels_last
@@ -45,7 +45,7 @@ def adversarial_objective(eps, norm="l2", steps=7, step_size=None, attack_precis
     checks.positive(eps, "eps", "objective 'pgd'")
     checks.norm(norm, "objective 'pgd'")
     checks.integer(steps, "steps", "objective 'pgd'")
-    checks.one_of(attack_precision, ("float32", "bfloat16"), "attack_precision", "objective 'pgd'")
+    checks.one_of(attack_precision, PRECISIONS, "attack_precision", "objective 'pgd'")
     if step_size is not None:
         checks.positive(step_size, "step_size", "objective 'pgd'")
     def loss(model, x, y, generator):
