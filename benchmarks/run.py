@@ -231,22 +231,38 @@ def bf16_cost(device, n_train=4000, n_test=500, eps_list=(1.0, 2.0)):
     return dict(model="small_cnn", dataset="mnist", n_train=n_train, n_test=n_test, steps=STEPS, rows=rows)
 
 
-def bench_gpu_extras(name, batch, device, reps):
-    """On a GPU: pagutils PGD (L2) on a torch.compile'd model, beside float32 and bfloat16 eager."""
+def compiled_floor(model, x, y, steps):
+    """The own floor (channels-last, parameters frozen) with the model run through torch.compile."""
+    def run():
+        with models.channels_last(model), models.frozen(model):
+            xs = x.contiguous(memory_format=torch.channels_last)
+            for _ in range(steps):
+                xs = xs.detach().requires_grad_(True)
+                torch.autograd.grad(F.cross_entropy(models.forward(model, xs, compile=True), y, reduction="sum"), xs)
+    return run
+
+
+def bench_compile(name, batch, device, reps):
+    """pagutils PGD (L2) eager and with `compile=True`, against the own floor eager and compiled. The first
+    (warm-up) call compiles; its seconds are reported apart."""
     model, x, y = model_and_batch(name, batch, device)
     eps = MODELS[name][2]
-    out = dict(model=name, batch=batch, norm="l2")
-    variants = {"pagutils": lambda: attacks.pgd(model, x, y, eps, "l2", STEPS),
-                "pagutils_bf16": lambda: attacks.pgd(model, x, y, eps, "l2", STEPS, precision="bfloat16")}
+    variants = {"pagutils": lambda: attacks.pgd(model, x, y, eps, "l2", STEPS, compile=False),
+                "pagutils_compiled": lambda: attacks.pgd(model, x, y, eps, "l2", STEPS, compile=True),
+                "floor_channels_last": floor(model, x, y, STEPS, layout=True),
+                "floor_compiled": compiled_floor(model, x, y, STEPS)}
+    out = dict(model=name, batch=batch, norm="l2", steps=STEPS)
     try:
-        compiled = torch.compile(model)
-        variants["pagutils_compiled"] = lambda: attacks.pgd(compiled, x, y, eps, "l2", STEPS)
+        started = time.perf_counter()
         variants["pagutils_compiled"]()
-    except Exception as error:  # compilation is optional: record why it is missing
-        variants.pop("pagutils_compiled", None)
+        out["compile_seconds"] = time.perf_counter() - started
+    except Exception as error:  # torch.compile needs a C++ compiler (CPU) or triton (GPU): record why it failed
         out["compile_error"] = f"{type(error).__name__}: {error}"[:300]
-    seconds = alternate(variants, device, reps, warmup=2)
-    out["throughput"] = {k: batch * STEPS / s for k, s in seconds.items()}
+        return out
+    seconds = alternate(variants, device, reps)
+    out.update(seconds=seconds, throughput={k: batch * STEPS / s for k, s in seconds.items()},
+               compiled_speedup=seconds["pagutils"] / seconds["pagutils_compiled"],
+               compiled_over_compiled_floor=seconds["pagutils_compiled"] / seconds["floor_compiled"])
     return out
 
 
@@ -312,6 +328,9 @@ def bench_training(name, device, reps):
             eps=eps, norm="l2", steps=train_steps, attack_precision="bfloat16"), **args),
         "adversarial_torchattacks_loop": plain_loop,
     }
+    if device.type == "cuda":  # on a CPU compiling measured no faster (the compile part) and costs a minute
+        variants["adversarial_compiled_attack"] = lambda: train.train(model, data, 1, "pgd", dict(
+            eps=eps, norm="l2", steps=train_steps, attack_compile=True), **args)
     seconds = alternate(variants, device, reps)
     memory = {k: peak_memory_mb(v, device) for k, v in variants.items()} if device.type == "cuda" else {}
     return dict(model=name, n=n, batch=batch, attack_steps=train_steps, seconds=seconds,
@@ -345,6 +364,9 @@ def bench_constructions(name, device, reps):
         "d_rand_pagutils": lambda: attacks.pgd(model, x, target, eps, "l2", steps, targeted=True, random_start=False),
         "d_rand_torchattacks": lambda: ta(x, target),
     }
+    if device.type == "cuda":
+        variants["d_rand_pagutils_compiled"] = lambda: attacks.pgd(model, x, target, eps, "l2", steps, targeted=True,
+                                                                   random_start=False, compile=True)
     seconds = alternate(variants, device, reps)
     memory = ({k: peak_memory_mb(v, device) for k, v in variants.items() if not k.endswith("floor")}
               if device.type == "cuda" else {})
@@ -422,7 +444,9 @@ def table(results):
             lines.append(f"  {r['model']:<10} n={r['n']:<6} standard {s['standard']:8.0f}  adversarial "
                          f"({r['attack_steps']} steps) {s['adversarial']:7.0f}  (bf16 attack "
                          f"{s['adversarial_bf16_attack']:7.0f})  torchattacks loop "
-                         f"{s['adversarial_torchattacks_loop']:7.0f}  speedup {r['adversarial_speedup_vs_torchattacks']:.2f}")
+                         f"{s['adversarial_torchattacks_loop']:7.0f}  speedup {r['adversarial_speedup_vs_torchattacks']:.2f}"
+                         + (f"  (compiled attack {s['adversarial_compiled_attack']:7.0f})"
+                            if "adversarial_compiled_attack" in s else ""))
     if results.get("constructions"):
         lines += ["", "Constructions, 20 iterations: images x iterations per second"]
         for r in results["constructions"]:
@@ -430,14 +454,25 @@ def table(results):
             lines.append(f"  {r['model']:<10} n={r['n']:<5} robustify {t['robustify']:7.0f} (floor "
                          f"{t['robustify_floor']:7.0f}, ratio {r['robustify_over_floor']:.2f})  D_rand pagutils "
                          f"{t['d_rand_pagutils']:7.0f} torchattacks {t['d_rand_torchattacks']:7.0f} speedup "
-                         f"{r['d_rand_speedup_vs_torchattacks']:.2f}")
+                         f"{r['d_rand_speedup_vs_torchattacks']:.2f}"
+                         + (f" (compiled {t['d_rand_pagutils_compiled']:7.0f})" if "d_rand_pagutils_compiled" in t else ""))
     if results.get("cpu_memory"):
         lines += ["", "Peak CPU memory a PGD call adds (RSS, fresh process each):"]
         for pair in results["cpu_memory"]:
             lines.append("  " + "  ".join(f"{r['model']} batch {r['batch']} {r['variant']} {r['peak_rss_added_mb']:.0f} MB"
                                           for r in pair))
-    for r in results.get("gpu_extras", []):
-        lines.append(f"  GPU extras {r['model']} batch {r['batch']}: " + json.dumps(r, default=str))
+    if results.get("compile"):
+        lines += ["", "torch.compile, L2 PGD: images x steps per second (compile seconds: the first call)"]
+        for r in results["compile"]:
+            if "compile_error" in r:
+                lines.append(f"  {r['model']:<10} batch {r['batch']:<5} not compiled: {r['compile_error']}")
+                continue
+            t = r["throughput"]
+            lines.append(f"  {r['model']:<10} batch {r['batch']:<5} eager {t['pagutils']:8.0f}  compiled "
+                         f"{t['pagutils_compiled']:8.0f}  speedup {r['compiled_speedup']:.2f}  own floor "
+                         f"{t['floor_channels_last']:8.0f}  compiled floor {t['floor_compiled']:8.0f}  "
+                         f"compiled/compiled floor {r['compiled_over_compiled_floor']:.2f}  "
+                         f"(compile {r['compile_seconds']:.0f} s)")
     return "\n".join(lines)
 
 
@@ -447,7 +482,7 @@ def main(argv=None):
     parser.add_argument("--reps", type=int, default=None, help="repetitions per variant (default: REPS)")
     parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--only", default="equivalence,pgd,bf16_cost,training,constructions,memory,gpu_extras",
+    parser.add_argument("--only", default="equivalence,pgd,bf16_cost,training,constructions,memory,compile",
                         help="comma-separated parts to run")
     parser.add_argument("--models", default="small_cnn,resnet18")
     parser.add_argument("--batches", default=None, help="comma-separated PGD batch sizes for every model")
@@ -495,8 +530,8 @@ def main(argv=None):
         results["constructions"] = [bench_constructions(name, device, max(3, reps[name] // 2)) for name in names]
     if "memory" in parts and kind == "cpu":
         results["cpu_memory"] = [cpu_memory(name, batches[name][-1], args.threads) for name in names]
-    if "gpu_extras" in parts and kind == "cuda":
-        results["gpu_extras"] = [bench_gpu_extras(name, batches[name][-1], device, reps[name]) for name in names]
+    if "compile" in parts:
+        results["compile"] = [bench_compile(name, batches[name][-1], device, reps[name]) for name in names]
     results["seconds"] = time.perf_counter() - started
     results["cpu_seconds"] = time.process_time()  # this process's CPU time: the run's length on a quiet machine
     if hasattr(os, "getloadavg"):
@@ -505,6 +540,10 @@ def main(argv=None):
     print(f"\n{results['seconds']:.0f} s in all ({results['cpu_seconds']:.0f} s of CPU time)")
     if not args.no_save:
         out = HERE / "results" / f"{slug(info)}-{datetime.date.today().isoformat()}.json"
+        for n in range(2, 100):  # a later run of the same day gets the next free number, never overwrites
+            if not out.exists():
+                break
+            out = out.with_name(f"{slug(info)}-{datetime.date.today().isoformat()}-{n}.json")
         out.parent.mkdir(exist_ok=True)
         out.write_text(json.dumps(results, indent=1))
         print(f"results: {out.relative_to(HERE.parent)}")

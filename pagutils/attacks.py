@@ -9,6 +9,11 @@ input gradients are computed: the model's parameter gradients are never touched.
 AVX-512 BF16 or AMX, and on GPUs, about twice as fast); the iterates, steps and projections stay float32.
 The adversarial examples then differ slightly from float32 ones: `benchmarks/run.py` measures the cost in
 robust accuracy.
+
+`compile=True` runs the model's forward and input backward through `torch.compile` (`PAG_COMPILE=1` makes it
+the default). It pays where kernel launches and unfused element-wise work cost time, as on a GPU; on a CPU the
+convolutions dominate and the measured gain is nil (see benchmarks/RESULTS.md). Parameters are frozen during
+the attack in either mode, so a compiled backward computes the input gradient alone.
 """
 import contextlib
 import math
@@ -17,7 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from . import checks
-from .models import channels_last
+from .device import resolve_compile
+from .models import channels_last, forward, frozen
 from .progress import progress
 
 
@@ -99,22 +105,24 @@ def _check(model, x, y, eps, norm, steps, step_size, loss_fn=None, where="pgd", 
 
 
 def pgd(model, x, y, eps, norm="l2", steps=10, step_size=None, targeted=False, random_start=True,
-        generator=None, loss_fn=None, precision="float32"):
+        generator=None, loss_fn=None, precision="float32", compile=None):
     """Adversarial inputs within `eps` of x (per example, in the `norm` ball) and in [0, 1].
 
     Untargeted: ascend the cross-entropy of the true labels `y`. Targeted: descend the cross-entropy
     of the target labels `y`. `step_size` defaults to 2.5 * eps / steps. `eps` is a float or one value
     per example. `loss_fn(logits, y)` replaces the summed cross-entropy when given. `precision` is
-    'float32' or 'bfloat16' (the model runs under bfloat16 autocast; see the module's note).
+    'float32' or 'bfloat16' (the model runs under bfloat16 autocast; see the module's note). `compile`: run
+    the model through torch.compile (None: `PAG_COMPILE` decides; see the module's note).
     """
     _check(model, x, y, eps, norm, steps, step_size, loss_fn, precision=precision)
+    compile = resolve_compile(compile, "pgd")
     if step_size is None:
         step_size = 2.5 * torch.as_tensor(eps, dtype=torch.float32) / max(steps, 1)
     loss_fn = loss_fn or (lambda logits, labels: F.cross_entropy(logits, labels, reduction="sum"))
     was_training = model.training
     model.eval()
     try:  # convolutions run channels-last (weights and inputs): the same values, a faster layout
-        with channels_last(model) as convolutional:
+        with channels_last(model) as convolutional, frozen(model):
             x0 = x.detach()
             if convolutional and x0.dim() == 4:
                 x0 = x0.contiguous(memory_format=torch.channels_last)
@@ -123,7 +131,7 @@ def pgd(model, x, y, eps, norm="l2", steps=10, step_size=None, targeted=False, r
             for _ in range(steps):
                 x_adv.requires_grad_(True)
                 with autocast(precision, x_adv.device):
-                    logits = model(x_adv)
+                    logits = forward(model, x_adv, compile)
                 (grad,) = torch.autograd.grad(loss_fn(logits.float(), y), x_adv)
                 x_adv = attack.project(attack.step(x_adv.detach(), grad.neg_() if targeted else grad))
     finally:
@@ -152,16 +160,17 @@ def accuracy(model, data, batch_size=1000) -> float:
 
 
 def robust_accuracy(model, data, eps, norm="l2", steps=20, step_size=None, batch_size=500, seed=0,
-                    show_progress=True, precision="float32") -> float:
+                    show_progress=True, precision="float32", compile=None) -> float:
     """Accuracy under untargeted PGD of radius `eps` (a fraction); eps 0 is clean accuracy.
 
-    `precision` is the attack's (`pgd`); the final predictions are always made in float32."""
+    `precision` and `compile` are the attack's (`pgd`); the final predictions are always made eagerly in float32."""
     checks.nonempty(data, "data", "robust_accuracy")
     checks.positive(eps, "eps", "robust_accuracy", allow_zero=True)
     checks.norm(norm, "robust_accuracy")
     checks.integer(steps, "steps", "robust_accuracy", low=0)
     checks.integer(batch_size, "batch_size", "robust_accuracy")
     checks.one_of(precision, PRECISIONS, "precision", "robust_accuracy")
+    compile = resolve_compile(compile, "robust_accuracy")
     if eps == 0:
         return accuracy(model, data)
     generator = torch.Generator().manual_seed(seed)
@@ -170,7 +179,8 @@ def robust_accuracy(model, data, eps, norm="l2", steps=20, step_size=None, batch
     if show_progress:
         batches = progress(batches, total=math.ceil(len(data) / batch_size), desc=f"PGD {norm} eps={eps:g}")
     for x, y in batches:
-        x_adv = pgd(model, x, y, eps, norm, steps, step_size, generator=generator, precision=precision)
+        x_adv = pgd(model, x, y, eps, norm, steps, step_size, generator=generator, precision=precision,
+                    compile=compile)
         correct += (predict(model, x_adv) == y).sum().item()
     return correct / len(data)
 

@@ -1,7 +1,10 @@
-"""Compute-device selection: cuda, then mps, then cpu; `PAG_DEVICE` overrides."""
+"""Compute-device selection: cuda, then mps, then cpu; `PAG_DEVICE` overrides. `PAG_COMPILE=1` makes attacks
+run their models through torch.compile by default."""
 import os
 
 import torch
+
+from .checks import ArgumentTypeError
 
 
 def default_device() -> torch.device:
@@ -25,3 +28,21 @@ def default_device() -> torch.device:
 def resolve(device=None) -> torch.device:
     """`device` as a torch.device, or the default device when it is None."""
     return default_device() if device is None else torch.device(device)
+
+
+def compile_default() -> bool:
+    """Whether attacks compile their model when not told (`compile=None`): `PAG_COMPILE=1`; off when unset or 0."""
+    value = os.environ.get("PAG_COMPILE", "0").strip()
+    if value not in ("0", "1", ""):
+        raise ValueError(f"PAG_COMPILE={value!r}: expected '1' (compile attacked models) or '0' (run them eagerly)")
+    return value == "1"
+
+
+def resolve_compile(compile, where) -> bool:
+    """`compile` (True or False), or `compile_default()` when it is None; anything else fails, naming `where`."""
+    if compile is None:
+        return compile_default()
+    if not isinstance(compile, bool):
+        raise ArgumentTypeError(f"{where}: compile must be True, False or None (None: the PAG_COMPILE environment "
+                        f"variable decides), got {compile!r}")
+    return compile

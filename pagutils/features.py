@@ -21,7 +21,8 @@ import torch
 from . import cache, checks, zoo
 from .attacks import _per_example_norm, pgd, predict
 from .data import Data
-from .models import channels_last
+from .device import resolve_compile
+from .models import channels_last, frozen, representation
 from .progress import progress
 
 DEFAULT_BATCH = 500
@@ -114,12 +115,13 @@ def relative_distance(model, z, x) -> torch.Tensor:
         return (gz - gx).norm(dim=1) / gx.norm(dim=1).clamp_min(1e-12)
 
 
-def match_representation(model, x, z0, steps, step_size, record_every=None):
+def match_representation(model, x, z0, steps, step_size, record_every=None, compile=None):
     """Images z in [0, 1] from `z0` minimising ||g(z) - g(x)||_2 by normalised gradient steps (per example).
 
     Returns (z, history): `history` is a list of (step, mean relative distance) every `record_every`
-    steps and at the end.
+    steps and at the end. `compile` runs g through torch.compile (None: `PAG_COMPILE` decides).
     """
+    compile = resolve_compile(compile, "match_representation")
     if x.shape != z0.shape:
         raise ValueError(f"x and z0 must have the same shape, got {tuple(x.shape)} and {tuple(z0.shape)}")
     record_every = record_every or max(1, steps // 20)
@@ -127,12 +129,12 @@ def match_representation(model, x, z0, steps, step_size, record_every=None):
         target = model.representation(x)
         scale = target.norm(dim=1).clamp_min(1e-12)
     history = []
-    with channels_last(model) as convolutional:  # the faster layout for convolutions; same values
+    with channels_last(model) as convolutional, frozen(model):  # the faster layout for convolutions; same values
         z = z0.detach().clone(memory_format=torch.channels_last if convolutional and z0.dim() == 4
                               else torch.contiguous_format)
         for t in range(steps + 1):
             z.requires_grad_(True)
-            distance = (model.representation(z) - target).norm(dim=1)
+            distance = (representation(model, z, compile) - target).norm(dim=1)
             if t % record_every == 0 or t == steps:
                 history.append((t, (distance.detach() / scale).mean().item()))
             if t == steps:

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from .attacks import PRECISIONS, accuracy, pgd, robust_accuracy
 from . import checks
 from .data import augment_crop_flip
+from .device import resolve_compile
 from .models import channels_last
 from .progress import progress
 
@@ -35,22 +36,24 @@ def standard_objective():
 
 
 @register_objective("pgd")
-def adversarial_objective(eps, norm="l2", steps=7, step_size=None, attack_precision="float32"):
+def adversarial_objective(eps, norm="l2", steps=7, step_size=None, attack_precision="float32", attack_compile=None):
     """Cross-entropy on PGD adversarial inputs (Madry et al.): the min-max objective.
 
     The attack runs in eval mode and computes input gradients only, so neither batch-norm statistics
     nor parameter gradients see it; the parameter update uses the adversarial batch alone.
-    `attack_precision='bfloat16'` runs the attack (not the update) under bfloat16 autocast.
+    `attack_precision='bfloat16'` runs the attack (not the update) under bfloat16 autocast; `attack_compile`
+    runs it through torch.compile (None: `PAG_COMPILE` decides), as `attacks.pgd`'s `precision` and `compile`.
     """
     checks.positive(eps, "eps", "objective 'pgd'")
     checks.norm(norm, "objective 'pgd'")
     checks.integer(steps, "steps", "objective 'pgd'")
     checks.one_of(attack_precision, PRECISIONS, "attack_precision", "objective 'pgd'")
+    attack_compile = resolve_compile(attack_compile, "objective 'pgd' (attack_compile)")
     if step_size is not None:
         checks.positive(step_size, "step_size", "objective 'pgd'")
     def loss(model, x, y, generator):
         x_adv = pgd(model, x, y, eps, norm, steps, step_size, generator=generator,
-                    precision=attack_precision)
+                    precision=attack_precision, compile=attack_compile)
         return F.cross_entropy(model(x_adv), y)
     return loss
 

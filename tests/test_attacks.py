@@ -65,6 +65,32 @@ def test_bfloat16_attack_stays_in_the_ball_and_matches_float32_strength(trained_
     assert abs(accuracy["bfloat16"] - accuracy["float32"]) <= 0.05
 
 
+def test_compiled_attack_gives_the_eager_examples_and_leaves_the_model_as_it_was(trained_cnn, mnist_test):
+    """torch.compile changes how the model runs, not what the attack computes; the parameters' requires_grad
+    flags (frozen during the attack) come back as they were, one of them off."""
+    model = copy.deepcopy(trained_cnn)
+    head = list(model.parameters())[-1]
+    head.requires_grad_(False)
+    flags = [p.requires_grad for p in model.parameters()]
+    x, y = mnist_test.x[:16], mnist_test.y[:16]
+    eager = attacks.pgd(model, x, y, 1.5, "l2", steps=3, random_start=False, compile=False)
+    compiled = attacks.pgd(model, x, y, 1.5, "l2", steps=3, random_start=False, compile=True)
+    assert (eager - x).abs().max() > 0.1
+    assert (compiled - eager).abs().max() < 1e-4
+    assert [p.requires_grad for p in model.parameters()] == flags
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_pag_compile_is_the_default_and_a_bad_value_is_named(trained_cnn, mnist_test, monkeypatch):
+    from pagutils import device
+    monkeypatch.setenv("PAG_COMPILE", "1")
+    assert device.resolve_compile(None, "pgd") is True
+    assert device.resolve_compile(False, "pgd") is False
+    monkeypatch.setenv("PAG_COMPILE", "yes")
+    with pytest.raises(ValueError, match=r"PAG_COMPILE='yes': expected '1' \(compile attacked models\) or '0'"):
+        attacks.pgd(trained_cnn, mnist_test.x[:4], mnist_test.y[:4], 1.0, steps=1)
+
+
 def test_targeted_pgd_reaches_the_target_on_most_examples(trained_cnn, mnist_test):
     x, y = mnist_test.x[:100], mnist_test.y[:100]
     target = (y + 1) % 10
@@ -110,6 +136,8 @@ def test_robust_accuracy_at_eps_zero_is_clean_accuracy_and_falls_with_eps(traine
     (dict(steps=2.5), "steps must be a non-negative int"),
     (dict(step_size=0.0), "step_size must be > 0"),
     (dict(precision="float16"), r"precision must be one of \('float32', 'bfloat16'\)"),
+    (dict(compile="yes"), r"pgd: compile must be True, False or None \(None: the PAG_COMPILE environment variable "
+                          r"decides\), got 'yes'"),
 ])
 def test_bad_arguments_are_named(trained_cnn, mnist_test, kwargs, message):
     args = dict(eps=1.0, norm="l2", steps=3) | kwargs

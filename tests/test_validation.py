@@ -126,7 +126,7 @@ CASES = [
      r"objective must be one of"),
     ("train: pgd objective_args {'epsilon': 1}",
      lambda: train.train(_model(), _data(), 1, "pgd", {"epsilon": 1.0}), TypeError,
-     r"objective 'pgd' takes the arguments \(eps, norm='l2', steps=7, step_size=None, attack_precision='float32'\), got objective_args"),
+     r"objective 'pgd' takes the arguments \(eps, norm='l2', steps=7, step_size=None, attack_precision='float32', attack_compile=None\), got objective_args"),
     ("train: pgd objective eps=-1", lambda: train.train(_model(), _data(), 1, "pgd", {"eps": -1.0}), ValueError,
      r"objective 'pgd': eps must be a positive number, got -1.0"),
     # models, data, zoo, cache
