@@ -11,9 +11,10 @@ The adversarial examples then differ slightly from float32 ones: `benchmarks/run
 robust accuracy.
 
 `compile=True` runs the model's forward and input backward through `torch.compile` (`PAG_COMPILE=1` makes it
-the default). It pays where kernel launches and unfused element-wise work cost time, as on a GPU; on a CPU the
-convolutions dominate and the measured gain is nil (see benchmarks/RESULTS.md). Parameters are frozen during
-the attack in either mode, so a compiled backward computes the input gradient alone.
+the default). It is meant for GPUs, where kernel launches and unfused element-wise work cost time (no GPU run
+is recorded yet); on a CPU the convolutions dominate and the measured gain is nil (benchmarks/RESULTS.md).
+Parameters are frozen during the attack in either mode, so a compiled backward computes the input gradient
+alone.
 """
 import contextlib
 import math
