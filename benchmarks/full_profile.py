@@ -9,6 +9,10 @@ backward pass) and attack image-steps (a forward and an input-gradient backward 
 PGD for D_rand/D_det, representation-matching iterations for D_R). Other architectures count by their cost
 relative to ResNet-18 (COST). Zoo models are trained once, by the first chapter that asks (book order).
 The hours are an estimate: measured throughput (from `benchmarks/run.py --device cuda`) times counted work.
+
+A bound that needs no GPU follows the table: the same work in floating-point operations (ResNet-18's, counted by
+torch's FlopCounterMode on one batch) over a GPU's peak rate (`--peak-tflops`; default the H100 SXM's dense
+bfloat16 989 TFLOP/s), and the share of that peak the 60-minute target would need.
 """
 import argparse
 import json
@@ -56,23 +60,50 @@ def rates(args):
     return ASSUMED, "ASSUMED (no GPU results file): run `make bench` on the GPU"
 
 
+def resnet18_gflops():
+    """GFLOP per image of a ResNet-18 training step (forward and full backward) and of an attack step (forward and
+    input-gradient backward), CIFAR-10 shapes, counted by torch's FlopCounterMode."""
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+    from pagutils import models
+    model, x, y = models.build("resnet18", "cifar10"), torch.rand(2, 3, 32, 32), torch.tensor([0, 1])
+    counts = []
+    for train in (True, False):
+        model.train(train).requires_grad_(train)
+        x.requires_grad_(not train)
+        with FlopCounterMode(display=False) as counter:
+            F.cross_entropy(model(x), y).backward()
+        counts.append(counter.get_total_flops() / len(x) / 1e9)
+    return counts
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--results", default=None)
     parser.add_argument("--train-ips", type=float, default=None)
     parser.add_argument("--attack-ips", type=float, default=None)
+    parser.add_argument("--peak-tflops", type=float, default=989.0,
+                        help="the GPU's peak TFLOP/s for the bound (default: H100 SXM, dense bfloat16)")
     args = parser.parse_args(argv)
     rate, source = rates(args)
     print(f"ResNet-18 rates ({source}): training {rate['train_ips']:.0f} images/s, "
           f"attack {rate['attack_ips']:.0f} image-steps/s\n")
     print(f"| chapter | training images (M) | attack image-steps (M) | hours (estimate) | dominated by |")
     print("|---|---:|---:|---:|---|")
-    total = 0.0
+    total, train_all, attack_all = 0.0, 0.0, 0.0
     for chapter, (train, attack, what) in WORK.items():
+        train_all, attack_all = train_all + train, attack_all + attack
         hours = (train / rate["train_ips"] + attack / rate["attack_ips"]) / 3600
         total += hours
         print(f"| {chapter} | {train / M:.1f} | {attack / M:.1f} | {hours:.1f} | {what} |")
     print(f"| **all** | | | **{total:.0f}** | |")
+    train_gflop, attack_gflop = resnet18_gflops()
+    pflop = (train_all * train_gflop + attack_all * attack_gflop) / 1e6
+    minutes = pflop * 1e3 / args.peak_tflops / 60
+    print(f"\nThe same work in ResNet-18 operations ({train_gflop:.2f} GFLOP a training image, {attack_gflop:.2f} an "
+          f"attack step): {pflop:.0f} PFLOP, {minutes:.0f} minutes at {args.peak_tflops:g} TFLOP/s (100% of the peak). "
+          f"Under 60 minutes needs at least {100 * minutes / 60:.0f}% of that peak, all the time.")
 
 
 if __name__ == "__main__":
