@@ -9,11 +9,13 @@ model's bare forward plus input-gradient backward on the same batch, `steps` tim
 above 1 is the attack's own overhead. The table is printed; the numbers go to benchmarks/results/*.json.
 """
 import argparse
+import atexit
 import copy
 import datetime
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -495,6 +497,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     os.environ.setdefault("PAG_PROGRESS", "0")
     os.environ["PAG_CACHE_DIR"] = tempfile.mkdtemp(prefix="pag-bench-")  # nothing is read from a cache
+    atexit.register(shutil.rmtree, os.environ["PAG_CACHE_DIR"], ignore_errors=True)
     kind = "cuda" if device.type == "cuda" else "cpu"
     if args.memory_probe:
         return print(json.dumps(memory_probe(*args.memory_probe.split(":"), device)))
