@@ -23,6 +23,7 @@ import threading
 import time
 from pathlib import Path
 
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler's log: no "gpuGetDeviceCount failed" without a GPU
 import torch
 import torch.nn.functional as F
 
@@ -242,6 +243,37 @@ def compiled_floor(model, x, y, steps):
                 xs = xs.detach().requires_grad_(True)
                 torch.autograd.grad(F.cross_entropy(models.forward(model, xs, compile=True), y, reduction="sum"), xs)
     return run
+
+
+def floor_shares(self_times):
+    """Shares of a floor's time: {name: self time} of profiled operators -> the forward convolutions, their
+    input-gradient convolutions and everything else, each a fraction of the total, and the most that removing
+    everything else could speed the floor up (1 / the convolutions' share)."""
+    kinds = dict(convolution=0.0, convolution_backward=0.0, other=0.0)
+    for name, seconds in self_times.items():
+        lower = name.lower()
+        kind = ("convolution_backward" if "backward" in lower else "convolution") if "convolution" in lower else "other"
+        kinds[kind] += seconds
+    total = sum(kinds.values())
+    if total <= 0:
+        raise ValueError(f"floor_shares: self_times must hold some positive time, got {self_times!r}")
+    shares = {kind: seconds / total for kind, seconds in kinds.items()}
+    shares["bound_without_other"] = 1 / (1 - shares["other"]) if shares["other"] < 1 else float("inf")
+    return shares
+
+
+def floor_profile(name, batch, steps=5):
+    """Where the CPU floor's time goes: the own floor (channels-last, parameters frozen) under torch.profiler,
+    operators' self CPU time split by `floor_shares`."""
+    from torch.profiler import ProfilerActivity, profile
+    model, x, y = model_and_batch(name, batch, torch.device("cpu"))
+    run = floor(model, x, y, steps, layout=True)
+    with models.frozen(model):
+        run()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            run()
+    times = {e.key: e.self_cpu_time_total / 1e6 for e in prof.key_averages()}
+    return dict(model=name, batch=batch, steps=steps, **floor_shares(times))
 
 
 def bench_compile(name, batch, device, reps):
@@ -475,6 +507,12 @@ def table(results):
                          f"{t['floor_channels_last']:8.0f}  compiled floor {t['floor_compiled']:8.0f}  "
                          f"compiled/compiled floor {r['compiled_over_compiled_floor']:.2f}  "
                          f"(compile {r['compile_seconds']:.0f} s)")
+    if results.get("floor_profile"):
+        lines += ["", "Where the own floor's CPU time goes (torch.profiler, operators' self time):"]
+        for r in results["floor_profile"]:
+            lines.append(f"  {r['model']:<10} batch {r['batch']:<5} convolutions {r['convolution']:.0%}  their input "
+                         f"gradients {r['convolution_backward']:.0%}  everything else {r['other']:.0%}  (without it: "
+                         f"at most {r['bound_without_other']:.2f}x faster)")
     return "\n".join(lines)
 
 
@@ -484,7 +522,7 @@ def main(argv=None):
     parser.add_argument("--reps", type=int, default=None, help="repetitions per variant (default: REPS)")
     parser.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--only", default="equivalence,pgd,bf16_cost,training,constructions,memory,compile",
+    parser.add_argument("--only", default="equivalence,pgd,bf16_cost,training,constructions,memory,compile,floor_profile",
                         help="comma-separated parts to run")
     parser.add_argument("--models", default="small_cnn,resnet18")
     parser.add_argument("--batches", default=None, help="comma-separated PGD batch sizes for every model")
@@ -535,6 +573,8 @@ def main(argv=None):
         results["cpu_memory"] = [cpu_memory(name, batches[name][-1], args.threads) for name in names]
     if "compile" in parts:
         results["compile"] = [bench_compile(name, batches[name][-1], device, reps[name]) for name in names]
+    if "floor_profile" in parts and kind == "cpu":
+        results["floor_profile"] = [floor_profile(name, batches[name][-1]) for name in names]
     results["seconds"] = time.perf_counter() - started
     results["cpu_seconds"] = time.process_time()  # this process's CPU time: the run's length on a quiet machine
     if hasattr(os, "getloadavg"):
