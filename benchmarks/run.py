@@ -10,6 +10,7 @@ above 1 is the attack's own overhead. The table is printed; the numbers go to be
 """
 import argparse
 import atexit
+import contextlib
 import copy
 import datetime
 import json
@@ -121,23 +122,18 @@ def peak_memory_mb(fn, device):
 # what is timed
 
 
-def floor(model, x, y, steps, layout=False):
-    """`steps` bare forward + input-gradient backward passes (channels-last weights and inputs with `layout`)."""
+def floor(model, x, y, steps, layout=False, compile=False):
+    """`steps` bare forward + input-gradient backward passes (channels-last weights and inputs with `layout`;
+    with `compile`, the model runs through torch.compile with its parameters frozen, as `attacks.pgd` runs it)."""
     def run():
-        with models.channels_last(model) if layout else _nothing():
+        with (models.channels_last(model) if layout else contextlib.nullcontext(),
+              models.frozen(model) if compile else contextlib.nullcontext()):
             xs = x.contiguous(memory_format=torch.channels_last) if layout else x
             for _ in range(steps):
                 xs = xs.detach().requires_grad_(True)
-                torch.autograd.grad(F.cross_entropy(model(xs), y, reduction="sum"), xs)
+                logits = models.forward(model, xs, compile)
+                torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), xs)
     return run
-
-
-class _nothing:
-    def __enter__(self):
-        return False
-
-    def __exit__(self, *exc):
-        return False
 
 
 def torchattacks_attack(model, norm, eps, steps, random_start=True, targeted=False):
@@ -234,17 +230,6 @@ def bf16_cost(device, n_train=4000, n_test=500, eps_list=(1.0, 2.0)):
     return dict(model="small_cnn", dataset="mnist", n_train=n_train, n_test=n_test, steps=STEPS, rows=rows)
 
 
-def compiled_floor(model, x, y, steps):
-    """The own floor (channels-last, parameters frozen) with the model run through torch.compile."""
-    def run():
-        with models.channels_last(model), models.frozen(model):
-            xs = x.contiguous(memory_format=torch.channels_last)
-            for _ in range(steps):
-                xs = xs.detach().requires_grad_(True)
-                torch.autograd.grad(F.cross_entropy(models.forward(model, xs, compile=True), y, reduction="sum"), xs)
-    return run
-
-
 def floor_shares(self_times):
     """Shares of a floor's time: {name: self time} of profiled operators -> the forward convolutions, their
     input-gradient convolutions and everything else, each a fraction of the total, and the most that removing
@@ -284,7 +269,7 @@ def bench_compile(name, batch, device, reps):
     variants = {"pagutils": lambda: attacks.pgd(model, x, y, eps, "l2", STEPS, compile=False),
                 "pagutils_compiled": lambda: attacks.pgd(model, x, y, eps, "l2", STEPS, compile=True),
                 "floor_channels_last": floor(model, x, y, STEPS, layout=True),
-                "floor_compiled": compiled_floor(model, x, y, STEPS)}
+                "floor_compiled": floor(model, x, y, STEPS, layout=True, compile=True)}
     out = dict(model=name, batch=batch, norm="l2", steps=STEPS)
     try:
         started = time.perf_counter()
