@@ -9,7 +9,8 @@ Every model is a `Classifier`: `forward(x)` gives logits, `representation(x)` th
 
 `channels_last(model)` stores a convolutional model's weights channels-last for the duration of a block
 (the faster layout for convolutions on CPU and GPU); attacks and training run inside it. `frozen(model)` turns
-off the parameters' gradients for a block (attacks need input gradients only). `forward(model, x, compile)` and
+off the parameters' gradients for a block (attacks need input gradients only); `evaluating(model)` puts a model in
+eval mode for a block and restores its mode after. `forward(model, x, compile)` and
 `representation(model, x, compile)` run a model eagerly or through `torch.compile`.
 """
 import contextlib
@@ -159,6 +160,18 @@ def channels_last(model: nn.Module):
     finally:
         for p in moved:
             p.data = p.data.to(memory_format=torch.contiguous_format)
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module):
+    """Within the block, `model` is in eval mode; its previous mode (training or eval) is restored on leaving,
+    also when the block raises."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 @contextlib.contextmanager
