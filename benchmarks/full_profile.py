@@ -67,7 +67,7 @@ def resnet18_gflops():
     import torch.nn.functional as F
     from torch.utils.flop_counter import FlopCounterMode
     from pagutils import models
-    model, x, y = models.build("resnet18", "cifar10"), torch.rand(2, 3, 32, 32), torch.tensor([0, 1])
+    model, x, y = models.make_classifier("resnet18", "cifar10"), torch.rand(2, 3, 32, 32), torch.tensor([0, 1])
     counts = []
     for train in (True, False):
         model.train(train).requires_grad_(train)

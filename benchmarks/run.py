@@ -147,7 +147,7 @@ def torchattacks_attack(model, norm, eps, steps, random_start=True, targeted=Fal
 
 def model_and_batch(name, n, device, dtype=torch.float32, seed=0):
     arch, dataset = MODELS[name][:2]
-    model = models.build(arch, dataset, seed=seed).to(device=device, dtype=dtype).eval()
+    model = models.make_classifier(arch, dataset, seed=seed).to(device=device, dtype=dtype).eval()
     generator = torch.Generator().manual_seed(seed)
     x = torch.rand((n, *INFO[dataset]["shape"]), generator=generator).to(device=device, dtype=dtype)
     y = torch.randint(0, 10, (n,), generator=generator).to(device)
@@ -220,7 +220,7 @@ def bf16_cost(device, n_train=4000, n_test=500, eps_list=(1.0, 2.0)):
     except (OSError, RuntimeError) as error:  # missing (FileNotFoundError) or corrupt files
         print(f"  bf16 cost skipped: {type(error).__name__}: {str(error)[:200]}")
         return None
-    model = models.build("small_cnn", "mnist", seed=0).to(device)
+    model = models.make_classifier("small_cnn", "mnist", seed=0).to(device)
     train.train(model, train_set, 2, lr=0.05, batch_size=128, show_progress=False)
     rows = [dict(eps=0.0, float32=attacks.accuracy(model, test_set), bfloat16=None)]
     for eps in eps_list:

@@ -2,8 +2,10 @@
 
 Srinivas et al. (2023) measure perceptual alignment by comparing the input gradient ∇_x log p(y|x)
 of a classifier with the score ∇_x log p(x) of a generative model. Two measures, one value per
-example: the cosine of the two vectors, and the structural similarity (SSIM, Wang et al. 2004) of the
-two as images. `three_regimes` reads the weak / Bayes-aligned / excessive regimes off a sweep.
+example: the cosine of the two vectors (`cosine_alignment`, the library's one per-example cosine, which
+Chapter 6 also uses to compare gradient maps), and the structural similarity (SSIM, Wang et al. 2004) of the
+two drawn as images (`plots.magnified`). `three_regimes` reads the weak / Bayes-aligned / excessive regimes
+off a sweep.
 """
 import math
 
@@ -24,7 +26,11 @@ def _check_pair(a, b, names=("grad", "score"), min_dim=2):
 
 
 def cosine_alignment(grad, score, eps=1e-12):
-    """The cosine between each example's gradient and score, flattened: a (N,) tensor in [-1, 1]."""
+    """The cosine between each example's gradient and score, flattened: a (N,) tensor in [-1, 1].
+
+    0 when either vector is 0 (the product of the norms is clamped to `eps`).
+
+    Introduced in Chapter 6."""
     _check_pair(grad, score)
     a, b = grad.flatten(1), score.flatten(1)
     return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(eps)
@@ -43,7 +49,8 @@ def ssim(a, b, data_range=1.0, window=7, window_sigma=1.5):
     Local means, variances and covariance under a Gaussian window (per channel, computed with a
     grouped convolution over the valid region), combined as in Wang et al. (2004) with
     C1 = (0.01 L)², C2 = (0.03 L)² for the `data_range` L, and averaged over pixels and channels.
-    """
+
+    Introduced in Chapter 10."""
     _check_pair(a, b, names=("a", "b"), min_dim=4)
     if a.dim() != 4:
         raise ValueError(f"a and b must be image batches (N, C, H, W), got {tuple(a.shape)}")
@@ -63,20 +70,17 @@ def ssim(a, b, data_range=1.0, window=7, window_sigma=1.5):
     return index.flatten(1).mean(1)
 
 
-def normalised(v, eps=1e-12):
-    """Each example divided by its largest absolute value: images in [-1, 1] that keep their sign."""
-    return v / v.flatten(1).abs().amax(1).clamp_min(eps).view(-1, *([1] * (v.dim() - 1)))
-
-
 def ssim_alignment(grad, score, window=7):
     """SSIM between each gradient and score image, both shown as images in [0, 1] with grey for zero: (N,).
 
-    Each is scaled by its largest absolute value and mapped by v -> 0.5 + 0.5 v (as `plots.magnified`
-    draws them), so that an image and its negative have opposite structure around the same mean and a
-    negative SSIM; comparing the signed images directly would make SSIM's luminance term reward sign flips.
-    """
+    Each is drawn by `plots.magnified` (scaled by its largest absolute value and mapped by v -> 0.5 + 0.5 v),
+    so that an image and its negative have opposite structure around the same mean and a negative SSIM;
+    comparing the signed images directly would make SSIM's luminance term reward sign flips.
+
+    Introduced in Chapter 10."""
+    from .plots import magnified
     _check_pair(grad, score, min_dim=4)
-    return ssim(0.5 + 0.5 * normalised(grad), 0.5 + 0.5 * normalised(score), data_range=1.0, window=window)
+    return ssim(magnified(grad), magnified(score), data_range=1.0, window=window)
 
 
 def three_regimes(strengths, alignment):
@@ -84,7 +88,8 @@ def three_regimes(strengths, alignment):
 
     The strength with the highest alignment marks the Bayes-aligned regime; smaller strengths are the
     weak regime, larger ones the excessive regime. Returns (regime per strength, the Bayes-aligned strength).
-    """
+
+    Introduced in Chapter 10."""
     strengths, alignment = list(strengths), [float(a) for a in alignment]
     if len(strengths) == 0 or len(strengths) != len(alignment):
         raise ValueError(f"strengths and alignment must be non-empty and of equal length, "
@@ -106,7 +111,8 @@ def measure(model, x, y, reference, basis, noise_norm, n_samples=8, seed=0) -> d
     ssim (alignment of the input gradient ∇_x log p(y|x) with `reference`, a generative model's gradient
     at x, e.g. `score.posterior_gradient`), and on_fraction (the share of the gradient's squared norm in
     the tangent spaces).
-    """
+
+    Introduced in Chapter 10."""
     from .attacks import predict
     from .gradients import input_gradient
     from .manifold import on_manifold_fraction, on_off_robustness
@@ -125,7 +131,8 @@ def plot_sweep(ax, strengths, measures, label, metrics=("accuracy", "cosine", "o
 
     Strengths sit at equal spacing (they usually grow geometrically); 0 is the standard model.
     Returns the regime of every strength.
-    """
+
+    Introduced in Chapter 10."""
     regimes, _ = three_regimes(strengths, [m["cosine"] for m in measures])
     positions = range(len(strengths))
     names = dict(accuracy="clean accuracy", cosine="alignment cos(∇ log p(y|x), score)",

@@ -62,7 +62,7 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def digest(tensors: dict) -> str:
+def tensor_digest(tensors: dict) -> str:
     """A SHA-256 digest of tensors' names, dtypes, shapes and bytes (16 hex digits)."""
     h = hashlib.sha256()
     for name in sorted(tensors):
@@ -101,7 +101,7 @@ def read(path: Path, config: dict, device="cpu", expect: dict = None, warn: bool
         if metadata.get("config") != canonical(config):
             raise ValueError("it was made for another configuration")
         tensors = load_file(str(path), device="cpu")
-        if "digest" in metadata and digest(tensors) != metadata["digest"]:
+        if "digest" in metadata and tensor_digest(tensors) != metadata["digest"]:
             raise ValueError("its tensors do not match the digest stored with them (the file is corrupt)")
         problem = mismatch(tensors, expect)
         if problem:
@@ -119,7 +119,7 @@ def write(path: Path, config: dict, tensors: dict, info: dict = None):
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     cpu = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
-    metadata = {"config": canonical(config), "info": json.dumps(info or {}), "digest": digest(cpu)}
+    metadata = {"config": canonical(config), "info": json.dumps(info or {}), "digest": tensor_digest(cpu)}
     try:
         save_file(cpu, str(temporary), metadata=metadata)
         os.replace(temporary, path)

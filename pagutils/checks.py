@@ -46,17 +46,18 @@ def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def number(value, name, where=None, low=None, high=None, strict=False) -> float:
-    """A finite real number (not a bool) in [low, high] (or (low, high] with `strict`); returned as float."""
+def number(value, name, where=None, low=None, high=None, strict=False, finite=True) -> float:
+    """A real number (not a bool) in [low, high] (or (low, high] with `strict`); returned as float. It must be
+    finite, unless `finite` is False, which allows +inf (a limit such as λ = inf)."""
     if not _is_number(value):
         _fail(where, name, "a number", value, ArgumentTypeError)
     value = float(value)
-    if not math.isfinite(value):
+    if math.isnan(value) or (not math.isfinite(value) and (finite or value < 0)):
         _fail(where, name, "a finite number", value)
     if low is not None and (value < low or (strict and value == low)):
-        _fail(where, name, f"{'>' if strict else '>='} {low:g}", value)
+        _fail(where, name, f"a number {'>' if strict else '>='} {low:g}", value)
     if high is not None and value > high:
-        _fail(where, name, f"<= {high:g}", value)
+        _fail(where, name, f"a number <= {high:g}", value)
     return value
 
 
@@ -206,9 +207,10 @@ def norm(value, where=None, name="norm"):
 
 
 def nonempty(data, name="data", where=None):
-    """A non-empty `pagutils.data.Data` set."""
-    from .data import Data
-    if not isinstance(data, Data):
+    """A non-empty data set: anything with tensors `x` and `y` and a length, as `pagutils.data.Data` (checked by
+    its shape, so this module imports nothing of the library's)."""
+    if not (isinstance(getattr(data, "x", None), torch.Tensor) and isinstance(getattr(data, "y", None), torch.Tensor)
+            and hasattr(data, "__len__")):
         _fail(where, name, "a pagutils.data.Data set (x, y tensors)", data, ArgumentTypeError)
     if len(data) == 0:
         raise ValueError(f"{_prefix(where)}{name} is empty: it must hold at least one example")

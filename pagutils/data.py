@@ -65,9 +65,9 @@ class Data:
 
     def __post_init__(self):
         if not isinstance(self.x, torch.Tensor) or self.x.dim() != 4 or not self.x.is_floating_point():
-            raise ValueError(f"Data.x must be a float tensor of shape (N, C, H, W), got {_describe(self.x)}")
+            raise ValueError(f"Data.x must be a float tensor of shape (N, C, H, W), got {checks.describe(self.x)}")
         if not isinstance(self.y, torch.Tensor) or self.y.dim() != 1 or self.y.dtype != torch.int64:
-            raise ValueError(f"Data.y must be an int64 tensor of shape (N,), got {_describe(self.y)}")
+            raise ValueError(f"Data.y must be an int64 tensor of shape (N,), got {checks.describe(self.y)}")
         if len(self.x) != len(self.y):
             raise ValueError(f"Data.x has {len(self.x)} images but Data.y has {len(self.y)} labels")
 
@@ -108,16 +108,8 @@ class Data:
             yield self.x[index], self.y[index]
 
 
-def _describe(value) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
-    return type(value).__name__
-
-
 def _check_name(name: str) -> str:
-    if name not in INFO:
-        raise ValueError(f"dataset must be one of {sorted(INFO)}, got {name!r}")
-    return name
+    return checks.one_of(name, INFO, "dataset")
 
 
 def _torchvision_class(name: str):

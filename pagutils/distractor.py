@@ -14,14 +14,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import cache, checks
+from . import checks
 from .data import INFO, Data
 from .device import resolve
 from .gradients import input_gradient
 from .models import ARCHITECTURES, Classifier
 from .progress import progress
 from . import robust_losses  # noqa: F401  (registers the 'noise_augmentation' objective)
-from .train import train
+from .train import Recipe, train
+from .zoo import cached_model
 
 
 def render_letter(letter="A", size=(28, 28), fontsize=22) -> torch.Tensor:
@@ -48,8 +49,7 @@ def make_distractor_data(data, letter="A", seed=0):
     The digit goes in the top half or the bottom half with probability 1/2 each (drawn from `seed`),
     the letter in the other half. `digit_mask` is a (N, 1, 2H, W) float tensor, 1 on the digit half.
     """
-    if not isinstance(data, Data) or len(data) == 0:
-        raise ValueError(f"data must be a non-empty pagutils.data.Data set, got {type(data).__name__}")
+    checks.nonempty(data, "data", "make_distractor_data")
     checks.images(data.x, "data.x", "make_distractor_data")
     if data.x.shape[1] != 1:
         raise ValueError(f"data must hold single-channel images (MNIST or Fashion-MNIST), got {data.x.shape[1]} channels")
@@ -63,15 +63,13 @@ def make_distractor_data(data, letter="A", seed=0):
     return Data(x.contiguous(), data.y, data.classes, f"{data.name}+{letter}"), mask
 
 
-def build(arch, source="mnist", in_shape=(1, 56, 28), num_classes=10, seed=0) -> Classifier:
+def make_classifier(arch, source="mnist", in_shape=(1, 56, 28), num_classes=10, seed=0) -> Classifier:
     """A freshly initialised `arch` classifier for stacked images of shape `in_shape`, normalised as `source`."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"arch must be one of {sorted(ARCHITECTURES)}, got {arch!r}")
-    if source not in INFO:
-        raise ValueError(f"source must be one of {sorted(INFO)}, got {source!r}")
+    checks.one_of(arch, ARCHITECTURES, "arch", "distractor.make_classifier")
+    checks.one_of(source, INFO, "source", "distractor.make_classifier")
     if len(in_shape) != 3 or not all(isinstance(v, int) and v > 0 for v in in_shape):
-        raise ValueError(f"distractor.build: in_shape must be (C, H, W) of positive ints, got {in_shape!r}")
-    checks.integer(num_classes, "num_classes", "distractor.build")
+        raise ValueError(f"distractor.make_classifier: in_shape must be (C, H, W) of positive ints, got {in_shape!r}")
+    checks.integer(num_classes, "num_classes", "distractor.make_classifier")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         features, dim = ARCHITECTURES[arch](tuple(in_shape))
@@ -83,29 +81,21 @@ def train_model(config, train_data, device=None, show_progress=True) -> Classifi
 
     `config` holds arch, objective, objective_args, epochs, lr, batch_size, seed and `data` (what
     identifies `train_data`: the source dataset, its size and seed, the letter and the placement seed);
-    the whole dict is the cache key. The model comes back in eval mode with `.config` and `.history`.
+    the whole dict is the cache key. The model comes back in eval mode with `.config` and `.history`
+    (`zoo.cached_model`). Introduced in Chapter 8.
     """
     required = {"arch", "objective", "objective_args", "epochs", "lr", "batch_size", "seed", "data"}
     if not isinstance(config, dict) or not required <= set(config):
         raise ValueError(f"config must be a dict with {sorted(required)}, missing {sorted(required - set(config or {}))}")
-    if not isinstance(train_data, Data) or len(train_data) == 0:
-        raise ValueError(f"train_data must be a non-empty pagutils.data.Data set, got {type(train_data).__name__}")
+    checks.nonempty(train_data, "train_data", "distractor.train_model")
     device = resolve(device)
-    model = build(config["arch"], config["data"]["dataset"], tuple(train_data.x.shape[1:]),
-                  train_data.num_classes, config["seed"]).to(device)
-
-    def train_now():
-        history = train(model, train_data.to(device), config["epochs"], config["objective"], config["objective_args"],
-                        lr=config["lr"], batch_size=config["batch_size"], seed=config["seed"],
-                        show_progress=show_progress)
-        return model.state_dict(), dict(history=history)
-
-    state, info, built = cache.cached("models", {"kind": "distractor", **config}, train_now, device=device,
-                                      expect=cache.shapes(model))
-    if not built:
-        model.load_state_dict(state)
-    model.eval()
-    model.config, model.history, model.trained_now = config, info.get("history", []), built
+    model = make_classifier(config["arch"], config["data"]["dataset"], tuple(train_data.x.shape[1:]),
+                            train_data.num_classes, config["seed"]).to(device)
+    recipe = Recipe(epochs=config["epochs"], objective=config["objective"], objective_args=config["objective_args"],
+                    lr=config["lr"], batch_size=config["batch_size"], seed=config["seed"])
+    fit = lambda model: train(model, train_data.to(device), recipe, show_progress=show_progress)
+    model = cached_model({"kind": "distractor", **config}, model, fit, device)
+    model.config = config
     return model
 
 

@@ -8,37 +8,30 @@
   features agree with the new label: D_rand (t at random) and D_det (t = y + 1 mod C).
 - `transfer_success`: how often adversarial examples made on one model fool another.
 
+Both constructions are `attacks.ascend`, the attack loop: representation matching descends
+||g(z) - g(x)|| with an unconstrained normalised step, relabelling is targeted PGD. A public constructor
+checks its arguments once; the attacks of its batches check nothing again.
+
 Every constructed set is cached (`pagutils.cache`) under a configuration that names the source
-model (its zoo configuration), a digest of the input data and the construction's settings, so a
-re-run loads it. Each constructor returns `(data, info)`: the new `Data` set and a dict whose
+model (its zoo configuration), the identity of the input data (`data_identity`) and the construction's
+settings, so a re-run loads it. Each constructor returns `(data, info)`: the new `Data` set and a dict whose
 `config` entry identifies the construction (use it as `train_data` in a zoo configuration).
 """
 import hashlib
+import itertools
 import math
 
 import torch
 
 from . import cache, checks, zoo
-from .attacks import _per_example_norm, pgd, predict
+from .attacks import NormalisedStep, _pgd, _predict, ascend, per_example_norm
 from .data import Data
 from .device import resolve_compile
-from .models import channels_last, frozen, representation
+from .models import evaluating, representation
 from .progress import progress
 
 DEFAULT_BATCH = 500
 CHUNK_BATCHES = 8  # a construction is cached in chunks of this many batches, so an interrupted one resumes
-
-
-def _check_data(data, name="data", where=None):
-    checks.nonempty(data, name, where)
-    checks.images(data.x, f"{name}.x", where)
-
-
-def _check_positive(name, value, kind=(int, float), where=None):
-    if kind is int:
-        checks.integer(value, name, where)
-    else:
-        checks.positive(value, name, where)
 
 
 def _source(model, source):
@@ -50,9 +43,11 @@ def _source(model, source):
     return source
 
 
-def digest(data: Data) -> dict:
-    """What identifies a `Data` set in a cache key: its name, size and a hash of its images and labels."""
-    _check_data(data)
+def data_identity(data: Data) -> dict:
+    """What identifies a `Data` set in a cache key: its name, size and a hash of its images and labels.
+
+    Introduced in Chapter 3."""
+    checks.nonempty(data, "data", "data_identity")
     h = hashlib.sha256(data.x.detach().cpu().contiguous().numpy().tobytes())
     h.update(data.y.detach().cpu().contiguous().numpy().tobytes())
     return dict(name=data.name, n=len(data), sha256=h.hexdigest()[:16])
@@ -98,18 +93,14 @@ def _drop_chunks(config, n, batch_size):
         cache.remove("chunks", chunk)
 
 
-def _eval_mode(model):
-    was_training = model.training
-    model.eval()
-    return was_training
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Representation matching: D_R and D_NR
 
 
 def relative_distance(model, z, x) -> torch.Tensor:
-    """||g(z) - g(x)||_2 / ||g(x)||_2 per example, g being `model.representation`."""
+    """||g(z) - g(x)||_2 / ||g(x)||_2 per example, g being `model.representation`.
+
+    Introduced in Chapter 3."""
     with torch.no_grad():
         gx, gz = model.representation(x), model.representation(z)
         return (gz - gx).norm(dim=1) / gx.norm(dim=1).clamp_min(1e-12)
@@ -118,34 +109,47 @@ def relative_distance(model, z, x) -> torch.Tensor:
 def match_representation(model, x, z0, steps, step_size, record_every=None, compile=None):
     """Images z in [0, 1] from `z0` minimising ||g(z) - g(x)||_2 by normalised gradient steps (per example).
 
-    Returns (z, history): `history` is a list of (step, mean relative distance) every `record_every`
-    steps and at the end. `compile` runs g through torch.compile (None: `PAG_COMPILE` decides).
-    """
-    compile = resolve_compile(compile, "match_representation")
-    if x.shape != z0.shape:
-        raise ValueError(f"x and z0 must have the same shape, got {tuple(x.shape)} and {tuple(z0.shape)}")
+    The attack loop (`attacks.ascend`) descending the summed distance with an unconstrained `NormalisedStep`,
+    in eval mode. Returns (z, history): `history` is a list of (step, mean relative distance) every
+    `record_every` steps and at the end. `compile` runs g through torch.compile (None: `PAG_COMPILE` decides).
+
+    Introduced in Chapter 3."""
+    where = "match_representation"
+    checks.same_shape(x, z0, ("x", "z0"), where)
+    checks.images(x, "x", where)
+    checks.images(z0, "z0", where)
+    checks.integer(steps, "steps", where, low=0)
+    checks.positive(step_size, "step_size", where)
+    if record_every is not None:
+        checks.integer(record_every, "record_every", where)
+    return _match(model, x, z0, steps, step_size, record_every, resolve_compile(compile, where))
+
+
+def _match(model, x, z0, steps, step_size, record_every=None, compile=False):
+    """`match_representation` without its argument checks (`compile` already resolved), for `robustify`'s batches."""
     record_every = record_every or max(1, steps // 20)
-    with torch.no_grad():
+    with evaluating(model), torch.no_grad():
         target = model.representation(x)
         scale = target.norm(dim=1).clamp_min(1e-12)
-    history = []
-    with channels_last(model) as convolutional, frozen(model):  # the faster layout for convolutions; same values
-        z = z0.detach().clone(memory_format=torch.channels_last if convolutional and z0.dim() == 4
-                              else torch.contiguous_format)
-        for t in range(steps + 1):
-            z.requires_grad_(True)
-            distance = (representation(model, z, compile) - target).norm(dim=1)
-            if t % record_every == 0 or t == steps:
-                history.append((t, (distance.detach() / scale).mean().item()))
-            if t == steps:
-                break
-            (grad,) = torch.autograd.grad(distance.sum(), z)
-            z = torch.addcmul(z.detach(), grad, -step_size / _per_example_norm(grad, 2).clamp_min(1e-12)).clamp_(0, 1)
-    return z.detach().contiguous(), history
+    history, iterate = [], itertools.count()
+
+    def distance(model, z, target):
+        """The summed distance ||g(z) - g(x)||; records its mean relative value every `record_every` iterates."""
+        t = next(iterate)
+        d = (representation(model, z, compile) - target).norm(dim=1)
+        if t % record_every == 0 or t == steps:
+            history.append((t, (d.detach() / scale).mean().item()))
+        return d.sum()
+
+    z = ascend(model, z0, target, distance, lambda z0: NormalisedStep(z0, step_size), steps, descend=True,
+               evaluate_last=True)
+    return z, history
 
 
 def start_order(n, seed=0) -> torch.Tensor:
-    """The seeded random permutation that assigns each image its starting point in `robustify` (a CPU tensor)."""
+    """The seeded random permutation that assigns each image its starting point in `robustify` (a CPU tensor).
+
+    Introduced in Chapter 3."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
 
 
@@ -157,33 +161,32 @@ def robustify(model, data, steps, step_size=0.1, seed=0, batch_size=DEFAULT_BATC
     gradient steps of `step_size` starting from another training image (a seeded random permutation of `data`);
     z keeps x's label. Returns (Data, info); info holds `config`, `history` ([step, mean relative distance
     ||g(z) - g(x)|| / ||g(x)||] every `record_every` steps, default steps // 20, averaged over the set),
-    `start_distance` and `final_distance`.
-    """
-    _check_data(data, where="robustify")
-    _check_positive("steps", steps, int, "robustify")
-    _check_positive("step_size", step_size, where="robustify")
-    _check_positive("batch_size", batch_size, int, "robustify")
+    `start_distance` and `final_distance`. The arguments are checked once, not per batch.
+
+    Introduced in Chapter 3."""
+    where = "robustify"
+    checks.nonempty(data, "data", where)
+    checks.images(data.x, "data.x", where)
+    checks.integer(steps, "steps", where)
+    checks.positive(step_size, "step_size", where)
+    checks.integer(batch_size, "batch_size", where)
     record_every = record_every or max(1, steps // 20)
-    _check_positive("record_every", record_every, int)
-    config = dict(construction="robustify", source=_source(model, source), data=digest(data), steps=steps,
+    checks.integer(record_every, "record_every", where)
+    compile = resolve_compile(None, where)
+    config = dict(construction="robustify", source=_source(model, source), data=data_identity(data), steps=steps,
                   step_size=float(step_size), seed=seed, record_every=record_every)
 
     recorded = [t for t in range(steps + 1) if t % record_every == 0 or t == steps]
 
     def build():
         order = start_order(len(data), seed).to(data.device)
-        was_training = _eval_mode(model)
 
         def batch(index):
-            z, history = match_representation(model, data.x[index], data.x[order[index]], steps, step_size,
-                                              record_every)
+            z, history = _match(model, data.x[index], data.x[order[index]], steps, step_size, record_every, compile)
             return dict(x=z, distance_sum=torch.tensor([[len(index) * d for _, d in history]], dtype=torch.float64))
 
-        try:
-            parts = _in_chunks(config, len(data), batch_size, batch, f"robustify ({steps} steps)", show_progress,
-                               data.device)
-        finally:
-            model.train(was_training)
+        parts = _in_chunks(config, len(data), batch_size, batch, f"robustify ({steps} steps)", show_progress,
+                           data.device)
         sums = parts["distance_sum"].sum(0).tolist()
         history = [[step, total / len(data)] for step, total in zip(recorded, sums)]
         info = dict(config=config, history=history, final_distance=history[-1][1], start_distance=history[0][1])
@@ -201,13 +204,17 @@ def robustify(model, data, steps, step_size=0.1, seed=0, batch_size=DEFAULT_BATC
 
 
 def random_targets(y, num_classes, seed=0) -> torch.Tensor:
-    """Target classes drawn uniformly at random (seeded), as in D_rand."""
+    """Target classes drawn uniformly at random (seeded), as in D_rand.
+
+    Introduced in Chapter 4."""
     generator = torch.Generator().manual_seed(seed)
     return torch.randint(0, num_classes, (len(y),), generator=generator).to(y.device)
 
 
 def shifted_targets(y, num_classes) -> torch.Tensor:
-    """Target classes t = (y + 1) mod C, as in D_det."""
+    """Target classes t = (y + 1) mod C, as in D_det.
+
+    Introduced in Chapter 4."""
     return (y + 1) % num_classes
 
 
@@ -218,23 +225,37 @@ def relabel_by_attack(model, data, targets, eps, steps, step_size=None, norm="l2
     The attack starts at the image itself (no random start) and stays within `eps` (in `norm`) and [0, 1].
     `config` (a JSON dict identifying this construction) is the cache key. Returns (Data, info); info holds
     `config`, `success_rate` (fraction the model classifies as the target after the attack) and the mean
-    perturbation size `mean_norm`.
-    """
-    _check_data(data, where="relabel_by_attack")
-    _check_positive("eps", eps, where="relabel_by_attack")
-    _check_positive("steps", steps, int, "relabel_by_attack")
-    if not isinstance(targets, torch.Tensor) or targets.shape != data.y.shape:
-        raise ValueError(f"targets must be a tensor of {len(data)} labels, got {getattr(targets, 'shape', targets)}")
-    if targets.min() < 0 or targets.max() >= data.num_classes:
-        raise ValueError(f"targets must be class indices in [0, {data.num_classes}), got [{targets.min()}, {targets.max()}]")
-    if not isinstance(config, dict):
-        raise ValueError(f"config must be a JSON dict identifying the construction, got {config!r}")
+    perturbation size `mean_norm`. The arguments are checked once; the attack of every batch checks nothing again.
+
+    Introduced in Chapter 4."""
+    where = "relabel_by_attack"
+    _check_attack(model, data, eps, steps, step_size, norm, where)
+    checks.labels(targets, "targets", where, n=len(data), num_classes=data.num_classes)
+    checks.mapping(config, "config", where)
+    return _relabel(model, data, targets, eps, steps, step_size, norm, batch_size, name, config, show_progress)
+
+
+def _check_attack(model, data, eps, steps, step_size, norm, where):
+    """The arguments of a relabelling attack, checked once at the public entry point."""
+    checks.nonempty(data, "data", where)
+    checks.images(data.x, "data.x", where)
+    checks.positive(eps, "eps", where)
+    checks.integer(steps, "steps", where)
+    if step_size is not None:
+        checks.positive(step_size, "step_size", where)
+    checks.norm(norm, where)
+    checks.model_logits(model, data.x, "model", where)
+
+
+def _relabel(model, data, targets, eps, steps, step_size, norm, batch_size, name, config, show_progress):
+    """`relabel_by_attack` without its argument checks."""
     targets = targets.to(data.device)
+    compile = resolve_compile(None, "relabel_by_attack")
 
     def batch(index):
         x, t = data.x[index], targets[index]
-        x_adv = pgd(model, x, t, eps, norm, steps, step_size, targeted=True, random_start=False)
-        return dict(x=x_adv, success=predict(model, x_adv) == t)
+        x_adv = _pgd(model, x, t, eps, norm, steps, step_size, targeted=True, random_start=False, compile=compile)
+        return dict(x=x_adv, success=_predict(model, x_adv) == t)
 
     def build():
         parts = _in_chunks(config, len(data), batch_size, batch, f"{name} ({steps} PGD steps)", show_progress,
@@ -242,7 +263,7 @@ def relabel_by_attack(model, data, targets, eps, steps, step_size=None, norm="l2
         x_adv, success = parts["x"], parts["success"]
         p = 2 if norm == "l2" else math.inf
         info = dict(config=config, success_rate=success.float().mean().item(),
-                    mean_norm=_per_example_norm(x_adv - data.x, p).mean().item())
+                    mean_norm=per_example_norm(x_adv - data.x, p).mean().item())
         return dict(x=x_adv, y=targets, success=success), info
 
     n = len(data)
@@ -254,15 +275,12 @@ def relabel_by_attack(model, data, targets, eps, steps, step_size=None, norm="l2
 
 
 def _relabel_config(kind, model, data, eps, steps, step_size, norm, seed, source):
+    """Check the arguments of `make_<kind>` (once) and return the construction's cache key."""
     where = f"make_{kind}"
-    _check_positive("eps", eps, where=where)
-    _check_positive("steps", steps, int, where)
-    if step_size is not None:
-        _check_positive("step_size", step_size, where=where)
-    checks.norm(norm, where)
+    _check_attack(model, data, eps, steps, step_size, norm, where)
     checks.integer(seed, "seed", where, low=0)
-    return dict(construction=kind, source=_source(model, source), data=digest(data), eps=float(eps), steps=steps,
-                step_size=None if step_size is None else float(step_size), norm=norm, seed=seed)
+    return dict(construction=kind, source=_source(model, source), data=data_identity(data), eps=float(eps),
+                steps=steps, step_size=None if step_size is None else float(step_size), norm=norm, seed=seed)
 
 
 def make_d_rand(model, data, eps, steps, step_size=None, seed=0, norm="l2", batch_size=DEFAULT_BATCH, source=None,
@@ -271,12 +289,11 @@ def make_d_rand(model, data, eps, steps, step_size=None, seed=0, norm="l2", batc
 
     The images look like their original class to a person; only non-robust features point to t.
     Returns (Data, info) as `relabel_by_attack`.
-    """
-    _check_data(data, where="make_d_rand")
+
+    Introduced in Chapter 4."""
     config = _relabel_config("d_rand", model, data, eps, steps, step_size, norm, seed, source)
     targets = random_targets(data.y, data.num_classes, seed)
-    return relabel_by_attack(model, data, targets, eps, steps, step_size, norm, batch_size, "D_rand", config,
-                             show_progress)
+    return _relabel(model, data, targets, eps, steps, step_size, norm, batch_size, "D_rand", config, show_progress)
 
 
 def make_d_det(model, data, eps, steps, step_size=None, seed=0, norm="l2", batch_size=DEFAULT_BATCH, source=None,
@@ -285,12 +302,11 @@ def make_d_det(model, data, eps, steps, step_size=None, seed=0, norm="l2", batch
 
     Robust features now point away from the label (y is always mapped to y + 1), so a model can only
     generalise to the original test set through the non-robust features. Returns (Data, info).
-    """
-    _check_data(data, where="make_d_det")
+
+    Introduced in Chapter 4."""
     config = _relabel_config("d_det", model, data, eps, steps, step_size, norm, seed, source)
     targets = shifted_targets(data.y, data.num_classes)
-    return relabel_by_attack(model, data, targets, eps, steps, step_size, norm, batch_size, "D_det", config,
-                             show_progress)
+    return _relabel(model, data, targets, eps, steps, step_size, norm, batch_size, "D_det", config, show_progress)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -301,18 +317,25 @@ def train_on(constructed, info, config, eval_data=None, device=None, show_progre
     """A fresh model trained (once, through the zoo) on a constructed set with the zoo recipe `config`.
 
     The zoo key is `config` plus `train_data` (the construction's configuration from `info`) and the set's size.
-    """
-    _check_data(constructed, "constructed")
-    if not isinstance(info, dict) or "config" not in info:
-        raise ValueError("info must be the dict a constructor returned (with a 'config' entry)")
+
+    Introduced in Chapter 3."""
+    checks.nonempty(constructed, "constructed", "train_on")
+    checks.images(constructed.x, "constructed.x", "train_on")
+    checks.mapping(info, "info", "train_on", required=("config",))
     full = {**config, "n_train": len(constructed), "train_data": info["config"]}
     return zoo.get(full, data=constructed, device=device, eval_data=eval_data, show_progress=show_progress)
 
 
 def transfer_success(model, x_adv, y, batch_size=1000) -> float:
-    """The fraction of adversarial inputs `x_adv` (made on another model) that `model` misclassifies."""
-    checks.images(x_adv, "x_adv", "transfer_success", dims=None)
-    checks.labels(y, "y", "transfer_success")
+    """The fraction of adversarial inputs `x_adv` (made on another model) that `model` misclassifies.
+
+    Introduced in Chapter 5."""
+    where = "transfer_success"
+    checks.images(x_adv, "x_adv", where, dims=None)
+    checks.labels(y, "y", where)
     if len(x_adv) != len(y) or len(y) == 0:
-        raise ValueError(f"x_adv and y must hold the same, non-zero number of examples, got {len(x_adv)} and {len(y)}")
-    return (predict(model, x_adv, batch_size) != y).float().mean().item()
+        raise ValueError(f"{where}: x_adv and y must hold the same, non-zero number of examples, got {len(x_adv)} "
+                         f"and {len(y)}")
+    checks.integer(batch_size, "batch_size", where)
+    checks.model_logits(model, x_adv, "model", where)
+    return (_predict(model, x_adv, batch_size) != y).float().mean().item()

@@ -60,6 +60,8 @@ import math
 
 import torch
 
+from . import checks
+
 DTYPE = torch.float64
 _SYMMETRY_TOL = 1e-8
 
@@ -114,20 +116,6 @@ def _check_samples(x, y, dim=None):
     return x, y
 
 
-def _check_number(value, name, low=0.0, strict=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if value < low or (strict and value == low):
-        raise ValueError(f"{name} must be {'>' if strict else '>='} {low:.6g}, got {value!r}")
-    return float(value)
-
-
-def _check_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
 # ---------------------------------------------------------------------------------------------- the model
 def example_model(dim: int = 2, condition: float = 100.0, snr: float = 1.0):
     """(μ*, Σ*) with diagonal Σ* whose variances fall log-evenly from 1 to 1/`condition`, and μ*_i = snr·σ_i.
@@ -135,16 +123,16 @@ def example_model(dim: int = 2, condition: float = 100.0, snr: float = 1.0):
     Every coordinate is then equally useful (the same signal-to-noise ratio μ_i/σ_i), but the low-variance
     ones are non-robust: a perturbation of size σ_i, small when σ_i is, moves them by a full standard deviation.
     """
-    _check_int(dim, "dim")
-    _check_number(condition, "condition", low=1.0)
-    _check_number(snr, "snr", strict=True)
+    checks.integer(dim, "dim")
+    checks.number(condition, "condition", low=1.0)
+    checks.number(snr, "snr", strict=True, low=0.0)
     variances = torch.logspace(0, -math.log10(condition), dim, dtype=DTYPE) if dim > 1 else torch.ones(1, dtype=DTYPE)
     return snr * variances.sqrt(), torch.diag(variances)
 
 
 def sample(n: int, mu, sigma, seed: int = 0):
     """(x, y): `n` draws with y uniform in {-1, +1} (float64) and x ~ N(y μ, Σ), from a seeded generator."""
-    _check_int(n, "n")
+    checks.integer(n, "n")
     mu, sigma = _check_model(mu, sigma)
     generator = torch.Generator().manual_seed(seed)
     y = 2.0 * torch.randint(2, (n,), generator=generator, dtype=DTYPE) - 1.0
@@ -181,7 +169,7 @@ def worst_case_perturbation(x, y, mu, sigma, lam: float):
     mu, sigma = _check_model(mu, sigma)
     x, y = _check_samples(x, y, mu.shape[0])
     smallest = torch.linalg.eigvalsh(sigma)[0].item()
-    _check_number(lam, "lam", low=1.0 / smallest, strict=True)
+    checks.number(lam, "lam", low=1.0 / smallest, strict=True, finite=False)
     v = x - y[:, None] * mu
     return torch.linalg.solve(lam * sigma - torch.eye(len(mu), dtype=DTYPE), v.T).T
 
@@ -191,7 +179,7 @@ def vulnerability_gap(sigma_star, C: float) -> float:
     causes for the standard MLE. Needs C > 1/σ_min(Σ*)."""
     sigma_star = _check_covariance(sigma_star, "sigma_star")
     variances = torch.linalg.eigvalsh(sigma_star)
-    _check_number(C, "C", low=1.0 / variances[0].item(), strict=True)
+    checks.number(C, "C", low=1.0 / variances[0].item(), strict=True, finite=False)
     return ((1 + 1 / (C * variances - 1)) ** 2 - 1).sum().item()
 
 
@@ -212,7 +200,7 @@ def _robust_variances(variances, lam):
 def robust_covariance(sigma_star, lam: float):
     """Theorem 2: Σ_r = ½Σ* + (1/λ)I + (Σ*/λ + ¼Σ*²)^½ for the multiplier λ > 0 (λ = inf gives Σ*)."""
     sigma_star = _check_covariance(sigma_star, "sigma_star")
-    _check_number(lam, "lam", strict=True)
+    checks.number(lam, "lam", strict=True, low=0.0, finite=False)
     variances, basis = torch.linalg.eigh(sigma_star)
     return basis @ torch.diag(_robust_variances(variances, lam)) @ basis.T
 
@@ -228,7 +216,7 @@ def _budget(variances, lam):
 def adversary_budget(sigma_star, lam: float) -> float:
     """ε(λ): the root-mean-square size E[‖δ*‖²]^½ of the adversary's perturbation at the robust solution Σ_r(λ)."""
     sigma_star = _check_covariance(sigma_star, "sigma_star")
-    _check_number(lam, "lam", strict=True)
+    checks.number(lam, "lam", strict=True, low=0.0, finite=False)
     return 0.0 if math.isinf(lam) else _budget(torch.linalg.eigvalsh(sigma_star), lam)
 
 
@@ -252,9 +240,7 @@ def robust_multiplier(sigma_star, eps: float) -> float:
     ε(λ) falls from ∞ (λ → 0) to 0 (λ → ∞), so every ε ≥ 0 has exactly one λ."""
     sigma_star = _check_covariance(sigma_star, "sigma_star")
     variances = torch.linalg.eigvalsh(sigma_star)
-    eps = _check_number(eps, "eps")
-    if math.isinf(eps):
-        raise ValueError("eps must be finite")
+    eps = checks.number(eps, "eps", low=0.0)
     if eps == 0:
         return math.inf
     return _solve_decreasing(lambda lam: _budget(variances, lam), eps, start=1.0 / variances.mean().item())
@@ -289,10 +275,8 @@ def robust_mle(x, y, eps: float, iters: int = 500, tol: float = 1e-7):
     Stops when Σ changes by less than `tol` (relative, Frobenius norm) in a step.
     """
     x, y = _check_samples(x, y)
-    eps = _check_number(eps, "eps")
-    _check_int(iters, "iters")
-    if math.isinf(eps):
-        raise ValueError("eps must be finite")
+    eps = checks.number(eps, "eps", low=0.0)
+    checks.integer(iters, "iters")
     mu, sigma = _mle(x, y)
     if eps == 0:
         return mu, sigma, math.inf
@@ -324,7 +308,7 @@ def _check_linear(w, b):
     w = _check_vector(w, "w")
     if w.norm() == 0:
         raise ValueError("w must be non-zero")
-    return w, _check_number(b, "b", low=-math.inf)
+    return w, checks.number(b, "b", low=-math.inf)
 
 
 def robust_error(w, b, mu_star, sigma_star, eps: float) -> float:
@@ -333,7 +317,7 @@ def robust_error(w, b, mu_star, sigma_star, eps: float) -> float:
     w, b = _check_linear(w, b)
     mu_star, sigma_star = _check_model(mu_star, sigma_star, ("mu_star", "sigma_star"))
     _check_vector(w, "w", len(mu_star))
-    eps = _check_number(eps, "eps")
+    eps = checks.number(eps, "eps", low=0.0)
     spread = torch.sqrt(w @ sigma_star @ w)
     normal = torch.distributions.Normal(torch.zeros((), dtype=DTYPE), torch.ones((), dtype=DTYPE))
     errors = [normal.cdf((eps * w.norm() - label * b - w @ mu_star) / spread) for label in (1, -1)]
@@ -344,7 +328,7 @@ def empirical_robust_error(w, b, x, y, eps: float) -> float:
     """Monte-Carlo `robust_error`: the fraction of samples misclassified after the move x - ε y w/‖w‖."""
     w, b = _check_linear(w, b)
     x, y = _check_samples(x, y, len(w))
-    eps = _check_number(eps, "eps")
+    eps = checks.number(eps, "eps", low=0.0)
     attacked = x - eps * y[:, None] * w / w.norm()
     return (torch.sign(attacked @ w + b) != y).double().mean().item()
 

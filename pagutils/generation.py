@@ -10,39 +10,32 @@ in where they start and what they may change:
 - denoising: start at a noisy image (`add_noise`), ascend its true class,
 - in-painting: start at an image with a region blanked out (`box_masks`), change only that region.
 
+`generate` is the attack loop of `pagutils.attacks` (`ascend`) with the log-probability as its loss and an
+unconstrained normalised step (`attacks.MaskedStep`) that carries the mask, the noise and the optional ball.
 `psnr` and `masked_mse` measure how close a result is to the clean image.
 """
+import functools
+
 import torch
 
 from . import checks
-from .attacks import _per_example_norm
-from .progress import progress
+from .attacks import MaskedStep, ascend
 
 
-def _check_images(x, name="x_start", where=None):
-    checks.images(x, name, where)
-
-
-def _check_positive(name, value, kind=(int, float), allow_zero=False):
-    if kind is int:
-        checks.integer(value, name, low=0 if allow_zero else 1)
-    else:
-        checks.positive(value, name, allow_zero=allow_zero)
-
-
-def _targets(target, n, device, num_classes=None):
+def _targets(target, n, device, num_classes=None, where=None):
+    """`target` (a class index, or a tensor of one per image) as a (n,) int64 tensor on `device`."""
     if isinstance(target, bool) or not isinstance(target, (int, torch.Tensor)) or (
             isinstance(target, torch.Tensor) and (target.is_floating_point() or target.dtype == torch.bool)):
         raise checks.ArgumentTypeError(f"target must be a class index (int) or an integer tensor with one per "
                                        f"image, got {checks.describe(target)}")
     target = torch.as_tensor(target, dtype=torch.int64, device=device)
-    if target.dim() == 0:
-        target = target.expand(n)
-    if target.shape != (n,):
-        raise ValueError(f"target must be a class index or one per image ({n}), got shape {tuple(target.shape)}")
-    if num_classes is not None:
-        checks.labels(target, "target", n=n, num_classes=num_classes)
-    return target
+    return checks.labels(target.expand(n) if target.dim() == 0 else target, "target", where, n=n,
+                         num_classes=num_classes)
+
+
+def _log_prob(model, x, target):
+    """The summed log p(target | x) of a batch: what `generate` ascends."""
+    return torch.log_softmax(model(x), dim=1).gather(1, target[:, None]).sum()
 
 
 def generate(model, x_start, target, steps, step_size, eps=None, mask=None, noise=0.0, seed=0,
@@ -56,52 +49,32 @@ def generate(model, x_start, target, steps, step_size, eps=None, mask=None, nois
     masked pixels: the others keep their starting values exactly. `noise` > 0 adds Gaussian noise ξ of
     that standard deviation to every step (Langevin-like), drawn from `seed`. `target` is a class index
     or one per image. The model is used in eval mode and only input gradients are computed.
-    """
-    _check_images(x_start, "x_start", "generate")
-    _check_positive("steps", steps, int, allow_zero=True)
-    _check_positive("step_size", step_size)
-    if eps is not None:
-        _check_positive("eps", eps)
-    _check_positive("noise", noise, allow_zero=True)
-    target = _targets(target, len(x_start), x_start.device,
-                      checks.model_logits(model, x_start, "model", "generate"))
-    x0 = x_start.detach()
-    if mask is None:
-        mask = torch.ones_like(x0[:1])
-    elif not isinstance(mask, torch.Tensor) or mask.dim() != 4:
-        raise ValueError(f"mask must be a (N or 1, C or 1, H, W) tensor of 0s and 1s, got {getattr(mask, 'shape', mask)}")
-    mask = mask.to(x0)
-    generator = torch.Generator().manual_seed(seed)
-    was_training = model.training
-    model.eval()
-    x = x0.clone()
-    try:
-        for _ in progress(range(steps), desc="gradient ascent", disable=not show_progress or steps < 20):
-            x.requires_grad_(True)
-            log_p = torch.log_softmax(model(x), dim=1).gather(1, target[:, None]).sum()
-            (grad,) = torch.autograd.grad(log_p, x)
-            grad = grad * mask
-            x = x.detach() + step_size * grad / _per_example_norm(grad, 2).clamp_min(1e-12)
-            if noise:
-                x = x + noise * mask * torch.randn(x.shape, generator=generator).to(x)
-            x = _project(x, x0, eps, mask)
-    finally:
-        model.train(was_training)
-    return x.detach()
 
-
-def _project(x, x0, eps, mask):
-    """Clamp to [0, 1], then into the L2 ball of radius `eps` around x0, and restore the unmasked pixels."""
-    delta = x.clamp(0, 1) - x0
+    Introduced in Chapter 6."""
+    where = "generate"
+    checks.images(x_start, "x_start", where)
+    checks.integer(steps, "steps", where, low=0)
+    checks.positive(step_size, "step_size", where)
     if eps is not None:
-        delta = delta * (eps / _per_example_norm(delta, 2).clamp_min(1e-12)).clamp(max=1.0)
-    return torch.where(mask.bool().expand_as(x0), x0 + delta, x0)
+        checks.positive(eps, "eps", where)
+    checks.positive(noise, "noise", where, allow_zero=True)
+    target = _targets(target, len(x_start), x_start.device, checks.model_logits(model, x_start, "model", where),
+                      where)
+    if mask is not None:
+        checks.tensor(mask, "mask", where, dims=4)
+    make_step = functools.partial(MaskedStep, step_size=step_size, eps=eps, mask=mask, noise=noise,
+                                  generator=torch.Generator().manual_seed(seed))
+    return ascend(model, x_start, target, _log_prob, make_step, steps, fast_layout=False,
+                  desc="gradient ascent" if show_progress and steps >= 20 else None)
 
 
 def class_log_prob(model, x, target) -> torch.Tensor:
-    """log p(target | x) for every image: a (N,) tensor."""
-    _check_images(x, "x", "class_log_prob")
-    target = _targets(target, len(x), x.device, checks.model_logits(model, x, "model", "class_log_prob"))
+    """log p(target | x) for every image: a (N,) tensor.
+
+    Introduced in Chapter 6."""
+    checks.images(x, "x", "class_log_prob")
+    target = _targets(target, len(x), x.device, checks.model_logits(model, x, "model", "class_log_prob"),
+                      "class_log_prob")
     with torch.no_grad():
         return torch.log_softmax(model(x), dim=1).gather(1, target[:, None]).squeeze(1)
 
@@ -112,14 +85,15 @@ def class_gaussian_seeds(data, targets, seed=0, ridge=1e-3, max_per_class=5000) 
     μ_c and Σ_c are the mean and covariance of class c's images in `data` (a `Data` set; at most
     `max_per_class` of them), as Santurkar et al. seed class-conditional generation. `ridge` is added
     to the diagonal so that Σ_c is positive definite.
-    """
-    from .data import Data
-    if not isinstance(data, Data) or len(data) == 0:
-        raise ValueError(f"data must be a non-empty pagutils.data.Data set, got {type(data).__name__}")
+
+    Introduced in Chapter 6."""
+    where = "class_gaussian_seeds"
+    checks.nonempty(data, "data", where)
     targets = torch.as_tensor(targets, dtype=torch.int64)
     if targets.dim() != 1 or len(targets) == 0 or targets.min() < 0 or targets.max() >= data.num_classes:
-        raise ValueError(f"targets must be a non-empty 1-d tensor of class indices in [0, {data.num_classes})")
-    _check_positive("ridge", ridge)
+        raise ValueError(f"{where}: targets must be a non-empty 1-d tensor of class indices in "
+                         f"[0, {data.num_classes})")
+    checks.positive(ridge, "ridge", where)
     generator = torch.Generator().manual_seed(seed)
     shape, d = data.x.shape[1:], data.x[0].numel()
     out = torch.empty(len(targets), d, dtype=torch.float64)
@@ -136,21 +110,25 @@ def class_gaussian_seeds(data, targets, seed=0, ridge=1e-3, max_per_class=5000) 
 
 
 def add_noise(x, sigma, seed=0) -> torch.Tensor:
-    """x plus Gaussian noise of standard deviation `sigma` (seeded), clamped to [0, 1]."""
-    _check_images(x, "x", "add_noise")
-    _check_positive("sigma", sigma, allow_zero=True)
+    """x plus Gaussian noise of standard deviation `sigma` (seeded), clamped to [0, 1].
+
+    Introduced in Chapter 6."""
+    checks.images(x, "x", "add_noise")
+    checks.positive(sigma, "sigma", "add_noise", allow_zero=True)
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)).to(x)
     return (x + sigma * noise).clamp(0, 1)
 
 
 def box_masks(x, size, seed=0, margin=4) -> torch.Tensor:
     """One square of side `size` per image at a random (seeded) place at least `margin` pixels from the
-    border: a (N, 1, H, W) tensor, 1 inside the square (the pixels to in-paint) and 0 elsewhere."""
-    _check_images(x, "x", "box_masks")
+    border: a (N, 1, H, W) tensor, 1 inside the square (the pixels to in-paint) and 0 elsewhere.
+
+    Introduced in Chapter 6."""
+    checks.images(x, "x", "box_masks")
     n, _, h, w = x.shape
-    _check_positive("size", size, int)
+    checks.integer(size, "size", "box_masks")
     if size + 2 * margin > min(h, w):
-        raise ValueError(f"size + 2 * margin must fit in the {h}x{w} image, got size={size}, margin={margin}")
+        raise ValueError(f"box_masks: size + 2 * margin must fit in the {h}x{w} image, got size={size}, margin={margin}")
     generator = torch.Generator().manual_seed(seed)
     top = torch.randint(margin, h - margin - size + 1, (n,), generator=generator)
     left = torch.randint(margin, w - margin - size + 1, (n,), generator=generator)
@@ -161,13 +139,17 @@ def box_masks(x, size, seed=0, margin=4) -> torch.Tensor:
 
 
 def psnr(x, reference) -> torch.Tensor:
-    """Peak signal-to-noise ratio of every image against `reference`, in dB (pixels in [0, 1]): a (N,) tensor."""
+    """Peak signal-to-noise ratio of every image against `reference`, in dB (pixels in [0, 1]): a (N,) tensor.
+
+    Introduced in Chapter 6."""
     mse = masked_mse(x, reference)
     return 10 * torch.log10(1 / mse.clamp_min(1e-12))
 
 
 def masked_mse(x, reference, mask=None) -> torch.Tensor:
-    """Mean squared error per image against `reference`, over the pixels where `mask` is 1 (all by default)."""
+    """Mean squared error per image against `reference`, over the pixels where `mask` is 1 (all by default).
+
+    Introduced in Chapter 6."""
     if not isinstance(x, torch.Tensor) or not isinstance(reference, torch.Tensor) or x.shape != reference.shape \
             or x.dim() < 2:
         raise ValueError(f"x and reference must be batches (N, ...) of the same shape, got {getattr(x, 'shape', x)} "
@@ -179,7 +161,9 @@ def masked_mse(x, reference, mask=None) -> torch.Tensor:
 
 
 def success_rate(model, x, target) -> float:
-    """The fraction of images `x` that `model` classifies as `target` (a class index or one per image)."""
+    """The fraction of images `x` that `model` classifies as `target` (a class index or one per image).
+
+    Introduced in Chapter 6."""
     from .attacks import predict
-    _check_images(x, "x", "success_rate")
-    return (predict(model, x) == _targets(target, len(x), x.device)).float().mean().item()
+    checks.images(x, "x", "success_rate")
+    return (predict(model, x) == _targets(target, len(x), x.device, where="success_rate")).float().mean().item()

@@ -18,11 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import cache, checks
+from . import checks
 from .data import INFO, load
+from .defaults import shared
 from .device import resolve
+from .models import evaluating
 from .progress import progress
 from .train import fit_with_adam
+from .zoo import cached_model
 
 
 # --------------------------------------------------------------------------------------------------
@@ -31,21 +34,15 @@ from .train import fit_with_adam
 
 def _check_basis(v, basis, name="v"):
     if not isinstance(v, torch.Tensor) or v.dim() < 2 or not v.is_floating_point():
-        raise ValueError(f"{name} must be a float tensor with a batch dimension (N, ...), got {_describe(v)}")
+        raise ValueError(f"{name} must be a float tensor with a batch dimension (N, ...), got {checks.describe(v)}")
     if not isinstance(basis, torch.Tensor) or basis.dim() != 3:
-        raise ValueError(f"basis must be a tensor of shape (N, D, k) with orthonormal columns, got {_describe(basis)}")
+        raise ValueError(f"basis must be a tensor of shape (N, D, k) with orthonormal columns, got {checks.describe(basis)}")
     n, d = v.shape[0], v[0].numel()
     if basis.shape[0] != n or basis.shape[1] != d:
         raise ValueError(f"basis must have shape ({n}, {d}, k) to match {name} of shape {tuple(v.shape)}, "
                          f"got {tuple(basis.shape)}")
     if basis.shape[2] > d:
         raise ValueError(f"basis has k={basis.shape[2]} columns, more than the dimension D={d}")
-
-
-def _describe(value):
-    if isinstance(value, torch.Tensor):
-        return f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
-    return type(value).__name__
 
 
 def project_onto(v: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
@@ -78,7 +75,7 @@ def on_manifold_fraction(v: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
 def orthonormalize(jacobian: torch.Tensor) -> torch.Tensor:
     """An orthonormal basis (N, D, k) of the column space of each (D, k) matrix of `jacobian` (reduced QR)."""
     if not isinstance(jacobian, torch.Tensor) or jacobian.dim() != 3 or not jacobian.is_floating_point():
-        raise ValueError(f"jacobian must be a float tensor of shape (N, D, k), got {_describe(jacobian)}")
+        raise ValueError(f"jacobian must be a float tensor of shape (N, D, k), got {checks.describe(jacobian)}")
     if jacobian.shape[2] > jacobian.shape[1]:
         raise ValueError(f"jacobian must have k <= D columns, got shape {tuple(jacobian.shape)}")
     q, _ = torch.linalg.qr(jacobian, mode="reduced")
@@ -122,15 +119,11 @@ def on_off_robustness(model, x: torch.Tensor, basis: torch.Tensor, sigma: float,
     dict(on=(N,), off=(N,)). Eval mode, no gradients, the same noise for the same seed.
     """
     _check_basis(x, basis, "x")
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or sigma < 0:
-        raise ValueError(f"sigma must be a number >= 0, got {sigma!r}")
-    if not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
-    was_training = model.training
-    model.eval()
+    checks.number(sigma, "sigma", "on_off_robustness", low=0)
+    checks.integer(n_samples, "n_samples", "on_off_robustness")
     generator = torch.Generator().manual_seed(seed)
     result = {"on": [], "off": []}
-    try:
+    with evaluating(model):
         for start in range(0, len(x), batch_size):
             xb, ub = x[start:start + batch_size], basis[start:start + batch_size]
             clean = torch.softmax(model(xb), dim=1)
@@ -140,8 +133,6 @@ def on_off_robustness(model, x: torch.Tensor, basis: torch.Tensor, sigma: float,
                     delta = projected_noise(xb, ub, float(sigma), direction, generator)
                     change += (torch.softmax(model(xb + delta), dim=1) - clean).abs().sum(1)
                 result[direction].append(change / n_samples)
-    finally:
-        model.train(was_training)
     return {direction: torch.cat(values) for direction, values in result.items()}
 
 
@@ -160,12 +151,6 @@ def robustness_vs_sigma(model, x, basis, sigmas, n_samples=8, seed=0) -> dict:
 
 # --------------------------------------------------------------------------------------------------
 # an autoencoder as an estimate of an image manifold
-
-AUTOENCODER_RECIPES = {
-    "quick": dict(latent_dim=16, width=32, n_train=12000, epochs=8, lr=2e-3, batch_size=128, seed=0),
-    "full": dict(latent_dim=64, width=64, n_train=50000, epochs=40, lr=1e-3, batch_size=256, seed=0),
-}
-
 
 class Autoencoder(nn.Module):
     """x -> `encode` -> z in R^latent_dim -> `decode` -> x̂ in [0, 1], for (C, H, W) images with H, W divisible by 4.
@@ -201,7 +186,8 @@ class Autoencoder(nn.Module):
 
 def train_autoencoder(ae: Autoencoder, data, epochs: int, lr: float = 1e-3, batch_size: int = 128, seed: int = 0,
                       show_progress: bool = True) -> list:
-    """Train `ae` in place to reconstruct `data.x` (mean squared error, Adam, cosine schedule); per-epoch losses."""
+    """Train `ae` in place to reconstruct `data.x` (mean squared error, Adam, cosine schedule); returns the
+    history, one record dict(epoch, loss) per epoch."""
     checks.nonempty(data, "data", "train_autoencoder")
     checks.images(data.x, "data.x", "train_autoencoder")
     torch.manual_seed(seed)
@@ -216,45 +202,37 @@ def autoencoder(dataset: str, profile: str = "quick", latent_dim: int = None, de
 
     `latent_dim` (default: the profile's) is the dimension k of the estimated manifold; `overrides`
     replace other recipe entries (width, n_train, epochs, lr, batch_size, seed). The returned model is
-    in eval mode and carries `config`, `losses` (per-epoch reconstruction MSE) and `trained_now`.
+    in eval mode and carries `config`, `history` (per-epoch reconstruction MSE) and `trained_now`
+    (`zoo.cached_model`). The recipes live in `pagutils.defaults` (`shared(profile).autoencoder`).
+    Introduced in Chapter 9.
     """
-    if dataset not in INFO:
-        raise ValueError(f"dataset must be one of {sorted(INFO)}, got {dataset!r}")
-    if profile not in AUTOENCODER_RECIPES:
-        raise ValueError(f"profile must be one of {sorted(AUTOENCODER_RECIPES)}, got {profile!r}")
-    recipe = dict(AUTOENCODER_RECIPES[profile])
+    checks.one_of(dataset, INFO, "dataset", "autoencoder")
+    recipe = dict(shared(profile).autoencoder)
     unknown = set(overrides) - set(recipe)
     if unknown:
         raise ValueError(f"unknown autoencoder setting(s) {sorted(unknown)}; settings are {sorted(recipe)}")
     recipe.update(overrides)
     if latent_dim is not None:
         recipe["latent_dim"] = latent_dim
-    if not isinstance(recipe["latent_dim"], int) or recipe["latent_dim"] < 1:
-        raise ValueError(f"latent_dim must be a positive int, got {recipe['latent_dim']!r}")
+    checks.integer(recipe["latent_dim"], "latent_dim", "autoencoder")
     config = dict(kind="autoencoder", dataset=dataset, **recipe)
     device = resolve(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe["seed"])
         ae = Autoencoder(INFO[dataset]["shape"], recipe["latent_dim"], recipe["width"]).to(device)
 
-    def build():
+    def fit(ae):
         train_set = load(dataset, "train", n=recipe["n_train"], seed=recipe["seed"], device=device)
-        losses = train_autoencoder(ae, train_set, recipe["epochs"], recipe["lr"], recipe["batch_size"],
-                                   recipe["seed"], show_progress)
-        return ae.state_dict(), dict(losses=losses)
+        return train_autoencoder(ae, train_set, recipe["epochs"], recipe["lr"], recipe["batch_size"],
+                                 recipe["seed"], show_progress)
 
-    state, info, built = cache.cached("models", config, build, device=device, expect=cache.shapes(ae))
-    if not built:
-        ae.load_state_dict(state)
-    ae.eval()
-    ae.config, ae.losses, ae.trained_now = config, info.get("losses", []), built
-    return ae
+    return cached_model(config, ae, fit, device)
 
 
 def decoder_jacobian(ae: Autoencoder, z: torch.Tensor) -> torch.Tensor:
     """∂ decode(z) / ∂z for every code: (N, D, k), with torch.func (forward mode, vmapped over the batch)."""
     if not isinstance(z, torch.Tensor) or z.dim() != 2:
-        raise ValueError(f"z must be a tensor of codes (N, k), got {_describe(z)}")
+        raise ValueError(f"z must be a tensor of codes (N, k), got {checks.describe(z)}")
 
     def decode_one(code):
         return ae.decode(code[None])[0].flatten()
@@ -268,13 +246,9 @@ def tangent_basis(ae: Autoencoder, x: torch.Tensor, batch_size: int = 256) -> to
     decoder's Jacobian at the code z = encode(x)."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != ae.shape:
         raise ValueError(f"x must be a batch of images of shape (N, {', '.join(map(str, ae.shape))}), "
-                         f"got {_describe(x)}")
-    was_training = ae.training
-    ae.eval()
-    try:
+                         f"got {checks.describe(x)}")
+    with evaluating(ae):
         bases = [orthonormalize(decoder_jacobian(ae, ae.encode(chunk))) for chunk in x.split(batch_size)]
-    finally:
-        ae.train(was_training)
     return torch.cat(bases)
 
 

@@ -1,7 +1,7 @@
 """Classifiers that take images in [0, 1] and normalise inside, so attacks and gradients live in pixel space.
 
 Every model is a `Classifier`: `forward(x)` gives logits, `representation(x)` the penultimate layer.
-`build(arch, dataset)` makes one by name:
+`make_classifier(arch, dataset)` makes one by name:
 
 - 'mlp', 'small_cnn', 'wide_cnn', 'small_resnet' for 28x28 or 32x32 inputs (the quick profile),
 - 'resnet18' (torchvision's, with a 3x3 stem and no max-pool for 32x32), 'vgg11', 'densenet121'
@@ -119,15 +119,13 @@ ARCHITECTURES = {
 }
 
 
-def build(arch: str, dataset: str = "mnist", num_classes: int = None, seed: int = 0) -> Classifier:
+def make_classifier(arch: str, dataset: str = "mnist", num_classes: int = None, seed: int = 0) -> Classifier:
     """A freshly initialised classifier `arch` for `dataset`'s image shape and normalisation (seeded init)."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"arch must be one of {sorted(ARCHITECTURES)}, got {arch!r}")
-    if dataset not in INFO:
-        raise ValueError(f"dataset must be one of {sorted(INFO)}, got {dataset!r}")
+    checks.one_of(arch, ARCHITECTURES, "arch", "models.make_classifier")
+    checks.one_of(dataset, INFO, "dataset", "models.make_classifier")
     if num_classes is not None:
-        checks.integer(num_classes, "num_classes", "models.build")
-    checks.integer(seed, "seed", "models.build", low=0)
+        checks.integer(num_classes, "num_classes", "models.make_classifier")
+    checks.integer(seed, "seed", "models.make_classifier", low=0)
     info = INFO[dataset]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -1,4 +1,9 @@
-"""Figures the chapters share: image grids and accuracy-versus-epsilon curves."""
+"""Figures the chapters share: image grids, signed maps and accuracy-versus-epsilon curves.
+
+`magnified` is the one way a signed map (a perturbation, an input gradient, a score, a tangent direction) is
+drawn: grey is zero, each map scaled to its own largest value (or a percentile of its magnitudes);
+`alignment.ssim_alignment` compares maps drawn this way.
+"""
 import matplotlib.pyplot as plt
 import torch
 
@@ -16,7 +21,8 @@ def image_grid(rows: list, row_titles: list = None, labels: list = None, scale: 
     """A grid of images: `rows` is a list of (N, C, H, W) tensors in [0, 1], one per row.
 
     `labels` (optional) is a list, per row, of N strings shown above the images.
-    """
+
+    Introduced in Chapter 1."""
     if not isinstance(rows, (list, tuple)) or not rows:
         raise checks.ArgumentTypeError(f"image_grid: rows must be a non-empty list of (N, C, H, W) tensors, got "
                                        f"{checks.describe(rows)}")
@@ -43,14 +49,28 @@ def image_grid(rows: list, row_titles: list = None, labels: list = None, scale: 
     return fig
 
 
-def magnified(delta: torch.Tensor) -> torch.Tensor:
-    """Perturbations mapped to [0, 1] for display: 0.5 is no change, each image scaled to its own max."""
-    peak = delta.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, *([1] * (delta.dim() - 1)))
-    return 0.5 + 0.5 * delta / peak
+def magnified(v: torch.Tensor, signed: bool = True, percentile: float = 100.0) -> torch.Tensor:
+    """Signed maps (N, C, H, W) as images in [0, 1] for `image_grid`, each scaled to its own range.
+
+    `signed`: grey (0.5) is zero, white positive, black negative (channels kept). Otherwise the magnitude
+    summed over channels, black zero and white large. Each map is divided by the `percentile` of its
+    magnitudes: 100 (its largest) keeps every value in range; below 100 a few extreme pixels are clipped so
+    that they do not wash out the rest (input gradients are drawn at 99).
+
+    Introduced in Chapter 1."""
+    checks.tensor(v, "v", "magnified", dims=4, floating=True)
+    checks.number(percentile, "percentile", "magnified", low=0, high=100, strict=True)
+    values = v.detach() if signed else v.detach().abs().sum(1, keepdim=True)
+    magnitudes = values.abs().flatten(1)
+    peak = magnitudes.amax(1) if percentile == 100 else magnitudes.quantile(percentile / 100, dim=1)
+    scaled = values / peak.clamp_min(1e-12).view(-1, 1, 1, 1)
+    return (0.5 + 0.5 * scaled).clamp(0, 1) if signed else scaled.clamp(0, 1)
 
 
 def accuracy_curves(eps_list, curves: dict, norm: str = "l2", ax=None, title=None):
-    """Accuracy against epsilon, one line per entry of `curves` (name -> list of accuracies)."""
+    """Accuracy against epsilon, one line per entry of `curves` (name -> list of accuracies).
+
+    Introduced in Chapter 1."""
     checks.norm(norm, "accuracy_curves")
     checks.mapping(curves, "curves", "accuracy_curves")
     for name, accuracies in curves.items():
@@ -72,7 +92,9 @@ def accuracy_curves(eps_list, curves: dict, norm: str = "l2", ax=None, title=Non
 
 
 def history(records: list, ax=None, title=None):
-    """Training loss and per-epoch accuracies from a `train` history."""
+    """Training loss and per-epoch accuracies from a `train` history.
+
+    Introduced in Chapter 1."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 3))
     epochs = [r["epoch"] for r in records]
@@ -94,7 +116,9 @@ def history(records: list, ax=None, title=None):
 
 
 def attack_grid(model, x, x_adv, classes):
-    """Clean images, magnified perturbations and adversarial images, each labelled with the prediction."""
+    """Clean images, magnified perturbations and adversarial images, each labelled with the prediction.
+
+    Introduced in Chapter 1."""
     from .attacks import predict
     clean_pred, adv_pred = predict(model, x), predict(model, x_adv)
     labels = [[f"pred {classes[p]}" for p in clean_pred], [f"‖δ‖₂={n:.2f}" for n in (x_adv - x).flatten(1).norm(dim=1)],

@@ -29,12 +29,6 @@ METHODS = {
 DIVERGENCES = ("logits", "softmax", "kl")
 
 
-def _check_nonnegative(name, value):
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0 or value == float("inf"):
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-    return float(value)
-
-
 def _noise(x, sigma, generator):
     """sigma times standard Gaussian noise shaped like x, drawn on the CPU from `generator` (reproducible)."""
     return sigma * torch.randn(x.shape, generator=generator).to(x)
@@ -76,7 +70,7 @@ def gradient_norm_objective(lam):
     One forward pass serves both terms; the penalty is differentiated by double back-propagation. (In a
     model with batch norm in training mode an example's gradient also flows through the batch statistics.)
     """
-    lam = _check_nonnegative("lam", lam)
+    lam = checks.number(lam, "lam", low=0)
 
     def loss(model, x, y, generator):
         x = x.detach().requires_grad_(True)
@@ -91,9 +85,8 @@ def gradient_norm_objective(lam):
 @register_objective("noise_consistency")
 def noise_consistency_objective(lam, sigma=0.1, kind="logits"):
     """Cross-entropy on x plus `lam` times the divergence between the outputs on x and on x + N(0, sigma²)."""
-    lam, sigma = _check_nonnegative("lam", lam), _check_nonnegative("sigma", sigma)
-    if kind not in DIVERGENCES:
-        raise ValueError(f"kind must be one of {DIVERGENCES}, got {kind!r}")
+    lam, sigma = checks.number(lam, "lam", low=0), checks.number(sigma, "sigma", low=0)
+    checks.one_of(kind, DIVERGENCES, "kind")
 
     def loss(model, x, y, generator):
         logits = model(x)
@@ -108,7 +101,7 @@ def noise_consistency_objective(lam, sigma=0.1, kind="logits"):
 @register_objective("noise_augmentation")
 def noise_augmentation_objective(sigma):
     """Cross-entropy on Gaussian-noised inputs x + N(0, sigma²): the training of randomized smoothing."""
-    sigma = _check_nonnegative("sigma", sigma)
+    sigma = checks.number(sigma, "sigma", low=0)
     return lambda model, x, y, generator: F.cross_entropy(model(x + _noise(x, sigma, generator)), y)
 
 
@@ -120,9 +113,8 @@ def config(method, strength, dataset, profile="quick", **overrides) -> dict:
     `lr_above` strength the learning rate is divided by strength / lr_above, which keeps the product of
     learning rate and penalty weight bounded.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-    strength = _check_nonnegative("strength", strength)
+    checks.one_of(method, METHODS, "method")
+    strength = checks.number(strength, "strength", low=0)
     extra = dict(overrides.pop("objective_args", None) or {})
     if strength == 0:
         return zoo.standard(dataset, profile, **overrides)

@@ -8,7 +8,7 @@ Tweedie's formula turns it into the score of the noised data density p_σ = p * 
 
 Images get a small convolutional encoder-decoder, vectors (the synthetic manifold data) an MLP; both
 predict a residual, D(x̃) = x̃ + net(x̃). `denoiser(dataset, profile, sigma)` trains one once and keeps
-it in the cache; `score(D, x, sigma)` evaluates the estimate. On the synthetic data the exact score is
+it in the cache; `tweedie_score(D, x, sigma)` evaluates the estimate. On the synthetic data the exact score is
 known, and `learned_vs_exact` measures how well the learned one matches it.
 
 `EmpiricalDenoiser` is the ideal denoiser of a finite training set in closed form (the posterior mean),
@@ -20,17 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import cache
-from .data import load
+from . import checks
+from .data import INFO, load
+from .defaults import VECTOR_DENOISER, shared
 from .device import resolve
 from .train import fit_with_adam
+from .zoo import cached_model
 
-# Denoiser training recipes per profile (images); vectors use VECTOR_RECIPE.
-RECIPES = {
-    "quick": dict(n_train=4000, epochs=2, width=8, lr=3e-3, batch_size=128, seed=0),
-    "full": dict(n_train=50000, epochs=30, width=64, lr=1e-3, batch_size=256, seed=0),
-}
-VECTOR_RECIPE = dict(n_train=10000, epochs=10, width=128, lr=2e-3, batch_size=256, seed=0)
 
 
 class ConvDenoiser(nn.Module):
@@ -93,15 +89,14 @@ class EmpiricalDenoiser(nn.Module):
 
 
 def empirical_denoiser(dataset, sigma, n_train=12000, seed=0, device=None) -> EmpiricalDenoiser:
-    """The ideal denoiser (`EmpiricalDenoiser`) of `n_train` training images of `dataset` at noise level `sigma`."""
-    from .data import INFO
-    if dataset not in INFO:
-        raise ValueError(f"dataset must be one of {sorted(INFO)}, got {dataset!r}")
+    """The ideal denoiser (`EmpiricalDenoiser`) of `n_train` training images of `dataset` at noise level `sigma`.
+    Introduced in Chapter 10."""
+    checks.one_of(dataset, INFO, "dataset", "empirical_denoiser")
     train = load(dataset, "train", n=n_train, seed=seed, device=resolve(device))
     return EmpiricalDenoiser(train.x, train.y, sigma, len(INFO[dataset]["classes"]))
 
 
-def build(shape, width, seed=0) -> nn.Module:
+def make_denoiser(shape, width, seed=0) -> nn.Module:
     """A freshly initialised denoiser for examples of `shape`: (C, H, W) gives a ConvDenoiser, (D,) an MLP."""
     shape = tuple(shape)
     if len(shape) not in (1, 3) or min(shape) < 1:
@@ -126,7 +121,8 @@ def _check_batch(x, name="x"):
 def train_denoiser(net, x, sigma, epochs, lr=2e-3, batch_size=128, seed=0, show_progress=True) -> list:
     """Train `net` in place to denoise x + N(0, sigma²) back to x (mean squared error, Adam, cosine schedule).
 
-    `x` holds the clean training examples, (N, D) or (N, C, H, W). Returns the mean loss per epoch.
+    `x` holds the clean training examples, (N, D) or (N, C, H, W). Returns the history, one record
+    dict(epoch, loss) per epoch (the mean loss).
     """
     _check_batch(x)
     sigma = _check_sigma(sigma)
@@ -139,41 +135,34 @@ def train_denoiser(net, x, sigma, epochs, lr=2e-3, batch_size=128, seed=0, show_
 
 def cached_denoiser(config: dict, x_train, device=None, show_progress=True) -> nn.Module:
     """The denoiser described by `config` (shape, width, sigma, epochs, lr, batch_size, seed and what
-    identifies the data), trained on `x_train` once and then loaded from the cache."""
+    identifies the data), trained on `x_train()` once and then loaded from the cache (`zoo.cached_model`)."""
     device = resolve(device)
-    net = build(config["shape"], config["width"], config["seed"]).to(device)
-
-    def train_now():
-        losses = train_denoiser(net, x_train().to(device), config["sigma"], config["epochs"], config["lr"],
-                                config["batch_size"], config["seed"], show_progress)
-        return net.state_dict(), dict(losses=losses)
-
-    state, info, built = cache.cached("models", config, train_now, device=device)
-    if not built:
-        net.load_state_dict(state)
-    net.eval()
-    net.losses, net.config = info.get("losses", []), config
-    return net
+    net = make_denoiser(config["shape"], config["width"], config["seed"]).to(device)
+    fit = lambda net: train_denoiser(net, x_train().to(device), config["sigma"], config["epochs"], config["lr"],
+                                     config["batch_size"], config["seed"], show_progress)
+    return cached_model(config, net, fit, device)
 
 
 def denoiser(dataset, profile="quick", sigma=0.5, device=None, show_progress=True, **overrides) -> nn.Module:
     """The image denoiser at noise level `sigma` for `dataset` (trained on its training split, cached).
 
-    `overrides` replace entries of the profile's recipe (n_train, epochs, width, lr, batch_size, seed).
+    `overrides` replace entries of the profile's recipe (`defaults.shared(profile).denoiser`: n_train, epochs,
+    width, lr, batch_size, seed). Introduced in Chapter 10.
     """
-    if profile not in RECIPES:
-        raise ValueError(f"profile must be one of {sorted(RECIPES)}, got {profile!r}")
-    unknown = set(overrides) - set(RECIPES[profile])
-    if unknown:
-        raise ValueError(f"unknown denoiser setting(s) {sorted(unknown)}; settings are {sorted(RECIPES[profile])}")
-    recipe = {**RECIPES[profile], **overrides}
-    from .data import INFO
-    if dataset not in INFO:
-        raise ValueError(f"dataset must be one of {sorted(INFO)}, got {dataset!r}")
+    recipe = _recipe(shared(profile).denoiser, overrides)
+    checks.one_of(dataset, INFO, "dataset", "denoiser")
     config = dict(kind="denoiser", dataset=dataset, sigma=_check_sigma(sigma), shape=list(INFO[dataset]["shape"]),
                   **recipe)
     images = lambda: load(dataset, "train", n=recipe["n_train"], seed=recipe["seed"], device=device).x
     return cached_denoiser(config, images, device, show_progress)
+
+
+def _recipe(defaults, overrides):
+    """A denoiser recipe: `defaults` with `overrides` replacing some of its entries (no other names)."""
+    unknown = set(overrides) - set(defaults)
+    if unknown:
+        raise ValueError(f"unknown denoiser setting(s) {sorted(unknown)}; settings are {sorted(defaults)}")
+    return {**defaults, **overrides}
 
 
 def _check_labels(denoiser, x, y):
@@ -188,7 +177,7 @@ def _check_labels(denoiser, x, y):
 
 
 @torch.no_grad()
-def score(denoiser, x, sigma, batch_size=1000) -> torch.Tensor:
+def tweedie_score(denoiser, x, sigma, batch_size=1000) -> torch.Tensor:
     """The score estimate s_σ(x) = (D(x) - x) / σ² for every example of x (same shape as x)."""
     _check_batch(x)
     sigma = _check_sigma(sigma)
@@ -212,13 +201,13 @@ def posterior_gradient(denoiser, x, y, sigma, batch_size=1000) -> torch.Tensor:
     By Bayes' rule this is the input gradient of the Bayes-optimal classifier of the noised data, read off
     a class-conditional denoiser: what a classifier's ∇_x log p(y | x) is compared with in Chapter 10.
     """
-    return class_score(denoiser, x, y, sigma, batch_size) - score(denoiser, x, sigma, batch_size)
+    return class_score(denoiser, x, y, sigma, batch_size) - tweedie_score(denoiser, x, sigma, batch_size)
 
 
 def learned_vs_exact(denoiser, x, sigma, exact_score) -> torch.Tensor:
     """The cosine between the learned score and `exact_score(x, sigma)` at every point of x: (N,)."""
     from .alignment import cosine_alignment
-    learned = score(denoiser, x, sigma)
+    learned = tweedie_score(denoiser, x, sigma)
     exact = exact_score(x, sigma)
     if exact.shape != learned.shape:
         raise ValueError(f"exact_score must return a tensor shaped like x {tuple(x.shape)}, got {tuple(exact.shape)}")
@@ -230,12 +219,9 @@ def synthetic_denoiser(manifold, sigma, device=None, show_progress=True, **overr
 
     It is trained on noise-free samples G(z) of the manifold, so its score estimate targets exactly
     `manifold.exact_score(x, sigma)`, the score of the manifold's density convolved with N(0, sigma² I).
-    `overrides` replace entries of VECTOR_RECIPE.
+    `overrides` replace entries of `defaults.VECTOR_DENOISER`. Introduced in Chapter 7.
     """
-    unknown = set(overrides) - set(VECTOR_RECIPE)
-    if unknown:
-        raise ValueError(f"unknown denoiser setting(s) {sorted(unknown)}; settings are {sorted(VECTOR_RECIPE)}")
-    recipe = {**VECTOR_RECIPE, **overrides}
+    recipe = _recipe(VECTOR_DENOISER, overrides)
     config = dict(kind="denoiser", data=manifold.config, sigma=_check_sigma(sigma), shape=[manifold.dim], **recipe)
     points = lambda: manifold.sample(recipe["n_train"], seed=recipe["seed"], noise=False)[0].x.flatten(1)
     return cached_denoiser(config, points, device, show_progress)
@@ -253,7 +239,7 @@ def synthetic_check(manifold, sigma, n_test=500, seed=1, device=None, show_progr
     generator = torch.Generator().manual_seed(seed)
     x = points + sigma * torch.randn(points.shape, generator=generator)
     device = next(net.parameters()).device
-    learned, exact = score(net, x.to(device), sigma).cpu(), manifold.exact_score(x, sigma)
+    learned, exact = tweedie_score(net, x.to(device), sigma).cpu(), manifold.exact_score(x, sigma)
     from .alignment import cosine_alignment
     error = (learned - exact).norm(dim=1) / exact.norm(dim=1).clamp_min(1e-12)
     return dict(cosine=cosine_alignment(learned, exact), relative_error=error, denoiser=net)

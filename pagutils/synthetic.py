@@ -19,10 +19,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from . import cache, checks
+from . import checks
 from .data import Data
 from .models import Classifier
-from .train import train
+from .train import Recipe, train
+from .zoo import cached_model
 
 CLASSES = ("class 0", "class 1")
 
@@ -213,30 +214,18 @@ def classifier(manifold: SyntheticManifold, objective: str = "standard", objecti
     """An MLP trained on `n_train` samples of `manifold` with a registered training objective, cached.
 
     `objective` is any name registered in `pagutils.train` ('standard', 'pgd', ...). The model is in eval
-    mode and carries `config` and `history`.
+    mode and carries `config` and `history` (`zoo.cached_model`). Introduced in Chapter 7.
     """
     if not isinstance(manifold, SyntheticManifold):
         raise checks.ArgumentTypeError(f"classifier: manifold must be a SyntheticManifold (from make_generator), "
                                        f"got {checks.describe(manifold)}")
     checks.integer(n_train, "n_train", "classifier")
-    checks.integer(epochs, "epochs", "classifier")
-    checks.positive(lr, "lr", "classifier")
+    recipe = Recipe(epochs=epochs, objective=objective, objective_args=objective_args, lr=lr, batch_size=128,
+                    seed=seed)  # checks the training settings
     config = dict(kind="synthetic_classifier", data=manifold.config, n_train=n_train, objective=objective,
                   objective_args=objective_args or {}, epochs=epochs, width=width, lr=lr, seed=seed)
-    model = mlp(manifold.dim, len(manifold.means), width, seed)
-
-    def build():
-        data, _ = manifold.sample(n_train, seed=seed)
-        history = train(model, data, epochs, objective, objective_args, lr=lr, batch_size=128, seed=seed,
-                        show_progress=show_progress)
-        return model.state_dict(), dict(history=history)
-
-    state, info, built = cache.cached("models", config, build, expect=cache.shapes(model))
-    if not built:
-        model.load_state_dict(state)
-    model.eval()
-    model.config, model.history, model.trained_now = config, info.get("history", []), built
-    return model
+    fit = lambda model: train(model, manifold.sample(n_train, seed=seed)[0], recipe, show_progress=show_progress)
+    return cached_model(config, mlp(manifold.dim, len(manifold.means), width, seed), fit, device="cpu")
 
 
 def plot_latent(manifold: SyntheticManifold, z: torch.Tensor, y: torch.Tensor, arrows: dict = None, ax=None,

@@ -1,12 +1,14 @@
 """Training: standard and PGD adversarial training, and a registry of training objectives.
 
-An objective is `loss(model, x, y, generator) -> scalar`. `train` minimises it with SGD (momentum,
-weight decay, cosine or step schedule), shows a progress bar, and returns a history of loss and
-clean/robust accuracy per epoch. Other chapters register more objectives (`register_objective`).
+An objective is `loss(model, x, y, generator) -> scalar`. A `Recipe` names the objective and the optimiser's
+settings; `train(model, data, recipe)` minimises it with SGD (momentum, weight decay, cosine or step schedule),
+shows a progress bar, and returns a history of loss and clean/robust accuracy per epoch. Other chapters register
+more objectives (`register_objective`).
 """
 import inspect
 import math
 import time
+from dataclasses import dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
@@ -85,22 +87,63 @@ def learning_rate(base_lr, schedule, progress_fraction):
     raise ValueError(f"schedule must be 'cosine', 'step' or 'constant', got {schedule!r}")
 
 
-def train(model, data, epochs, objective_name="standard", objective_args=None, lr=0.05, batch_size=128,
-          momentum=0.9, weight_decay=5e-4, schedule="cosine", augment=False, eval_data=None, eval_eps=None,
-          eval_norm="l2", eval_steps=10, seed=0, show_progress=True):
-    """Train `model` in place on `data` (a `Data` set) and return the per-epoch history.
+@dataclass(frozen=True)
+class Recipe:
+    """How a model is trained: the objective, the optimiser's settings and the seed (as nanoGPT's `GPTConfig`).
+
+    Every value is checked once, here, where it comes in. `Recipe.from_config(config)` reads a recipe off a zoo
+    configuration (a JSON dict that also names the architecture and data); `recipe.config()` gives the JSON
+    entries back. Introduced in Chapter 1.
+    """
+    epochs: int
+    objective: str = "standard"
+    objective_args: dict = field(default_factory=dict)
+    lr: float = 0.05
+    batch_size: int = 128
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    augment: bool = False
+    seed: int = 0
+
+    def __post_init__(self):
+        where = "train"
+        checks.integer(self.epochs, "epochs", where)
+        checks.positive(self.lr, "lr", where)
+        checks.integer(self.batch_size, "batch_size", where)
+        checks.positive(self.momentum, "momentum", where, allow_zero=True)
+        checks.positive(self.weight_decay, "weight_decay", where, allow_zero=True)
+        checks.one_of(self.schedule, SCHEDULES, "schedule", where)
+        checks.integer(self.seed, "seed", where, low=0)
+        object.__setattr__(self, "objective_args", dict(self.objective_args or {}))
+        objective(self.objective, **self.objective_args)  # an unknown objective or argument fails here
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Recipe":
+        """The recipe of a zoo configuration: its entries named like this class's fields (others are ignored)."""
+        return cls(**{f.name: config[f.name] for f in fields(cls) if f.name in config})
+
+    def config(self) -> dict:
+        """The recipe as JSON entries (a zoo configuration's training part)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def loss(self):
+        """The objective's loss function `loss(model, x, y, generator)`."""
+        return objective(self.objective, **self.objective_args)
+
+
+def train(model, data, recipe: Recipe, eval_data=None, eval_eps=None, eval_norm="l2", eval_steps=10,
+          show_progress=True):
+    """Train `model` in place on `data` (a `Data` set) by `recipe` and return the per-epoch history.
 
     With `eval_data`, every epoch ends with its clean accuracy and, when `eval_eps` is given, its
-    robust accuracy under `eval_steps`-step PGD in `eval_norm`.
+    robust accuracy under `eval_steps`-step PGD in `eval_norm`. Introduced in Chapter 1.
     """
     where = "train"
+    if not isinstance(recipe, Recipe):
+        raise checks.ArgumentTypeError(f"train: recipe must be a pagutils.train.Recipe (e.g. Recipe(epochs=3)), "
+                                       f"got {checks.describe(recipe)}")
     checks.nonempty(data, "data", where)
-    checks.integer(epochs, "epochs", where)
-    checks.positive(lr, "lr", where)
-    checks.integer(batch_size, "batch_size", where)
-    checks.positive(momentum, "momentum", where, allow_zero=True)
-    checks.positive(weight_decay, "weight_decay", where, allow_zero=True)
-    checks.one_of(schedule, SCHEDULES, "schedule", where)
     checks.images(data.x, "data.x", where, unit=False)
     num_classes = checks.model_logits(model, data.x, "model", where)
     checks.labels(data.y, "data.y", where, num_classes=num_classes)
@@ -111,33 +154,43 @@ def train(model, data, epochs, objective_name="standard", objective_args=None, l
         checks.positive(eval_eps, "eval_eps", where)
         checks.norm(eval_norm, where, "eval_norm")
         checks.integer(eval_steps, "eval_steps", where, low=0)
-    loss_fn = objective(objective_name, **(objective_args or {}))
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay,
-                                nesterov=momentum > 0)
+    evaluate = None
+    if eval_data is not None:
+        evaluate = lambda: _evaluation(model, eval_data, eval_eps, eval_norm, eval_steps)
+    torch.manual_seed(recipe.seed)
+    generator = torch.Generator().manual_seed(recipe.seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                                weight_decay=recipe.weight_decay, nesterov=recipe.momentum > 0)
     with channels_last(model):  # the faster layout for convolutions, restored after training
-        history = _epochs(model, data, epochs, loss_fn, optimizer, generator, objective_name, lr, batch_size,
-                          schedule, augment, eval_data, eval_eps, eval_norm, eval_steps, show_progress)
+        history = _epochs(model, data, recipe, optimizer, generator, evaluate, show_progress)
     model.eval()
     return history
 
 
-def _epochs(model, data, epochs, loss_fn, optimizer, generator, objective_name, lr, batch_size, schedule, augment,
-            eval_data, eval_eps, eval_norm, eval_steps, show_progress):
+def _evaluation(model, eval_data, eval_eps, eval_norm, eval_steps) -> dict:
+    """The clean (and, with `eval_eps`, robust) test accuracy recorded at the end of an epoch."""
+    record = dict(test_accuracy=accuracy(model, eval_data))
+    if eval_eps:
+        record["robust_accuracy"] = robust_accuracy(model, eval_data, eval_eps, eval_norm, eval_steps,
+                                                    show_progress=False)
+    return record
+
+
+def _epochs(model, data, recipe, optimizer, generator, evaluate, show_progress):
     """The training loop of `train`: one history record per epoch."""
-    steps_per_epoch = math.ceil(len(data) / batch_size)
+    loss_fn, epochs = recipe.loss(), recipe.epochs
+    steps_per_epoch = math.ceil(len(data) / recipe.batch_size)
     total_steps, step, history = epochs * steps_per_epoch, 0, []
     for epoch in range(1, epochs + 1):
         model.train()
         started, loss_sum = time.perf_counter(), 0.0
-        bar = progress(data.batches(batch_size, shuffle=True, generator=generator), total=steps_per_epoch,
-                       desc=f"{objective_name} epoch {epoch}/{epochs}", disable=not show_progress)
+        bar = progress(data.batches(recipe.batch_size, shuffle=True, generator=generator), total=steps_per_epoch,
+                       desc=f"{recipe.objective} epoch {epoch}/{epochs}", disable=not show_progress)
         for x, y in bar:
-            if augment:
+            if recipe.augment:
                 x = augment_crop_flip(x, generator=generator)
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(lr, schedule, step / total_steps)
+                group["lr"] = learning_rate(recipe.lr, recipe.schedule, step / total_steps)
             loss = loss_fn(model, x, y, generator)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -147,19 +200,16 @@ def _epochs(model, data, epochs, loss_fn, optimizer, generator, objective_name, 
             if step % 20 == 0 or step == total_steps:
                 bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         record = dict(epoch=epoch, loss=float(loss_sum) / len(data), seconds=time.perf_counter() - started)
-        if eval_data is not None:
-            record["test_accuracy"] = accuracy(model, eval_data)
-            if eval_eps:
-                record["robust_accuracy"] = robust_accuracy(model, eval_data, eval_eps, eval_norm, eval_steps,
-                                                            show_progress=False)
+        if evaluate is not None:
+            record.update(evaluate())
         history.append(record)
     return history
 
 
 def fit_with_adam(net, x, batch_loss, epochs, lr, batch_size, generator, desc, show_progress=True, postfix="loss"):
     """Minimise `batch_loss(net, batch, generator)` over shuffled batches of the tensor `x` with Adam and a
-    cosine schedule (the loop of the course's autoencoder and denoiser). Returns the mean loss per epoch;
-    `net` is left in eval mode."""
+    cosine schedule (the loop of the course's autoencoder and denoiser). Returns the history, one record
+    `dict(epoch, loss)` per epoch (the mean loss), as `train` does; `net` is left in eval mode."""
     checks.tensor(x, "x", "fit_with_adam", floating=True)
     if len(x) == 0:
         raise ValueError("fit_with_adam: x is empty: there is nothing to train on")
@@ -171,8 +221,8 @@ def fit_with_adam(net, x, batch_loss, epochs, lr, batch_size, generator, desc, s
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     net.train()
     bar = progress(total=steps, desc=desc, disable=not show_progress)
-    losses = []
-    for _ in range(epochs):
+    history = []
+    for epoch in range(1, epochs + 1):
         order, total = torch.randperm(len(x), generator=generator).to(x.device), 0.0
         for start in range(0, len(x), batch_size):
             batch = x[order[start:start + batch_size]]
@@ -184,7 +234,7 @@ def fit_with_adam(net, x, batch_loss, epochs, lr, batch_size, generator, desc, s
             total += loss.item() * len(batch)
             bar.update()
             bar.set_postfix({postfix: f"{loss.item():.4f}"}, refresh=False)
-        losses.append(total / len(x))
+        history.append(dict(epoch=epoch, loss=total / len(x)))
     bar.close()
     net.eval()
-    return losses
+    return history

@@ -33,6 +33,6 @@ def mnist_test():
 @pytest.fixture(scope="session")
 def trained_cnn(mnist_train):
     """A small CNN after 4 epochs of standard training on 3,000 MNIST images."""
-    model = models.build("small_cnn", "mnist", seed=0)
-    train.train(model, mnist_train, epochs=4, seed=0, show_progress=False)
+    model = models.make_classifier("small_cnn", "mnist", seed=0)
+    train.train(model, mnist_train, train.Recipe(epochs=4, seed=0), show_progress=False)
     return model.eval()

@@ -48,13 +48,13 @@ def test_bad_inputs_name_the_argument(digits):
     with pytest.raises(ValueError, match="config"):
         distractor.train_model(dict(arch="mlp"), digits)
     stacked, mask = distractor.make_distractor_data(digits, "A")
-    model = distractor.build("mlp")
+    model = distractor.make_classifier("mlp")
     with pytest.raises(ValueError, match="half"):
         distractor.noise_sensitivity(model, stacked.x, mask, 0.1, half="left")
     with pytest.raises(ValueError, match="digit_mask"):
         distractor.gradient_mass(model, stacked.x, stacked.y, mask[:, :, :28])
     with pytest.raises(ValueError, match="arch"):
-        distractor.build("transformer")
+        distractor.make_classifier("transformer")
 
 
 class DigitHalfOnly(torch.nn.Module):

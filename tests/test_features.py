@@ -80,7 +80,7 @@ def test_the_cache_key_names_the_data_and_the_source(small_train):
     assert features.digest(small_train) == features.digest(small_train[:])
     assert features.digest(small_train) != features.digest(small_train[:199])
     with pytest.raises(ValueError, match="source must be a JSON dict"):
-        features.make_d_rand(models.build("mlp", "mnist"), small_train, eps=1.0, steps=1)
+        features.make_d_rand(models.make_classifier("mlp", "mnist"), small_train, eps=1.0, steps=1)
 
 
 def test_inputs_are_checked(trained_cnn, small_train):

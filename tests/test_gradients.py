@@ -8,9 +8,9 @@ from pagutils import generation, gradients, models, train
 @pytest.fixture(scope="module")
 def robust_cnn(mnist_train):
     """A small CNN briefly adversarially trained (L2 PGD, eps 1.5) on 1,500 MNIST images."""
-    model = models.build("small_cnn", "mnist", seed=0)
-    train.train(model, mnist_train.subset(1500, seed=0), epochs=2, objective_name="pgd",
-                objective_args=dict(eps=1.5, norm="l2", steps=3), seed=0, show_progress=False)
+    model = models.make_classifier("small_cnn", "mnist", seed=0)
+    train.train(model, mnist_train.subset(1500, seed=0), train.Recipe(
+        epochs=2, objective="pgd", objective_args=dict(eps=1.5, norm="l2", steps=3), seed=0), show_progress=False)
     return model.eval()
 
 

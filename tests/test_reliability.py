@@ -111,7 +111,7 @@ def test_a_cache_file_with_other_shapes_is_rebuilt_not_used():
 
 def test_a_zoo_file_holding_another_architecture_is_retrained(monkeypatch):
     config = zoo.standard("mnist", "quick", arch="mlp", n_train=100, epochs=1, batch_size=50)
-    other = models.build("small_cnn", "mnist")
+    other = models.make_classifier("small_cnn", "mnist")
     cache.write(cache.path_for("models", config), config, other.state_dict(), {"history": []})
     with pytest.warns(UserWarning, match="Ignoring the cache file"):
         model = zoo.get(config, device="cpu", show_progress=False)
@@ -177,7 +177,7 @@ def _files(kind):
 @pytest.mark.parametrize("construction", ["robustify", "make_d_det"])
 def test_an_interrupted_construction_resumes_from_its_finished_chunks(construction, monkeypatch, tmp_path):
     monkeypatch.setattr(features, "CHUNK_BATCHES", 1)
-    model = models.build("mlp", "mnist", seed=0).eval()
+    model = models.make_classifier("mlp", "mnist", seed=0).eval()
     subset = data.load("mnist", "test", n=64, seed=3, device="cpu")
     inner = "match_representation" if construction == "robustify" else "pgd"
     make = (lambda: features.robustify(model, subset, steps=3, step_size=0.5, batch_size=16, source=SOURCE,
@@ -290,8 +290,8 @@ PIPELINE = textwrap.dedent("""
         torch.rand(7)
         subset = data.load("mnist", "train", n=384, seed=1, device="cpu")
         test = data.load("mnist", "test", n=64, seed=2, device="cpu")
-        model = models.build("small_cnn", "mnist", seed=0)
-        history = train.train(model, subset, epochs=1, batch_size=128, seed=0, show_progress=False)
+        model = models.make_classifier("small_cnn", "mnist", seed=0)
+        history = train.train(model, subset, train.Recipe(epochs=1, batch_size=128, seed=0), show_progress=False)
         x_adv = attacks.pgd(model, test.x, test.y, 1.0, "l2", steps=3, generator=torch.Generator().manual_seed(0))
         robust = attacks.robust_accuracy(model, test, 1.0, "l2", steps=3, show_progress=False)
         h = hashlib.sha256()

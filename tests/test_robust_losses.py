@@ -9,8 +9,9 @@ from pagutils.data import Data
 
 def _trained(data, objective="standard", args=None, epochs=6):
     """An MLP (fast on a CPU) trained on `data` with a registered objective."""
-    model = models.build("mlp", "mnist", seed=0)
-    train.train(model, data, epochs=epochs, objective_name=objective, objective_args=args, seed=0, show_progress=False)
+    model = models.make_classifier("mlp", "mnist", seed=0)
+    train.train(model, data, train.Recipe(epochs=epochs, objective=objective, objective_args=args, seed=0),
+                show_progress=False)
     return model.eval()
 
 

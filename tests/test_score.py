@@ -14,22 +14,22 @@ def test_learned_score_matches_the_exact_one_on_the_synthetic_manifold():
 
 
 def test_score_is_tweedies_formula():
-    net = score.build((5,), width=8)
+    net = score.make_denoiser((5,), width=8)
     torch.nn.init.zeros_(net.net[-1].weight), torch.nn.init.zeros_(net.net[-1].bias)
     x = torch.randn(4, 5)
-    assert score.score(net, x, 0.5).abs().max() == 0           # D(x) = x: zero score
+    assert score.tweedie_score(net, x, 0.5).abs().max() == 0           # D(x) = x: zero score
     torch.nn.init.constant_(net.net[-1].bias, 1.0)              # D(x) = x + 1: score 1 / σ²
-    assert torch.allclose(score.score(net, x, 0.5), torch.full_like(x, 4.0))
+    assert torch.allclose(score.tweedie_score(net, x, 0.5), torch.full_like(x, 4.0))
 
 
 def test_image_denoiser_is_cached_and_denoises():
     kwargs = dict(n_train=1000, epochs=2, width=8)
     first = score.denoiser("mnist", "quick", sigma=0.5, show_progress=False, **kwargs)
     second = score.denoiser("mnist", "quick", sigma=0.5, show_progress=False, **kwargs)
-    assert first.losses and second.losses == first.losses
+    assert first.history and second.history == first.history
     for a, b in zip(first.parameters(), second.parameters()):
         assert torch.equal(a, b)
-    assert first.losses[-1] < 0.5 ** 2 * 784                    # better than returning the noisy input
+    assert first.history[-1]["loss"] < 0.5 ** 2 * 784                    # better than returning the noisy input
 
 
 def test_cosine_alignment_of_a_vector_with_itself_and_its_negative():
@@ -72,11 +72,11 @@ def test_bad_inputs_raise_errors_naming_the_argument():
     with pytest.raises(ValueError, match="strengths must be sorted"):
         alignment.three_regimes([2, 1], [0.5, 0.4])
     with pytest.raises(ValueError, match="sigma must be a number > 0"):
-        score.score(score.build((3,), 4), torch.zeros(2, 3), 0.0)
+        score.tweedie_score(score.make_denoiser((3,), 4), torch.zeros(2, 3), 0.0)
     with pytest.raises(ValueError, match="x must be a float tensor"):
-        score.score(score.build((3,), 4), torch.zeros(3), 0.5)
+        score.tweedie_score(score.make_denoiser((3,), 4), torch.zeros(3), 0.5)
     with pytest.raises(ValueError, match="shape must be"):
-        score.build((1, 28), 8)
+        score.make_denoiser((1, 28), 8)
     with pytest.raises(ValueError, match="unknown denoiser setting"):
         score.denoiser("mnist", "quick", sigma=0.5, depth=3)
     with pytest.raises(ValueError, match="dataset must be one of"):
@@ -96,7 +96,7 @@ def test_empirical_denoiser_gives_the_exact_score_and_posterior_gradient():
     (exact_score,) = torch.autograd.grad(log_p.sum(), x, retain_graph=True)
     (exact_posterior,) = torch.autograd.grad((log_p_given_y - log_p).sum(), x)
     x = x.detach()
-    assert torch.allclose(score.score(ideal, x, sigma), exact_score, atol=1e-10)
+    assert torch.allclose(score.tweedie_score(ideal, x, sigma), exact_score, atol=1e-10)
     assert torch.allclose(score.posterior_gradient(ideal, x, y, sigma), exact_posterior, atol=1e-10)
 
 
@@ -117,4 +117,4 @@ def test_class_scores_check_their_labels():
     with pytest.raises(ValueError, match="y must be an int64 tensor of 2 labels"):
         score.class_score(ideal, x, torch.tensor([0.0, 1.0]), 0.5)
     with pytest.raises(ValueError, match="needs a class-conditional denoiser"):
-        score.posterior_gradient(score.build((1, 8, 8), 4), x, torch.tensor([0, 1]), 0.5)
+        score.posterior_gradient(score.make_denoiser((1, 8, 8), 4), x, torch.tensor([0, 1]), 0.5)

@@ -6,9 +6,9 @@ from pagutils import attacks, models, train
 
 
 def test_adversarial_training_raises_robust_accuracy(mnist_train, mnist_test, trained_cnn):
-    robust = models.build("small_cnn", "mnist", seed=0)
-    history = train.train(robust, mnist_train, epochs=4, objective_name="pgd",
-                          objective_args=dict(eps=2.0, norm="l2", steps=5), seed=0, show_progress=False)
+    robust = models.make_classifier("small_cnn", "mnist", seed=0)
+    history = train.train(robust, mnist_train, train.Recipe(
+        epochs=4, objective="pgd", objective_args=dict(eps=2.0, norm="l2", steps=5), seed=0), show_progress=False)
     assert len(history) == 4 and history[-1]["loss"] < history[0]["loss"]
     test = mnist_test[:200]
     standard_robust = attacks.robust_accuracy(trained_cnn, test, 2.0, "l2", steps=10)
@@ -18,9 +18,9 @@ def test_adversarial_training_raises_robust_accuracy(mnist_train, mnist_test, tr
 
 
 def test_history_records_clean_and_robust_accuracy(mnist_train, mnist_test):
-    model = models.build("mlp", "mnist", seed=0)
-    history = train.train(model, mnist_train[:1000], epochs=2, eval_data=mnist_test[:100], eval_eps=1.0,
-                          show_progress=False)
+    model = models.make_classifier("mlp", "mnist", seed=0)
+    history = train.train(model, mnist_train[:1000], train.Recipe(epochs=2), eval_data=mnist_test[:100],
+                          eval_eps=1.0, show_progress=False)
     assert [h["epoch"] for h in history] == [1, 2]
     assert all(0 <= h["test_accuracy"] <= 1 and 0 <= h["robust_accuracy"] <= h["test_accuracy"] + 0.05
                for h in history)
@@ -29,8 +29,8 @@ def test_history_records_clean_and_robust_accuracy(mnist_train, mnist_test):
 def test_training_is_reproducible_with_a_seed(mnist_train):
     weights = []
     for _ in range(2):
-        model = models.build("small_cnn", "mnist", seed=3)
-        train.train(model, mnist_train[:500], epochs=1, seed=3, show_progress=False)
+        model = models.make_classifier("small_cnn", "mnist", seed=3)
+        train.train(model, mnist_train[:500], train.Recipe(epochs=1, seed=3), show_progress=False)
         weights.append(model.head.weight.detach().clone())
     assert (weights[0] - weights[1]).abs().max() == 0
 
@@ -44,10 +44,10 @@ def test_learning_rate_schedules(schedule, fraction, expected):
 
 
 def test_bad_training_arguments_are_named(mnist_train):
-    model = models.build("mlp", "mnist")
+    model = models.make_classifier("mlp", "mnist")
     with pytest.raises(ValueError, match="epochs must be a positive int"):
-        train.train(model, mnist_train, epochs=0)
+        train.train(model, mnist_train, train.Recipe(epochs=0))
     with pytest.raises(ValueError, match="objective must be one of"):
-        train.train(model, mnist_train, epochs=1, objective_name="magic")
+        train.train(model, mnist_train, train.Recipe(epochs=1, objective="magic"))
     with pytest.raises(ValueError, match="schedule must be"):
         train.learning_rate(0.1, "linear", 0.5)

@@ -17,7 +17,7 @@ SOURCE = dict(name="an untrained mlp")
 
 
 def _model():
-    return models.build("mlp", "mnist", seed=0).eval()
+    return models.make_classifier("mlp", "mnist", seed=0).eval()
 
 
 def _data(n=8, label=None):
@@ -94,7 +94,7 @@ CASES = [
      r"pgd: model must return a batch of logits, .* got a tensor of shape \(1, 1, 28, 28\)"),
     ("pgd: model is not callable", lambda: attacks.pgd("resnet", X, Y, 1.0), TypeError,
      r"pgd: model must be a model"),
-    ("pgd: model fails on the input", lambda: attacks.pgd(models.build("mlp", "cifar10"), X, Y, 1.0), ValueError,
+    ("pgd: model fails on the input", lambda: attacks.pgd(models.make_classifier("mlp", "cifar10"), X, Y, 1.0), ValueError,
      r"pgd: model could not be evaluated on an input of shape \(1, 1, 28, 28\)"),
     # other attack helpers
     ("predict: model returns (N,)", lambda: attacks.predict(Returns(lambda x: x.sum((1, 2, 3))), X), ValueError,
@@ -108,31 +108,33 @@ CASES = [
     ("accuracy_vs_eps: eps_list=1.0", lambda: attacks.accuracy_vs_eps(_model(), _data(), 1.0), TypeError,
      r"accuracy_vs_eps: eps_list must be a non-empty list"),
     # training
-    ("train: empty data", lambda: train.train(_model(), _data()[:0], 1), ValueError, r"train: data is empty"),
-    ("train: epochs=0", lambda: train.train(_model(), _data(), 0), ValueError, r"train: epochs must be a positive int"),
-    ("train: lr=-0.1", lambda: train.train(_model(), _data(), 1, lr=-0.1), ValueError,
+    ("train: empty data", lambda: train.train(_model(), _data()[:0], train.Recipe(1)), ValueError, r"train: data is empty"),
+    ("train: epochs=0", lambda: train.train(_model(), _data(), train.Recipe(0)), ValueError, r"train: epochs must be a positive int"),
+    ("train: lr=-0.1", lambda: train.Recipe(1, lr=-0.1), ValueError,
      r"train: lr must be a positive number, got -0.1"),
-    ("train: lr=nan", lambda: train.train(_model(), _data(), 1, lr=math.nan), ValueError,
+    ("train: lr=nan", lambda: train.Recipe(1, lr=math.nan), ValueError,
      r"train: lr must be a positive number, got nan"),
-    ("train: batch_size=0", lambda: train.train(_model(), _data(), 1, batch_size=0), ValueError,
+    ("train: batch_size=0", lambda: train.Recipe(1, batch_size=0), ValueError,
      r"train: batch_size must be a positive int"),
-    ("train: schedule='linear'", lambda: train.train(_model(), _data(), 1, schedule="linear"), ValueError,
+    ("train: schedule='linear'", lambda: train.Recipe(1, schedule="linear"), ValueError,
      r"train: schedule must be one of \('cosine', 'step', 'constant'\), got 'linear'"),
-    ("train: labels 12 for a 10-class model", lambda: train.train(_model(), _data(label=12), 1), ValueError,
+    ("train: labels 12 for a 10-class model", lambda: train.train(_model(), _data(label=12), train.Recipe(1)), ValueError,
      r"train: data.y must hold class indices in \[0, 10\), got values in \[12, 12\]"),
-    ("train: model returns images", lambda: train.train(Returns(lambda x: x), _data(), 1), ValueError,
+    ("train: model returns images", lambda: train.train(Returns(lambda x: x), _data(), train.Recipe(1)), ValueError,
      r"train: model must return a batch of logits"),
-    ("train: objective 'magic'", lambda: train.train(_model(), _data(), 1, objective_name="magic"), ValueError,
+    ("train: recipe an int", lambda: train.train(_model(), _data(), 3), TypeError,
+     r"train: recipe must be a pagutils.train.Recipe \(e.g. Recipe\(epochs=3\)\), got 3"),
+    ("train: objective 'magic'", lambda: train.Recipe(1, objective="magic"), ValueError,
      r"objective must be one of"),
     ("train: pgd objective_args {'epsilon': 1}",
-     lambda: train.train(_model(), _data(), 1, "pgd", {"epsilon": 1.0}), TypeError,
+     lambda: train.Recipe(1, "pgd", {"epsilon": 1.0}), TypeError,
      r"objective 'pgd' takes the arguments \(eps, norm='l2', steps=7, step_size=None, attack_precision='float32', attack_compile=None\), got objective_args"),
-    ("train: pgd objective eps=-1", lambda: train.train(_model(), _data(), 1, "pgd", {"eps": -1.0}), ValueError,
+    ("train: pgd objective eps=-1", lambda: train.Recipe(1, "pgd", {"eps": -1.0}), ValueError,
      r"objective 'pgd': eps must be a positive number, got -1.0"),
     # models, data, zoo, cache
-    ("models.build: arch 'resnet50'", lambda: models.build("resnet50"), ValueError, r"arch must be one of"),
-    ("models.build: num_classes=0", lambda: models.build("mlp", "mnist", num_classes=0), ValueError,
-     r"models.build: num_classes must be a positive int, got 0"),
+    ("models.make_classifier: arch 'resnet50'", lambda: models.make_classifier("resnet50"), ValueError, r"arch must be one of"),
+    ("models.make_classifier: num_classes=0", lambda: models.make_classifier("mlp", "mnist", num_classes=0), ValueError,
+     r"models.make_classifier: num_classes must be a positive int, got 0"),
     ("data.load: dataset 'imagenet'", lambda: data.load("imagenet"), ValueError, r"dataset must be one of"),
     ("data.load: n=20000 of 10000", lambda: data.load("mnist", "test", n=20000), ValueError,
      r"n must be an int between 1 and 10000"),

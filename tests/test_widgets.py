@@ -83,7 +83,7 @@ def test_gaussian_eps_slider_has_one_panel_per_budget():
 
 def test_attack_slider_frames_and_static_figure():
     torch.manual_seed(0)
-    nets = {"a": models.build("mlp", "mnist", seed=0), "b": models.build("mlp", "mnist", seed=1)}
+    nets = {"a": models.make_classifier("mlp", "mnist", seed=0), "b": models.make_classifier("mlp", "mnist", seed=1)}
     x, y = _tiny_images(), torch.tensor([0, 1, 2])
     box, fig = widgets.attack_slider(nets, x, y, [0.0, 1.0], [str(i) for i in range(10)], steps=2, n_static=1)
     slider, stack = _parts(box)
@@ -97,7 +97,7 @@ def test_attack_slider_frames_and_static_figure():
 
 
 def test_noise_slider_frames_and_static_figure():
-    nets = {"a": models.build("mlp", "mnist", seed=0)}
+    nets = {"a": models.make_classifier("mlp", "mnist", seed=0)}
     x = _tiny_images(2)
     basis = manifold.random_basis(2, (1, 28, 28), k=4, seed=0)
     box, fig = widgets.noise_slider(nets, x, basis, [0.5, 2.0, 4.0], [str(i) for i in range(10)])
