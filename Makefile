@@ -4,12 +4,14 @@
 #   make bench  benchmarks attacks, training and constructions against torchattacks (benchmarks/RESULTS.md);
 #               on a GPU the same command measures the GPU (BENCH_ARGS="--device cpu" forces the CPU)
 #   make browser-test   opens every page of the built book in headless Chromium, offline (after make book)
-#   make assignments    writes the student and autograder notebooks and the exercise pages (book/teacher.md)
+#   make assignments    otter assign on every assignment (student notebook, solutions, autograder zip) and the
+#                       exercise pages (book/teacher.md; installs requirements-teaching.txt first)
 #   make student-book   builds the book with every exercise solution hidden into _build/student
 VENV    ?= .venv
 PYTHON  ?= python3
 STAMP   := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
+TEACH_STAMP := $(VENV)/.teaching-installed
 NODE_STAMP := node_modules/.installed
 BIN     := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
@@ -36,12 +38,18 @@ book: $(STAMP) $(NODE_STAMP)
 	PAG_PROGRESS=0 $(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Book built: open _build/html/index.html"
 
-assignments: $(STAMP)
-	$(BIN)/python -m pagutils.assign build
-	$(BIN)/python -m pagutils.assign pages
+# otter-grader and what it pulls in: only for the assignments and their tests, not for the book
+$(TEACH_STAMP): $(STAMP) requirements-teaching.txt
+	$(BIN)/pip install -r requirements-teaching.txt
+	touch $(TEACH_STAMP)
+
+# ASSIGN_ARGS=--pdfs adds otter's solutions PDFs (needs `.venv/bin/playwright install chromium` once)
+assignments: $(TEACH_STAMP)
+	$(BIN)/python assignments/teaching.py build $(ASSIGN_ARGS)
+	$(BIN)/python assignments/teaching.py pages
 
 student-book: $(STAMP) $(NODE_STAMP)
-	$(BIN)/python -m pagutils.assign student-config --out _build/student_config.yml
+	$(BIN)/python assignments/teaching.py student-config --out _build/student_config.yml
 	PAG_PROGRESS=0 $(BIN)/jupyter-book build . -W -n --keep-going --config _build/student_config.yml --path-output _build/student
 	@echo "Student edition built: open _build/student/_build/html/index.html"
 
@@ -55,7 +63,7 @@ browser-test: $(NODE_STAMP)
 	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; fi
 	node tests/browser/check_book.mjs _build/html _build/screenshots
 
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) $(TEACH_STAMP)
 	$(BIN)/pytest tests book --nbval-lax --nbval-cell-timeout=1800 -ra
 
 unit: $(STAMP)

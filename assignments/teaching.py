@@ -2,8 +2,9 @@
 
 Every assignment is one Otter Assign master notebook, `assignments/<name>.ipynb` (format v1: question,
 solution and test blocks in raw cells). `otter assign` writes its student notebook, its solutions and its
-autograder zip (`make assignments`). This script adds what otter-grader does not do:
+autograder zip. This script runs it on every master notebook and adds what otter-grader does not do:
 
+    python assignments/teaching.py build [NAME...]   # otter assign each master into _build/assignments/<name>
     python assignments/teaching.py pages             # book/exercises/<name>.md from the master notebooks
     python assignments/teaching.py student-config    # _build/student_config.yml (`make student-book`)
     python assignments/teaching.py grade SUBMISSIONS... --assignment NAME [--out DIR] [--no-docker]
@@ -28,6 +29,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BUILD = ROOT / "_build" / "assignments"
 TIMEOUT = 300  # seconds for one submission, from starting its kernel to its last test
+
+
+def _otter() -> list:
+    """The otter command of this Python (its venv's otter-grader)."""
+    return [sys.executable, "-m", "otter"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -81,7 +87,8 @@ def read_master(path) -> dict:
         elif end:
             block = BlockType.PROMPT
         elif block is None and not questions and cell.cell_type == "markdown":
-            skip = _source(cell).startswith("## ") or (skip and not _source(cell).startswith("# "))
+            heading = _source(cell).split(" ")[0]
+            skip = heading == "##" or (skip and heading != "#")  # a `##` section lasts until the next `#` heading
             if not skip:
                 intro.append(_source(cell))
         elif block is BlockType.PROMPT and cell.cell_type == "markdown":
@@ -118,6 +125,30 @@ def chapter_of(name: str) -> str:
         raise ValueError(f"assignment {name!r} must start with the number of one chapter (chNN_...), "
                          f"found {[p.name for p in found]}")
     return found[0].stem
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# otter assign
+
+
+def build(names=None, out=BUILD, pdfs=False, run_tests=True, folder=HERE, **run) -> list:
+    """`otter assign` every master notebook of `folder` (or those of `names`) into `out/<name>/`: its `student/`
+    notebook (with checks.py), its `autograder/` solutions notebook and autograder zip, and, with `pdfs`, the
+    solutions PDF. With `run_tests`, otter runs the tests on the solutions and fails when one fails. Stops at
+    the first master otter rejects (CalledProcessError, after otter's message naming the question and cell);
+    `run` goes to subprocess.run. Returns the output folders."""
+    found = masters(folder)
+    unknown = sorted(set(names or []) - set(found))
+    if unknown:
+        raise ValueError(f"no master notebook for {unknown} in {folder}; there are {sorted(found)}")
+    written = []
+    for name in names or found:
+        target = Path(out) / name
+        print(f"otter assign {found[name]} -> {target}", flush=True)
+        flags = ([] if pdfs else ["--no-pdfs"]) + ([] if run_tests else ["--no-run-tests"])
+        subprocess.run([*_otter(), "assign", *flags, str(found[name]), str(target)], check=True, **run)
+        written.append(target)
+    return written
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -200,9 +231,9 @@ def student_config(config=ROOT / "_config.yml", out=ROOT / "_build" / "student_c
 # grading
 
 
-def autograder_zip(name: str, build=BUILD) -> Path:
-    """The autograder zip `otter assign` wrote for assignment `name` (`make assignments`)."""
-    folder = Path(build) / name / "autograder"
+def autograder_zip(name: str, out=BUILD) -> Path:
+    """The autograder zip `otter assign` wrote for assignment `name` into `out` (`make assignments`)."""
+    folder = Path(out) / name / "autograder"
     found = sorted(folder.glob(f"{name}-autograder_*.zip"))
     if not found:
         raise FileNotFoundError(f"no autograder zip for {name!r} in {folder}: run `make assignments` first")
@@ -231,10 +262,6 @@ def submissions(paths, ext="ipynb") -> list:
         else:
             raise FileNotFoundError(f"no submission or folder at {path}")
     return files
-
-
-def _otter() -> list:
-    return [sys.executable, "-m", "otter"]
 
 
 def run_one(submission: Path, autograder: Path, timeout: float = TIMEOUT):
@@ -316,6 +343,11 @@ def grade(paths, name: str, out: Path, docker=None, timeout: float = TIMEOUT, au
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python assignments/teaching.py", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    b = commands.add_parser("build", help="otter assign every master notebook (student, solutions, autograder zip)")
+    b.add_argument("names", nargs="*", help="assignments to build (default: all)")
+    b.add_argument("--out", default=str(BUILD))
+    b.add_argument("--pdfs", action="store_true", help="also the solutions PDF (otter's HTML export: "
+                                                        "needs `playwright install chromium` once)")
     p = commands.add_parser("pages", help="write the book's exercise pages from the master notebooks")
     p.add_argument("--out", default=str(ROOT / "book" / "exercises"))
     s = commands.add_parser("student-config", help="write a _config.yml for the student edition of the book")
@@ -332,7 +364,9 @@ def main(argv=None) -> int:
     g.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds for one submission")
     args = parser.parse_args(argv)
     try:
-        if args.command == "pages":
+        if args.command == "build":
+            build(args.names, args.out, args.pdfs)
+        elif args.command == "pages":
             for path in write_pages(out=args.out):
                 print(f"wrote {path}")
         elif args.command == "student-config":
@@ -343,6 +377,9 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except subprocess.CalledProcessError as error:
+        print(f"error: otter assign failed on {error.cmd[-2]} (its message is above)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
+
 import tables
 from timing import Timer
 
@@ -25,12 +27,12 @@ PARTS = {}  # name -> Part, in registration order
 class Context:
     """What every part is given: the device and its kind ("cpu" or "cuda": the sizes' key), the models, the
     PGD batch sizes and repetitions per model, the torch CPU threads (None: torch's) and the run's timer."""
-    device: object
+    device: torch.device
     kind: str
     models: list
     batches: dict
     reps: dict
-    threads: int
+    threads: int | None
     timer: Timer
 
 

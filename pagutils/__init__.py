@@ -2,7 +2,8 @@
 
 Modules, each named after the idea it computes (and the chapter that introduces it):
   data, models, attacks, train, zoo, cache, profiles, report, plots   the spine (Chapter 1)
-  checks          argument validation shared by every public function
+  defaults        the settings chapters, tests and benchmarks share, per profile (one home)
+  checks          argument validation shared by every public function, called once where a value comes in
   gaussian        the robust Gaussian model of Ilyas et al., Section 4 (Chapter 2)
   features        D_R / D_NR by representation matching, D_rand / D_det by targeted PGD (Chapters 3-5)
   gradients       input gradients and SmoothGrad; generation: gradient ascent on a class (Chapter 6)
@@ -12,10 +13,10 @@ Modules, each named after the idea it computes (and the chapter that introduces 
   robust_losses   gradient-norm, noise-consistency, noise-augmentation objectives (Chapter 10)
   score, alignment  denoiser scores, the ideal denoiser's Bayes-optimal gradient, alignment (Chapter 10)
   widgets         sliders over pre-rendered pictures that work in the static book (Chapters 1, 2, 9)
-  assign          assignments: student editions and the autograder (`python -m pagutils.assign`; not imported here)
 """
-from . import (alignment, attacks, cache, checks, data, distractor, features, gaussian, generation, gradients, manifold,
-               models, paths, plots, profiles, report, robust_losses, score, synthetic, train, widgets, zoo)
+from . import (alignment, attacks, cache, checks, data, defaults, distractor, features, gaussian, generation,
+               gradients, manifold, models, paths, plots, profiles, report, robust_losses, score, synthetic, train,
+               widgets, zoo)
 from .device import default_device
 from .profiles import settings
 

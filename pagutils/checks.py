@@ -49,15 +49,16 @@ def _is_number(value) -> bool:
 def number(value, name, where=None, low=None, high=None, strict=False, finite=True) -> float:
     """A real number (not a bool) in [low, high] (or (low, high] with `strict`); returned as float. It must be
     finite, unless `finite` is False, which allows +inf (a limit such as λ = inf)."""
+    bounds = [f"{'>' if strict else '>='} {low:g}"] if low is not None else []
+    bounds += [f"<= {high:g}"] if high is not None else []
+    expected = " ".join(["a number", " and ".join(bounds)]).strip()
     if not _is_number(value):
-        _fail(where, name, "a number", value, ArgumentTypeError)
+        _fail(where, name, expected, value, ArgumentTypeError)
     value = float(value)
     if math.isnan(value) or (not math.isfinite(value) and (finite or value < 0)):
-        _fail(where, name, "a finite number", value)
-    if low is not None and (value < low or (strict and value == low)):
-        _fail(where, name, f"a number {'>' if strict else '>='} {low:g}", value)
-    if high is not None and value > high:
-        _fail(where, name, f"a number <= {high:g}", value)
+        _fail(where, name, f"a finite number{' ' + ' and '.join(bounds) if bounds else ''}", value)
+    if (low is not None and (value < low or (strict and value == low))) or (high is not None and value > high):
+        _fail(where, name, expected, value)
     return value
 
 

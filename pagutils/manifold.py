@@ -136,6 +136,15 @@ def on_off_robustness(model, x: torch.Tensor, basis: torch.Tensor, sigma: float,
     return {direction: torch.cat(values) for direction, values in result.items()}
 
 
+def off_on_ratio(off: float, on: float) -> float:
+    """The mean output change under off-manifold noise divided by that under on-manifold noise (from
+    `on_off_robustness` or `robustness_vs_sigma`): below 1, a model is more robust off the manifold than on it,
+    the signature of perceptually aligned gradients. Introduced in Chapter 7."""
+    checks.number(off, "off", "off_on_ratio", low=0)
+    checks.number(on, "on", "off_on_ratio", low=0)
+    return off / max(on, 1e-12)
+
+
 def robustness_vs_sigma(model, x, basis, sigmas, n_samples=8, seed=0) -> dict:
     """`on_off_robustness` averaged over the examples at every noise level of `sigmas`:
     dict(sigma=[...], on=[...], off=[...]) of floats, one entry per sigma."""

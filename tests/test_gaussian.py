@@ -169,3 +169,18 @@ def test_theorem3_robust_gradients_align_better(model, samples):
 def test_bad_arguments_raise_value_error_naming_them(model, call, name):
     with pytest.raises(ValueError, match=name):
         call(*model)
+
+
+def test_theorem_rows_compare_closed_form_and_monte_carlo():
+    mu, sigma = gaussian.example_model(2, 25.0)
+    x, y = gaussian.sample(20000, mu, sigma, seed=0)
+    rows2, fits = gaussian.theorem2_rows("d=2", mu, sigma, x, y, [0.0, 0.5], 25.0)
+    assert list(fits) == [0.5] and len(rows2) == 3
+    trace = rows2[0]
+    assert trace["closed"] == pytest.approx(torch.trace(gaussian.robust_parameters(mu, sigma, 0.5)[1]).item())
+    assert trace["value"] == pytest.approx(torch.trace(fits[0.5][1]).item()) and trace["rel_error"] < 0.05
+    rows3 = gaussian.theorem3_rows("d=2", mu, sigma, x, y, [0.0, 0.5], fits)
+    assert len(rows3) == 2 + 4
+    standard, robust = rows3[0], rows3[2]
+    assert robust["closed"] > standard["closed"]          # Theorem 3: the robust gradient is better aligned
+    assert all(r["rel_error"] < 0.1 for r in rows3)

@@ -145,3 +145,10 @@ def test_bad_inputs_raise_errors_naming_the_argument():
         manifold.tangent_basis(ae, torch.rand(2, 3, 32, 32))
     with pytest.raises(ValueError, match="sigmas must be"):
         manifold.robustness_vs_sigma(nn.Identity(), v, basis, [])
+
+
+def test_off_on_ratio_divides_and_names_bad_input():
+    assert manifold.off_on_ratio(0.2, 0.8) == pytest.approx(0.25)
+    assert manifold.off_on_ratio(0.3, 0.0) == pytest.approx(0.3e12)   # never a division by zero
+    with pytest.raises(ValueError, match="off_on_ratio: on must be a number >= 0"):
+        manifold.off_on_ratio(0.1, -1.0)
