@@ -346,6 +346,7 @@ def main(argv=None) -> int:
     b = commands.add_parser("build", help="otter assign every master notebook (student, solutions, autograder zip)")
     b.add_argument("names", nargs="*", help="assignments to build (default: all)")
     b.add_argument("--out", default=str(BUILD))
+    b.add_argument("--source", default=str(HERE), help="the folder of master notebooks (default: assignments/)")
     b.add_argument("--pdfs", action="store_true", help="also the solutions PDF (otter's HTML export: "
                                                         "needs `playwright install chromium` once)")
     p = commands.add_parser("pages", help="write the book's exercise pages from the master notebooks")
@@ -365,7 +366,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
-            build(args.names, args.out, args.pdfs)
+            build(args.names, args.out, args.pdfs, folder=args.source)
         elif args.command == "pages":
             for path in write_pages(out=args.out):
                 print(f"wrote {path}")

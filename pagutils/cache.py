@@ -30,7 +30,7 @@ except ImportError:  # Windows: write-then-rename still keeps files whole
 
 
 def canonical(config: dict) -> str:
-    """The configuration as canonical JSON (sorted keys), the text its key is hashed from."""
+    """The configuration as canonical JSON (sorted keys), the text its key is hashed from. Introduced in Chapter 1."""
     try:
         return json.dumps(config, sort_keys=True, separators=(",", ":"))
     except TypeError as error:
@@ -63,7 +63,7 @@ def _locked(path: Path):
 
 
 def tensor_digest(tensors: dict) -> str:
-    """A SHA-256 digest of tensors' names, dtypes, shapes and bytes (16 hex digits)."""
+    """A SHA-256 digest of tensors' names, dtypes, shapes and bytes (16 hex digits). Introduced in Chapter 1."""
     h = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name].detach().to("cpu").contiguous()
@@ -73,13 +73,15 @@ def tensor_digest(tensors: dict) -> str:
 
 
 def shapes(tensors) -> dict:
-    """name -> shape of a dict of tensors or of a module's state: the `expect` of its cached copy."""
+    """name -> shape of a dict of tensors or of a module's state: the `expect` of its cached copy.
+    Introduced in Chapter 1."""
     state = tensors.state_dict() if hasattr(tensors, "state_dict") else tensors
     return {name: tuple(t.shape) for name, t in state.items()}
 
 
 def mismatch(tensors: dict, expect: dict) -> str:
-    """Why `tensors` do not fit `expect` (name -> shape, None for any size along an axis), or '' if they do."""
+    """Why `tensors` do not fit `expect` (name -> shape, None for any size along an axis), or '' if they do.
+    Introduced in Chapter 1."""
     for name, shape in (expect or {}).items():
         if name not in tensors:
             return f"it has no tensor {name!r}"
@@ -92,7 +94,7 @@ def mismatch(tensors: dict, expect: dict) -> str:
 
 def read(path: Path, config: dict, device="cpu", expect: dict = None, warn: bool = True):
     """(tensors, info) from `path` if it is a whole file made for `config` (and holding tensors of the
-    shapes `expect` gives), else None (with a warning)."""
+    shapes `expect` gives), else None (with a warning). Introduced in Chapter 1."""
     if not path.is_file():
         return None
     try:
@@ -115,7 +117,8 @@ def read(path: Path, config: dict, device="cpu", expect: dict = None, warn: bool
 
 
 def write(path: Path, config: dict, tensors: dict, info: dict = None):
-    """Write tensors atomically: to a temporary file beside `path`, then rename it into place."""
+    """Write tensors atomically: to a temporary file beside `path`, then rename it into place.
+    Introduced in Chapter 1."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     cpu = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
@@ -133,6 +136,7 @@ def cached(kind: str, config: dict, build, device="cpu", expect: dict = None):
     `kind` names the cache sub-folder ('models', 'datasets', ...). `expect` (name -> shape, None for any
     size along an axis) is what the tensors must look like: a cached file that does not fit is rebuilt,
     and a build that does not fit is an error. Returns a third value, `built`, True when `build` ran.
+    Introduced in Chapter 1.
     """
     path = path_for(kind, config)
     if not callable(build):
@@ -163,5 +167,5 @@ def _check_built(result, expect, kind):
 
 
 def remove(kind: str, config: dict):
-    """Delete the cached artefact of `config` (if any)."""
+    """Delete the cached artefact of `config` (if any). Introduced in Chapter 1."""
     path_for(kind, config).unlink(missing_ok=True)

@@ -56,7 +56,8 @@ RAW_FILES = {
 
 @dataclass(frozen=True)
 class Data:
-    """A labelled image set held as tensors: `x` is (N, C, H, W) float in [0, 1], `y` is (N,) int64."""
+    """A labelled image set held as tensors: `x` is (N, C, H, W) float in [0, 1], `y` is (N,) int64.
+    Introduced in Chapter 1."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -118,7 +119,7 @@ def _torchvision_class(name: str):
 
 
 def expected_files(name: str, root=None) -> list:
-    """The files torchvision reads for dataset `name` under `root`."""
+    """The files torchvision reads for dataset `name` under `root`. Introduced in Chapter 1."""
     root = Path(root) if root is not None else paths.data_dir()
     cls = _torchvision_class(_check_name(name))
     if name == "cifar10":
@@ -131,7 +132,8 @@ _MD5_SEEN = {}  # (path, size, mtime) -> MD5: every file is hashed at most once 
 
 
 def file_md5(path) -> str:
-    """The MD5 of a file, computed once per process for each (path, size, modification time)."""
+    """The MD5 of a file, computed once per process for each (path, size, modification time).
+    Introduced in Chapter 1."""
     path = Path(path)
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
@@ -147,7 +149,7 @@ def file_md5(path) -> str:
 def verify(name: str, split: str = None, root=None) -> list:
     """Check the size and MD5 of every present file of dataset `name` (of one `split`, or both) against the
     official ones; raise `CorruptFileError` naming the first bad file and how to fix it. Returns the checked
-    paths. (CIFAR-10 is verified by torchvision itself when it opens the files.)"""
+    paths. (CIFAR-10 is verified by torchvision itself when it opens the files.) Introduced in Chapter 1."""
     root = Path(root) if root is not None else paths.data_dir()
     cls = _torchvision_class(_check_name(name))
     checked = []
@@ -229,6 +231,7 @@ def load(name: str, split: str = "train", n: int = None, seed: int = 0, device=N
 
     `n` draws a seeded subset of that many examples. Missing files are downloaded when `download`
     is on and the network answers; otherwise the error lists the missing files.
+    Introduced in Chapter 1.
     """
     _check_name(name)
     if split not in ("train", "test"):
@@ -247,7 +250,8 @@ def load(name: str, split: str = "train", n: int = None, seed: int = 0, device=N
 
 
 def augment_crop_flip(x: torch.Tensor, padding: int = 4, flip: bool = True, generator: torch.Generator = None):
-    """Random crops (after reflect-padding by `padding`) and horizontal flips, per example, on x's device."""
+    """Random crops (after reflect-padding by `padding`) and horizontal flips, per example, on x's device.
+    Introduced in Chapter 1."""
     checks.images(x, "x", "augment_crop_flip")
     checks.integer(padding, "padding", "augment_crop_flip", low=0)
     n, c, h, w = x.shape

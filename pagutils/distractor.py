@@ -26,7 +26,7 @@ from .zoo import cached_model
 
 
 def render_letter(letter="A", size=(28, 28), fontsize=22) -> torch.Tensor:
-    """`letter` drawn white on black, centred, as a (1, H, W) float tensor in [0, 1]."""
+    """`letter` drawn white on black, centred, as a (1, H, W) float tensor in [0, 1]. Introduced in Chapter 8."""
     if not isinstance(letter, str) or len(letter) != 1 or not letter.isprintable() or letter.isspace():
         raise ValueError(f"letter must be a single visible character, got {letter!r}")
     if len(size) != 2 or min(size) < 8:
@@ -48,6 +48,7 @@ def make_distractor_data(data, letter="A", seed=0):
 
     The digit goes in the top half or the bottom half with probability 1/2 each (drawn from `seed`),
     the letter in the other half. `digit_mask` is a (N, 1, 2H, W) float tensor, 1 on the digit half.
+    Introduced in Chapter 8.
     """
     checks.nonempty(data, "data", "make_distractor_data")
     checks.images(data.x, "data.x", "make_distractor_data")
@@ -64,7 +65,8 @@ def make_distractor_data(data, letter="A", seed=0):
 
 
 def make_classifier(arch, source="mnist", in_shape=(1, 56, 28), num_classes=10, seed=0) -> Classifier:
-    """A freshly initialised `arch` classifier for stacked images of shape `in_shape`, normalised as `source`."""
+    """A freshly initialised `arch` classifier for stacked images of shape `in_shape`, normalised as `source`.
+    Introduced in Chapter 8."""
     checks.one_of(arch, ARCHITECTURES, "arch", "distractor.make_classifier")
     checks.one_of(source, INFO, "source", "distractor.make_classifier")
     if len(in_shape) != 3 or not all(isinstance(v, int) and v > 0 for v in in_shape):
@@ -111,7 +113,8 @@ def _check_mask(x, digit_mask):
 @torch.no_grad()
 def noise_sensitivity(model, x, digit_mask, sigma, half="distractor", n_draws=4, seed=0) -> float:
     """Mean L1 distance between softmax outputs with and without Gaussian noise (std `sigma`, not clamped)
-    added to one half of every image: `half` is 'digit' or 'distractor'. Averaged over `n_draws` draws."""
+    added to one half of every image: `half` is 'digit' or 'distractor'. Averaged over `n_draws` draws.
+    Introduced in Chapter 8."""
     _check_mask(x, digit_mask)
     if half not in ("digit", "distractor"):
         raise ValueError(f"half must be 'digit' or 'distractor', got {half!r}")
@@ -137,6 +140,7 @@ def gradient_mass(model, x, y, digit_mask) -> torch.Tensor:
 
     0 means the model's gradient lives on the digit alone, 1 that it lives on the distractor alone; a
     gradient spread evenly over all pixels gives 1/2.
+    Introduced in Chapter 8.
     """
     _check_mask(x, digit_mask)
     checks.labels(y, "y", "gradient_mass", n=len(x))
@@ -146,7 +150,8 @@ def gradient_mass(model, x, y, digit_mask) -> torch.Tensor:
 
 
 def sensitivity_curves(models, x, digit_mask, sigmas, n_draws=4, seed=0, show_progress=True) -> dict:
-    """{(name, half): [noise_sensitivity at every sigma]} for every named model of `models` and both halves."""
+    """{(name, half): [noise_sensitivity at every sigma]} for every named model of `models` and both halves.
+    Introduced in Chapter 8."""
     if not isinstance(models, dict) or not models:
         raise ValueError("models must be a non-empty dict of name -> model")
     if not isinstance(sigmas, (list, tuple)) or not sigmas:
@@ -159,7 +164,8 @@ def sensitivity_curves(models, x, digit_mask, sigmas, n_draws=4, seed=0, show_pr
 
 
 def plot_sensitivity(curves, sigmas, axes=None):
-    """Two panels, noise on the digit half and on the distractor half: output change against noise level."""
+    """Two panels, noise on the digit half and on the distractor half: output change against noise level.
+    Introduced in Chapter 8."""
     import matplotlib.pyplot as plt
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)

@@ -122,6 +122,7 @@ def example_model(dim: int = 2, condition: float = 100.0, snr: float = 1.0):
 
     Every coordinate is then equally useful (the same signal-to-noise ratio μ_i/σ_i), but the low-variance
     ones are non-robust: a perturbation of size σ_i, small when σ_i is, moves them by a full standard deviation.
+    Introduced in Chapter 2.
     """
     checks.integer(dim, "dim")
     checks.number(condition, "condition", low=1.0)
@@ -131,7 +132,8 @@ def example_model(dim: int = 2, condition: float = 100.0, snr: float = 1.0):
 
 
 def sample(n: int, mu, sigma, seed: int = 0):
-    """(x, y): `n` draws with y uniform in {-1, +1} (float64) and x ~ N(y μ, Σ), from a seeded generator."""
+    """(x, y): `n` draws with y uniform in {-1, +1} (float64) and x ~ N(y μ, Σ), from a seeded generator.
+    Introduced in Chapter 2."""
     checks.integer(n, "n")
     mu, sigma = _check_model(mu, sigma)
     generator = torch.Generator().manual_seed(seed)
@@ -141,7 +143,7 @@ def sample(n: int, mu, sigma, seed: int = 0):
 
 
 def nll(x, y, mu, sigma):
-    """The Gaussian negative log-likelihood -log N(x; yμ, Σ) of every sample: a (N,) tensor."""
+    """The Gaussian negative log-likelihood -log N(x; yμ, Σ) of every sample: a (N,) tensor. Introduced in Chapter 2."""
     mu, sigma = _check_model(mu, sigma)
     x, y = _check_samples(x, y, mu.shape[0])
     v = x - y[:, None] * mu
@@ -153,6 +155,7 @@ def mle(x, y):
     """The maximum-likelihood (μ, Σ) from samples: μ = mean of y·x, Σ = mean of (x - yμ)(x - yμ)ᵀ.
 
     In the population limit these are exactly (μ*, Σ*): standard training learns the data's own covariance.
+    Introduced in Chapter 2.
     """
     return _mle(*_check_samples(x, y))
 
@@ -165,7 +168,8 @@ def _mle(x, y):
 
 # ---------------------------------------------------------------------------------------------- Theorem 1
 def worst_case_perturbation(x, y, mu, sigma, lam: float):
-    """δ* = (λΣ - I)⁻¹ (x - yμ), the maximiser of q(x + δ) - λ‖δ‖² for the model (μ, Σ); needs λ > 1/σ_min(Σ)."""
+    """δ* = (λΣ - I)⁻¹ (x - yμ), the maximiser of q(x + δ) - λ‖δ‖² for the model (μ, Σ); needs λ > 1/σ_min(Σ).
+    Introduced in Chapter 2."""
     mu, sigma = _check_model(mu, sigma)
     x, y = _check_samples(x, y, mu.shape[0])
     smallest = torch.linalg.eigvalsh(sigma)[0].item()
@@ -176,7 +180,7 @@ def worst_case_perturbation(x, y, mu, sigma, lam: float):
 
 def vulnerability_gap(sigma_star, C: float) -> float:
     """Theorem 1: tr[(I + (CΣ* - I)⁻¹)²] - d, the rise of E[q] (twice the NLL) that the penalty-C adversary
-    causes for the standard MLE. Needs C > 1/σ_min(Σ*)."""
+    causes for the standard MLE. Needs C > 1/σ_min(Σ*). Introduced in Chapter 2."""
     sigma_star = _check_covariance(sigma_star, "sigma_star")
     variances = torch.linalg.eigvalsh(sigma_star)
     checks.number(C, "C", low=1.0 / variances[0].item(), strict=True, finite=False)
@@ -185,7 +189,7 @@ def vulnerability_gap(sigma_star, C: float) -> float:
 
 def adversarial_loss_gap(x, y, mu, sigma, C: float) -> float:
     """Monte-Carlo Theorem 1: mean over samples of q(x + δ*) - q(x) for the model (μ, Σ), i.e. twice the
-    rise of the mean NLL under the penalty-C adversary."""
+    rise of the mean NLL under the penalty-C adversary. Introduced in Chapter 2."""
     delta = worst_case_perturbation(x, y, mu, sigma, C)
     return 2 * (nll(x + delta, y, mu, sigma) - nll(x, y, mu, sigma)).mean().item()
 
@@ -198,7 +202,8 @@ def _robust_variances(variances, lam):
 
 
 def robust_covariance(sigma_star, lam: float):
-    """Theorem 2: Σ_r = ½Σ* + (1/λ)I + (Σ*/λ + ¼Σ*²)^½ for the multiplier λ > 0 (λ = inf gives Σ*)."""
+    """Theorem 2: Σ_r = ½Σ* + (1/λ)I + (Σ*/λ + ¼Σ*²)^½ for the multiplier λ > 0 (λ = inf gives Σ*).
+    Introduced in Chapter 2."""
     sigma_star = _check_covariance(sigma_star, "sigma_star")
     checks.number(lam, "lam", strict=True, low=0.0, finite=False)
     variances, basis = torch.linalg.eigh(sigma_star)
@@ -214,7 +219,8 @@ def _budget(variances, lam):
 
 
 def adversary_budget(sigma_star, lam: float) -> float:
-    """ε(λ): the root-mean-square size E[‖δ*‖²]^½ of the adversary's perturbation at the robust solution Σ_r(λ)."""
+    """ε(λ): the root-mean-square size E[‖δ*‖²]^½ of the adversary's perturbation at the robust solution Σ_r(λ).
+    Introduced in Chapter 2."""
     sigma_star = _check_covariance(sigma_star, "sigma_star")
     checks.number(lam, "lam", strict=True, low=0.0, finite=False)
     return 0.0 if math.isinf(lam) else _budget(torch.linalg.eigvalsh(sigma_star), lam)
@@ -237,7 +243,7 @@ def _solve_decreasing(f, target, start=1.0, iters=80):
 def robust_multiplier(sigma_star, eps: float) -> float:
     """λ(ε): the λ with adversary_budget(Σ*, λ) = ε, by bisection on log λ; inf for ε = 0.
 
-    ε(λ) falls from ∞ (λ → 0) to 0 (λ → ∞), so every ε ≥ 0 has exactly one λ."""
+    ε(λ) falls from ∞ (λ → 0) to 0 (λ → ∞), so every ε ≥ 0 has exactly one λ. Introduced in Chapter 2."""
     sigma_star = _check_covariance(sigma_star, "sigma_star")
     variances = torch.linalg.eigvalsh(sigma_star)
     eps = checks.number(eps, "eps", low=0.0)
@@ -247,7 +253,7 @@ def robust_multiplier(sigma_star, eps: float) -> float:
 
 
 def robust_parameters(mu_star, sigma_star, eps: float):
-    """(μ_r, Σ_r, λ): the population robust MLE of Theorem 2 at budget ε (μ_r = μ*)."""
+    """(μ_r, Σ_r, λ): the population robust MLE of Theorem 2 at budget ε (μ_r = μ*). Introduced in Chapter 2."""
     mu_star, sigma_star = _check_model(mu_star, sigma_star, ("mu_star", "sigma_star"))
     lam = robust_multiplier(sigma_star, eps)
     return mu_star.clone(), robust_covariance(sigma_star, lam), lam
@@ -273,6 +279,7 @@ def robust_mle(x, y, eps: float, iters: int = 500, tol: float = 1e-7):
     way to the refit (entry (i, j) by the geometric mean of the two fractions), and μ the fraction g/(g + 1),
     which cancels those slopes (λ's own feedback still makes it take tens to a few hundred steps).
     Stops when Σ changes by less than `tol` (relative, Frobenius norm) in a step.
+    Introduced in Chapter 2.
     """
     x, y = _check_samples(x, y)
     eps = checks.number(eps, "eps", low=0.0)
@@ -299,7 +306,8 @@ def robust_mle(x, y, eps: float, iters: int = 500, tol: float = 1e-7):
 
 # ---------------------------------------------------------------------------------------------- classifiers
 def linear_classifier(mu, sigma):
-    """(w, b) of the model's Bayes rule sgn(wᵀx + b): the log-odds 2μᵀΣ⁻¹x, so w = 2Σ⁻¹μ and b = 0."""
+    """(w, b) of the model's Bayes rule sgn(wᵀx + b): the log-odds 2μᵀΣ⁻¹x, so w = 2Σ⁻¹μ and b = 0.
+    Introduced in Chapter 2."""
     mu, sigma = _check_model(mu, sigma)
     return 2 * torch.linalg.solve(sigma, mu), 0.0
 
@@ -313,7 +321,8 @@ def _check_linear(w, b):
 
 def robust_error(w, b, mu_star, sigma_star, eps: float) -> float:
     """The error of sgn(wᵀx + b) on the model (μ*, Σ*) when every input may move by ‖δ‖₂ ≤ ε (worst case,
-    δ = -ε y w/‖w‖): the mean over y = ±1 of Φ((ε‖w‖ - y b - wᵀμ*)/(wᵀΣ*w)^½). ε = 0 is the clean error."""
+    δ = -ε y w/‖w‖): the mean over y = ±1 of Φ((ε‖w‖ - y b - wᵀμ*)/(wᵀΣ*w)^½). ε = 0 is the clean error.
+    Introduced in Chapter 2."""
     w, b = _check_linear(w, b)
     mu_star, sigma_star = _check_model(mu_star, sigma_star, ("mu_star", "sigma_star"))
     _check_vector(w, "w", len(mu_star))
@@ -325,7 +334,8 @@ def robust_error(w, b, mu_star, sigma_star, eps: float) -> float:
 
 
 def empirical_robust_error(w, b, x, y, eps: float) -> float:
-    """Monte-Carlo `robust_error`: the fraction of samples misclassified after the move x - ε y w/‖w‖."""
+    """Monte-Carlo `robust_error`: the fraction of samples misclassified after the move x - ε y w/‖w‖.
+    Introduced in Chapter 2."""
     w, b = _check_linear(w, b)
     x, y = _check_samples(x, y, len(w))
     eps = checks.number(eps, "eps", low=0.0)
@@ -336,7 +346,7 @@ def empirical_robust_error(w, b, x, y, eps: float) -> float:
 # ---------------------------------------------------------------------------------------------- Theorem 3
 def classifier_gradient(mu, sigma, x):
     """∇ₓ of the model's log-odds log N(x; μ, Σ) - log N(x; -μ, Σ) at every row of x, by autograd through the
-    two Gaussian log-densities (analytically 2Σ⁻¹μ at every x: the classifier is linear)."""
+    two Gaussian log-densities (analytically 2Σ⁻¹μ at every x: the classifier is linear). Introduced in Chapter 2."""
     mu, sigma = _check_model(mu, sigma)
     x = _as_tensor(x, "x", 2)
     if x.shape[1] != len(mu):
@@ -348,7 +358,8 @@ def classifier_gradient(mu, sigma, x):
 
 
 def gradient_alignment(grad, mu):
-    """The cosine between gradient(s) `grad` ((d,) or (N, d)) and the inter-class direction(s) `mu` (broadcast)."""
+    """The cosine between gradient(s) `grad` ((d,) or (N, d)) and the inter-class direction(s) `mu` (broadcast).
+    Introduced in Chapter 2."""
     grad = torch.as_tensor(grad, dtype=DTYPE)
     mu = torch.as_tensor(mu, dtype=DTYPE)
     if grad.dim() not in (1, 2) or mu.dim() not in (1, 2) or grad.shape[-1] != mu.shape[-1]:
@@ -358,13 +369,14 @@ def gradient_alignment(grad, mu):
 
 
 def condition_number(sigma) -> float:
-    """σ_max/σ_min of a covariance."""
+    """σ_max/σ_min of a covariance. Introduced in Chapter 2."""
     variances = torch.linalg.eigvalsh(_check_covariance(sigma, "sigma"))
     return (variances[-1] / variances[0]).item()
 
 
 def worst_case_alignment(sigma) -> float:
-    """Theorem 3's quantity min over μ of cos(Σ⁻¹μ, μ) = 2√κ/(1 + κ), κ = condition_number(Σ)."""
+    """Theorem 3's quantity min over μ of cos(Σ⁻¹μ, μ) = 2√κ/(1 + κ), κ = condition_number(Σ).
+    Introduced in Chapter 2."""
     kappa = condition_number(sigma)
     return 2 * math.sqrt(kappa) / (1 + kappa)
 
@@ -378,7 +390,7 @@ STYLE = dict(data=dict(color="black", lw=1.5, label="data Σ* (= standard MLE)")
 
 
 def covariance_ellipse(ax, mean, sigma, n_std: float = 2.0, **style):
-    """Draw the `n_std`-standard-deviation ellipse of a 2-D Gaussian on `ax`."""
+    """Draw the `n_std`-standard-deviation ellipse of a 2-D Gaussian on `ax`. Introduced in Chapter 2."""
     from matplotlib.patches import Ellipse
     sigma = _check_covariance(sigma, "sigma", 2)
     variances, basis = torch.linalg.eigh(sigma)
@@ -396,7 +408,8 @@ def _boundary(ax, w, extent, **style):
 
 
 def plot_panel(ax, mu_star, sigma_star, eps: float, x=None, y=None, sigma_mc=None, extent=(3.2, 1.6)):
-    """One 2-D panel: samples, the data covariance and the robust one at ±μ*, and both decision boundaries."""
+    """One 2-D panel: samples, the data covariance and the robust one at ±μ*, and both decision boundaries.
+    Introduced in Chapter 2."""
     mu_star, sigma_star = _check_model(mu_star, sigma_star, ("mu_star", "sigma_star"))
     if len(mu_star) != 2:
         raise ValueError(f"plot_panel draws 2-D models, got mu_star of shape {tuple(mu_star.shape)}")
@@ -426,7 +439,8 @@ def _label(style, keep):
 
 
 def robust_covariance_panels(mu_star, sigma_star, eps_list, x=None, y=None, sigma_mc=None):
-    """A row of `plot_panel`s, one per ε (`sigma_mc`: optional list of sample-based robust covariances)."""
+    """A row of `plot_panel`s, one per ε (`sigma_mc`: optional list of sample-based robust covariances).
+    Introduced in Chapter 2."""
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(eps_list), figsize=(3.6 * len(eps_list), 2.4), squeeze=False)
     for i, (ax, eps) in enumerate(zip(axes[0], eps_list)):
@@ -440,7 +454,8 @@ def robust_covariance_panels(mu_star, sigma_star, eps_list, x=None, y=None, sigm
 
 def eps_curves(mu_star, sigma_star, eps_grid):
     """Three panels against ε: the condition number of Σ_r, the gradient-μ* cosine (at μ* and worst case
-    over μ), and the error under an L2 attack of radius ε of the standard and the robust classifier."""
+    over μ), and the error under an L2 attack of radius ε of the standard and the robust classifier.
+    Introduced in Chapter 2."""
     import matplotlib.pyplot as plt
     mu_star, sigma_star = _check_model(mu_star, sigma_star, ("mu_star", "sigma_star"))
     w_std, _ = linear_classifier(mu_star, sigma_star)
@@ -477,7 +492,7 @@ def eps_curves(mu_star, sigma_star, eps_grid):
 # ---------------------------------------------------------------------------------------------- results
 def comparison(metric: str, closed: float, simulated: float, note: str = "") -> dict:
     """A results row for `pagutils.report.record`: the Monte-Carlo value, with the closed form and the
-    relative error between them in the note."""
+    relative error between them in the note. Introduced in Chapter 2."""
     error = abs(simulated - closed) / max(abs(closed), 1e-300)
     text = f"closed form {closed:.5g}, Monte-Carlo {simulated:.5g}, rel. error {100 * error:.2f}%"
     return dict(metric=metric, value=float(simulated), paper=None, note=f"{text}; {note}" if note else text,

@@ -46,7 +46,8 @@ def _check_basis(v, basis, name="v"):
 
 
 def project_onto(v: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    """P v = U Uᵀ v for every example: the part of v that lies in the tangent space spanned by `basis`."""
+    """P v = U Uᵀ v for every example: the part of v that lies in the tangent space spanned by `basis`.
+    Introduced in Chapter 7."""
     _check_basis(v, basis)
     flat = v.flatten(1).to(basis.dtype)
     coefficients = torch.einsum("ndk,nd->nk", basis, flat)
@@ -54,7 +55,7 @@ def project_onto(v: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
 
 
 def project_off(v: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    """(I - P) v for every example: the part of v orthogonal to the tangent space."""
+    """(I - P) v for every example: the part of v orthogonal to the tangent space. Introduced in Chapter 7."""
     return v - project_onto(v, basis)
 
 
@@ -63,6 +64,7 @@ def on_manifold_fraction(v: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
 
     A random direction in D dimensions has an expected fraction of k / D. The fraction of a zero vector
     is undefined and returned as NaN.
+    Introduced in Chapter 7.
     """
     _check_basis(v, basis)
     peak = v.flatten(1).abs().amax(1)
@@ -73,7 +75,8 @@ def on_manifold_fraction(v: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
 
 
 def orthonormalize(jacobian: torch.Tensor) -> torch.Tensor:
-    """An orthonormal basis (N, D, k) of the column space of each (D, k) matrix of `jacobian` (reduced QR)."""
+    """An orthonormal basis (N, D, k) of the column space of each (D, k) matrix of `jacobian` (reduced QR).
+    Introduced in Chapter 7."""
     if not isinstance(jacobian, torch.Tensor) or jacobian.dim() != 3 or not jacobian.is_floating_point():
         raise ValueError(f"jacobian must be a float tensor of shape (N, D, k), got {checks.describe(jacobian)}")
     if jacobian.shape[2] > jacobian.shape[1]:
@@ -83,7 +86,8 @@ def orthonormalize(jacobian: torch.Tensor) -> torch.Tensor:
 
 
 def random_basis(n: int, shape, k: int, seed: int = 0) -> torch.Tensor:
-    """N random k-dimensional subspaces of R^D (D = prod(shape)): a baseline with on-fraction k / D."""
+    """N random k-dimensional subspaces of R^D (D = prod(shape)): a baseline with on-fraction k / D.
+    Introduced in Chapter 7."""
     checks.integer(n, "n", "random_basis")
     d = math.prod(shape)
     if not isinstance(k, int) or not 1 <= k <= d:
@@ -99,7 +103,7 @@ def random_basis(n: int, shape, k: int, seed: int = 0) -> torch.Tensor:
 def projected_noise(x: torch.Tensor, basis: torch.Tensor, sigma: float, direction: str,
                     generator: torch.Generator = None) -> torch.Tensor:
     """Gaussian noise projected onto the tangent space (`direction`='on') or its complement ('off'),
-    rescaled to L2 norm exactly `sigma` per example."""
+    rescaled to L2 norm exactly `sigma` per example. Introduced in Chapter 7."""
     if direction not in ("on", "off"):
         raise ValueError(f"direction must be 'on' or 'off', got {direction!r}")
     checks.positive(sigma, "sigma", "projected_noise", allow_zero=True)
@@ -117,6 +121,7 @@ def on_off_robustness(model, x: torch.Tensor, basis: torch.Tensor, sigma: float,
     `on`: δ is Gaussian noise projected onto the tangent space spanned by `basis` (then rescaled to norm
     sigma); `off`: projected onto its orthogonal complement. Averaged over `n_samples` draws; returns
     dict(on=(N,), off=(N,)). Eval mode, no gradients, the same noise for the same seed.
+    Introduced in Chapter 7.
     """
     _check_basis(x, basis, "x")
     checks.number(sigma, "sigma", "on_off_robustness", low=0)
@@ -147,7 +152,7 @@ def off_on_ratio(off: float, on: float) -> float:
 
 def robustness_vs_sigma(model, x, basis, sigmas, n_samples=8, seed=0) -> dict:
     """`on_off_robustness` averaged over the examples at every noise level of `sigmas`:
-    dict(sigma=[...], on=[...], off=[...]) of floats, one entry per sigma."""
+    dict(sigma=[...], on=[...], off=[...]) of floats, one entry per sigma. Introduced in Chapter 7."""
     if not isinstance(sigmas, (list, tuple)) or not sigmas:
         raise ValueError(f"sigmas must be a non-empty list of noise norms, got {sigmas!r}")
     curves = dict(sigma=list(sigmas), on=[], off=[])
@@ -166,6 +171,7 @@ class Autoencoder(nn.Module):
 
     Two strided convolutions down, a linear bottleneck, two transposed convolutions up; smooth (SiLU)
     activations, so the decoder's Jacobian, whose span is the estimated tangent space, varies smoothly.
+    Introduced in Chapter 9.
     """
 
     def __init__(self, shape=(1, 28, 28), latent_dim=16, width=32):
@@ -196,7 +202,7 @@ class Autoencoder(nn.Module):
 def train_autoencoder(ae: Autoencoder, data, epochs: int, lr: float = 1e-3, batch_size: int = 128, seed: int = 0,
                       show_progress: bool = True) -> list:
     """Train `ae` in place to reconstruct `data.x` (mean squared error, Adam, cosine schedule); returns the
-    history, one record dict(epoch, loss) per epoch."""
+    history, one record dict(epoch, loss) per epoch. Introduced in Chapter 9."""
     checks.nonempty(data, "data", "train_autoencoder")
     checks.images(data.x, "data.x", "train_autoencoder")
     torch.manual_seed(seed)
@@ -239,7 +245,8 @@ def autoencoder(dataset: str, profile: str = "quick", latent_dim: int = None, de
 
 
 def decoder_jacobian(ae: Autoencoder, z: torch.Tensor) -> torch.Tensor:
-    """∂ decode(z) / ∂z for every code: (N, D, k), with torch.func (forward mode, vmapped over the batch)."""
+    """∂ decode(z) / ∂z for every code: (N, D, k), with torch.func (forward mode, vmapped over the batch).
+    Introduced in Chapter 9."""
     if not isinstance(z, torch.Tensor) or z.dim() != 2:
         raise ValueError(f"z must be a tensor of codes (N, k), got {checks.describe(z)}")
 
@@ -252,7 +259,7 @@ def decoder_jacobian(ae: Autoencoder, z: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def tangent_basis(ae: Autoencoder, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """An orthonormal basis (N, D, k) of the estimated tangent space at every image of x: the span of the
-    decoder's Jacobian at the code z = encode(x)."""
+    decoder's Jacobian at the code z = encode(x). Introduced in Chapter 9."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != ae.shape:
         raise ValueError(f"x must be a batch of images of shape (N, {', '.join(map(str, ae.shape))}), "
                          f"got {checks.describe(x)}")
@@ -267,7 +274,7 @@ def tangent_basis(ae: Autoencoder, x: torch.Tensor, batch_size: int = 256) -> to
 
 def plot_fractions(fractions: dict, baseline: float = None, ax=None, title=None):
     """Histograms of on-manifold fractions, one per entry of `fractions` (name -> (N,) tensor);
-    `baseline` (k / D, a random direction's expected fraction) is drawn as a dashed line."""
+    `baseline` (k / D, a random direction's expected fraction) is drawn as a dashed line. Introduced in Chapter 7."""
     import matplotlib.pyplot as plt
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 3.5))
@@ -287,7 +294,7 @@ def plot_fractions(fractions: dict, baseline: float = None, ax=None, title=None)
 
 def plot_robustness_curves(curves: dict, ax=None, title=None):
     """Mean output change against the noise norm σ, on (solid) and off (dashed) the manifold, one colour
-    per entry of `curves` (name -> dict(sigma, on, off) from `robustness_vs_sigma`)."""
+    per entry of `curves` (name -> dict(sigma, on, off) from `robustness_vs_sigma`). Introduced in Chapter 7."""
     import matplotlib.pyplot as plt
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 3.5))

@@ -23,7 +23,7 @@ from .data import INFO
 
 
 class Classifier(nn.Module):
-    """normalise -> `features` (the representation) -> linear `head` (the logits)."""
+    """normalise -> `features` (the representation) -> linear `head` (the logits). Introduced in Chapter 1."""
 
     def __init__(self, features: nn.Module, feature_dim: int, num_classes: int, mean, std):
         super().__init__()
@@ -46,7 +46,8 @@ def mlp(in_shape, width=256):
 
 
 def small_cnn(in_shape, width=32, hidden=128):
-    """Two conv blocks (width, 2*width channels) and a hidden layer: the quick profile's workhorse."""
+    """Two conv blocks (width, 2*width channels) and a hidden layer: the quick profile's workhorse.
+    Introduced in Chapter 1."""
     c, h, w = in_shape
     features = nn.Sequential(
         # max-pooling before the ReLU is the same function (both are monotone) on a 4x smaller tensor
@@ -73,7 +74,8 @@ class BasicBlock(nn.Module):
 
 
 def small_resnet(in_shape, width=16):
-    """A three-stage residual network with one block per stage (width, 2*width, 4*width channels)."""
+    """A three-stage residual network with one block per stage (width, 2*width, 4*width channels).
+    Introduced in Chapter 1."""
     c = in_shape[0]
     features = nn.Sequential(
         nn.Conv2d(c, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
@@ -84,7 +86,8 @@ def small_resnet(in_shape, width=16):
 
 
 def resnet18(in_shape):
-    """torchvision's ResNet-18 with the CIFAR stem: a 3x3 stride-1 first convolution and no max-pool."""
+    """torchvision's ResNet-18 with the CIFAR stem: a 3x3 stride-1 first convolution and no max-pool.
+    Introduced in Chapter 1."""
     import torchvision
     net = torchvision.models.resnet18(num_classes=10)
     net.conv1 = nn.Conv2d(in_shape[0], 64, 3, 1, 1, bias=False)
@@ -95,7 +98,8 @@ def resnet18(in_shape):
 
 
 def vgg11(in_shape):
-    """torchvision's VGG-11 with batch norm, its classifier replaced by global pooling for 32x32 inputs."""
+    """torchvision's VGG-11 with batch norm, its classifier replaced by global pooling for 32x32 inputs.
+    Introduced in Chapter 1."""
     import torchvision
     net = torchvision.models.vgg11_bn(num_classes=10)
     if in_shape[0] != 3:
@@ -104,7 +108,8 @@ def vgg11(in_shape):
 
 
 def densenet121(in_shape):
-    """torchvision's DenseNet-121 with a 3x3 stride-1 stem and no pooling before the dense blocks."""
+    """torchvision's DenseNet-121 with a 3x3 stride-1 stem and no pooling before the dense blocks.
+    Introduced in Chapter 1."""
     import torchvision
     net = torchvision.models.densenet121(num_classes=10)
     net.features.conv0 = nn.Conv2d(in_shape[0], 64, 3, 1, 1, bias=False)
@@ -120,7 +125,8 @@ ARCHITECTURES = {
 
 
 def make_classifier(arch: str, dataset: str = "mnist", num_classes: int = None, seed: int = 0) -> Classifier:
-    """A freshly initialised classifier `arch` for `dataset`'s image shape and normalisation (seeded init)."""
+    """A freshly initialised classifier `arch` for `dataset`'s image shape and normalisation (seeded init).
+    Introduced in Chapter 1."""
     checks.one_of(arch, ARCHITECTURES, "arch", "models.make_classifier")
     checks.one_of(dataset, INFO, "dataset", "models.make_classifier")
     if num_classes is not None:
@@ -144,6 +150,7 @@ def channels_last(model: nn.Module):
     Only the memory layout changes, never a value; the previous layout is restored on leaving. Yields True
     when the model has convolution weights (4-D inputs should then be made channels-last too) and False
     otherwise (nothing changes). Nested blocks, and models already channels-last, cost nothing.
+    Introduced in Chapter 1.
     """
     weights, moved = [p for p in model.parameters() if p.dim() == 4], []
     for p in weights:
@@ -163,7 +170,7 @@ def channels_last(model: nn.Module):
 @contextlib.contextmanager
 def evaluating(model: nn.Module):
     """Within the block, `model` is in eval mode; its previous mode (training or eval) is restored on leaving,
-    also when the block raises."""
+    also when the block raises. Introduced in Chapter 1."""
     was_training = model.training
     model.eval()
     try:
@@ -178,6 +185,7 @@ def frozen(model: nn.Module):
 
     Attacks need input gradients only. Eager autograd already skips parameter gradients nobody asks for, but a
     compiled backward computes every gradient its graph was traced with: it must be traced with them off.
+    Introduced in Chapter 1.
     """
     changed = [p for p in model.parameters() if p.requires_grad]
     for p in changed:
@@ -213,10 +221,11 @@ def _through_compile(fn, compile):
 def forward(model: nn.Module, x: torch.Tensor, compile: bool = False) -> torch.Tensor:
     """`model(x)`; with `compile`, through `torch.compile` (the first call per architecture, mode and input shape
     compiles: seconds on a GPU, up to a minute for ResNet-18 on a CPU; a second input shape compiles once more,
-    for any batch size)."""
+    for any batch size). Introduced in Chapter 1."""
     return _through_compile(_forward, compile)(model, x)
 
 
 def representation(model: nn.Module, x: torch.Tensor, compile: bool = False) -> torch.Tensor:
-    """`model.representation(x)`, eagerly or (with `compile`) through `torch.compile`, as `forward`."""
+    """`model.representation(x)`, eagerly or (with `compile`) through `torch.compile`, as `forward`.
+    Introduced in Chapter 1."""
     return _through_compile(_representation, compile)(model, x)

@@ -22,7 +22,7 @@ _IGNORED = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
 
 class Settings(dict):
-    """A chapter's settings: a dict whose keys also read as attributes (cfg.epochs)."""
+    """A chapter's settings: a dict whose keys also read as attributes (cfg.epochs). Introduced in Chapter 1."""
 
     def __getattr__(self, name):
         try:
@@ -96,6 +96,7 @@ def settings(namespace: dict, quick: dict, full: dict, **choices) -> Settings:
 
     `quick` and `full` give every setting's default per profile (the same names in both).
     `choices` restricts a setting to a set of values, e.g. dataset=("mnist", "fashion_mnist").
+    Introduced in Chapter 1.
     """
     if set(quick) != set(full):
         raise ValueError(f"quick and full profiles must name the same settings; differ in {set(quick) ^ set(full)}")

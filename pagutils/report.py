@@ -21,7 +21,7 @@ def _fmt(value):
 
 
 class Table(dict):
-    """A recorded results table; shows as HTML in a notebook and as text elsewhere."""
+    """A recorded results table; shows as HTML in a notebook and as text elsewhere. Introduced in Chapter 1."""
 
     def _repr_html_(self):
         head = "".join(f"<th>{h}</th>" for h in ("metric", "this run", "paper", "note"))
@@ -53,7 +53,7 @@ def _check_rows(rows):
 
 
 def record(chapter: str, rows: list, cfg: dict, title: str = None) -> Table:
-    """Write the chapter's results table as JSON and return it for display."""
+    """Write the chapter's results table as JSON and return it for display. Introduced in Chapter 1."""
     if not isinstance(chapter, str) or not chapter or any(c in chapter for c in "/\\") or chapter.startswith("."):
         raise ValueError(f"record: chapter must be a file-name-like id such as 'ch01_adversarial_examples', got {chapter!r}")
     checks.mapping(cfg, "cfg", "record")
@@ -75,6 +75,6 @@ def record(chapter: str, rows: list, cfg: dict, title: str = None) -> Table:
 
 
 def load_all(folder=None) -> list:
-    """Every recorded chapter table in the results folder, sorted by chapter name."""
+    """Every recorded chapter table in the results folder, sorted by chapter name. Introduced in Chapter 1."""
     folder = folder or paths.results_dir()
     return [Table(json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]

@@ -39,6 +39,7 @@ def input_gradient_norms(logits, x, y, create_graph=True):
 
     The gradient of the summed per-example losses is each example's own input gradient, so this is
     per example. With `create_graph` the result can be differentiated again (double back-propagation).
+    Introduced in Chapter 10.
     """
     losses = F.cross_entropy(logits, y, reduction="sum")
     (grad,) = torch.autograd.grad(losses, x, create_graph=create_graph)
@@ -50,6 +51,7 @@ def divergence(logits_a, logits_b, kind="logits"):
 
     'logits': squared L2 distance of the logits (the paper's smoothness penalty); 'softmax': squared L2
     distance of the class probabilities; 'kl': KL(p_a || p_b) of the class distributions.
+    Introduced in Chapter 10.
     """
     checks.same_shape(logits_a, logits_b, ("logits_a", "logits_b"), "divergence")
     checks.logits(logits_a, len(logits_a), "logits_a", "divergence")
@@ -69,6 +71,7 @@ def gradient_norm_objective(lam):
 
     One forward pass serves both terms; the penalty is differentiated by double back-propagation. (In a
     model with batch norm in training mode an example's gradient also flows through the batch statistics.)
+    Introduced in Chapter 10.
     """
     lam = checks.number(lam, "lam", low=0)
 
@@ -84,7 +87,8 @@ def gradient_norm_objective(lam):
 
 @register_objective("noise_consistency")
 def noise_consistency_objective(lam, sigma=0.1, kind="logits"):
-    """Cross-entropy on x plus `lam` times the divergence between the outputs on x and on x + N(0, sigma²)."""
+    """Cross-entropy on x plus `lam` times the divergence between the outputs on x and on x + N(0, sigma²).
+    Introduced in Chapter 10."""
     lam, sigma = checks.number(lam, "lam", low=0), checks.number(sigma, "sigma", low=0)
     checks.one_of(kind, DIVERGENCES, "kind")
 
@@ -100,7 +104,8 @@ def noise_consistency_objective(lam, sigma=0.1, kind="logits"):
 
 @register_objective("noise_augmentation")
 def noise_augmentation_objective(sigma):
-    """Cross-entropy on Gaussian-noised inputs x + N(0, sigma²): the training of randomized smoothing."""
+    """Cross-entropy on Gaussian-noised inputs x + N(0, sigma²): the training of randomized smoothing.
+    Introduced in Chapter 10."""
     sigma = checks.number(sigma, "sigma", low=0)
     return lambda model, x, y, generator: F.cross_entropy(model(x + _noise(x, sigma, generator)), y)
 
@@ -112,6 +117,7 @@ def config(method, strength, dataset, profile="quick", **overrides) -> dict:
     arguments to the method's own (e.g. the noise level of 'noise_consistency'). Above the method's
     `lr_above` strength the learning rate is divided by strength / lr_above, which keeps the product of
     learning rate and penalty weight bounded.
+    Introduced in Chapter 10.
     """
     checks.one_of(method, METHODS, "method")
     strength = checks.number(strength, "strength", low=0)

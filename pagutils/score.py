@@ -31,7 +31,8 @@ from .zoo import cached_model
 
 class ConvDenoiser(nn.Module):
     """A small encoder-decoder on (N, C, H, W): one full-resolution layer, two downsampling stages with
-    skip connections, and D(x) = x + net(x). Most of its work happens at half and quarter resolution."""
+    skip connections, and D(x) = x + net(x). Most of its work happens at half and quarter resolution.
+    Introduced in Chapter 10."""
 
     def __init__(self, channels, width=16):
         super().__init__()
@@ -51,7 +52,7 @@ class ConvDenoiser(nn.Module):
 
 
 class MLPDenoiser(nn.Module):
-    """A three-layer MLP on vectors (N, D); D(x) = x + net(x)."""
+    """A three-layer MLP on vectors (N, D); D(x) = x + net(x). Introduced in Chapter 10."""
 
     def __init__(self, dim, width=128):
         super().__init__()
@@ -70,6 +71,7 @@ class EmpiricalDenoiser(nn.Module):
     of class y for D(x̃, y). It is what a denoiser network trained on the same set converges to, and
     Tweedie's formula turns it into the exact score of the set's empirical distribution convolved with
     N(0, σ² I). `score`, `class_score` and `posterior_gradient` take it like a trained denoiser.
+    Introduced in Chapter 10.
     """
 
     def __init__(self, x, y, sigma, num_classes):
@@ -97,7 +99,8 @@ def empirical_denoiser(dataset, sigma, n_train=12000, seed=0, device=None) -> Em
 
 
 def make_denoiser(shape, width, seed=0) -> nn.Module:
-    """A freshly initialised denoiser for examples of `shape`: (C, H, W) gives a ConvDenoiser, (D,) an MLP."""
+    """A freshly initialised denoiser for examples of `shape`: (C, H, W) gives a ConvDenoiser, (D,) an MLP.
+    Introduced in Chapter 10."""
     shape = tuple(shape)
     if len(shape) not in (1, 3) or min(shape) < 1:
         raise ValueError(f"shape must be (D,) for vectors or (C, H, W) for images, got {shape}")
@@ -123,6 +126,7 @@ def train_denoiser(net, x, sigma, epochs, lr=2e-3, batch_size=128, seed=0, show_
 
     `x` holds the clean training examples, (N, D) or (N, C, H, W). Returns the history, one record
     dict(epoch, loss) per epoch (the mean loss).
+    Introduced in Chapter 10.
     """
     _check_batch(x)
     sigma = _check_sigma(sigma)
@@ -135,7 +139,8 @@ def train_denoiser(net, x, sigma, epochs, lr=2e-3, batch_size=128, seed=0, show_
 
 def cached_denoiser(config: dict, x_train, device=None, show_progress=True) -> nn.Module:
     """The denoiser described by `config` (shape, width, sigma, epochs, lr, batch_size, seed and what
-    identifies the data), trained on `x_train()` once and then loaded from the cache (`zoo.cached_model`)."""
+    identifies the data), trained on `x_train()` once and then loaded from the cache (`zoo.cached_model`).
+    Introduced in Chapter 10."""
     device = resolve(device)
     net = make_denoiser(config["shape"], config["width"], config["seed"]).to(device)
     fit = lambda net: train_denoiser(net, x_train().to(device), config["sigma"], config["epochs"], config["lr"],
@@ -178,7 +183,8 @@ def _check_labels(denoiser, x, y):
 
 @torch.no_grad()
 def tweedie_score(denoiser, x, sigma, batch_size=1000) -> torch.Tensor:
-    """The score estimate s_σ(x) = (D(x) - x) / σ² for every example of x (same shape as x)."""
+    """The score estimate s_σ(x) = (D(x) - x) / σ² for every example of x (same shape as x).
+    Introduced in Chapter 10."""
     _check_batch(x)
     sigma = _check_sigma(sigma)
     denoiser.eval()
@@ -187,7 +193,8 @@ def tweedie_score(denoiser, x, sigma, batch_size=1000) -> torch.Tensor:
 
 @torch.no_grad()
 def class_score(denoiser, x, y, sigma, batch_size=1000) -> torch.Tensor:
-    """The class-conditional score estimate s_σ(x | y) = (D(x, y) - x) / σ² of a class-conditional denoiser."""
+    """The class-conditional score estimate s_σ(x | y) = (D(x, y) - x) / σ² of a class-conditional denoiser.
+    Introduced in Chapter 10."""
     _check_batch(x)
     _check_labels(denoiser, x, y)
     sigma = _check_sigma(sigma)
@@ -200,12 +207,14 @@ def posterior_gradient(denoiser, x, y, sigma, batch_size=1000) -> torch.Tensor:
 
     By Bayes' rule this is the input gradient of the Bayes-optimal classifier of the noised data, read off
     a class-conditional denoiser: what a classifier's ∇_x log p(y | x) is compared with in Chapter 10.
+    Introduced in Chapter 10.
     """
     return class_score(denoiser, x, y, sigma, batch_size) - tweedie_score(denoiser, x, sigma, batch_size)
 
 
 def learned_vs_exact(denoiser, x, sigma, exact_score) -> torch.Tensor:
-    """The cosine between the learned score and `exact_score(x, sigma)` at every point of x: (N,)."""
+    """The cosine between the learned score and `exact_score(x, sigma)` at every point of x: (N,).
+    Introduced in Chapter 10."""
     from .alignment import cosine_alignment
     learned = tweedie_score(denoiser, x, sigma)
     exact = exact_score(x, sigma)
@@ -233,6 +242,7 @@ def synthetic_check(manifold, sigma, n_test=500, seed=1, device=None, show_progr
     Test points are drawn from the noised density itself (manifold points plus N(0, sigma²) noise, seed
     `seed`, unseen in training). Returns dict(cosine=(N,) cosine of learned and exact score per point,
     relative_error=(N,) ||s_learned - s_exact|| / ||s_exact||, denoiser=the trained MLP).
+    Introduced in Chapter 10.
     """
     net = synthetic_denoiser(manifold, sigma, device, show_progress, **overrides)
     points = manifold.sample(n_test, seed=seed, noise=False)[0].x.flatten(1)

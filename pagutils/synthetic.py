@@ -32,7 +32,7 @@ CLASSES = ("class 0", "class 1")
 class SyntheticManifold:
     """The generator G(z) = 0.5 + 0.4 tanh(c A z + a sin(B z + φ)) (A (D, 2) orthonormal columns, B (D, 2),
     φ (D,), scale c, amplitude a of the bending), the class-conditional latent Gaussians (`means` (C, 2),
-    `stds` (C, 2), uniform class prior) and the off-manifold noise `noise` (σ_n)."""
+    `stds` (C, 2), uniform class prior) and the off-manifold noise `noise` (σ_n). Introduced in Chapter 7."""
 
     plane: torch.Tensor
     frequencies: torch.Tensor
@@ -182,6 +182,7 @@ def make_generator(dim: int = 40, noise: float = 0.05, scale: float = 2.5, ampli
     (`amplitude`), squashed into (0.1, 0.9). The classes are Gaussians in the latent plane centred at
     (-1, 0.3) and (1, -0.3) with standard deviations 0.6 and (0.5, 0.8): their Bayes decision boundary
     is a curve in the latent plane.
+    Introduced in Chapter 7.
     """
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 3:
         raise ValueError(f"dim must be an int >= 3 (a 2-D manifold needs room around it), got {dim!r}")
@@ -198,7 +199,8 @@ def make_generator(dim: int = 40, noise: float = 0.05, scale: float = 2.5, ampli
 
 
 def mlp(dim: int, num_classes: int = 2, width: int = 128, seed: int = 0) -> Classifier:
-    """A two-hidden-layer ReLU classifier for (N, 1, 1, dim) vectors, with `forward` and `representation`."""
+    """A two-hidden-layer ReLU classifier for (N, 1, 1, dim) vectors, with `forward` and `representation`.
+    Introduced in Chapter 7."""
     checks.integer(dim, "dim", "synthetic.mlp")
     checks.integer(num_classes, "num_classes", "synthetic.mlp")
     checks.integer(width, "width", "synthetic.mlp")
@@ -232,7 +234,8 @@ def plot_latent(manifold: SyntheticManifold, z: torch.Tensor, y: torch.Tensor, a
                 resolution: int = 60):
     """The latent plane: the Bayes-optimal p(class 1 | G(z)) as a colour map, samples z coloured by class,
     and, for every entry of `arrows` (name -> (N, 1, 1, D) input gradients at G(z)), the on-manifold part
-    of each gradient pulled back to the latent plane (J⁺ P ∇), normalised to a common length."""
+    of each gradient pulled back to the latent plane (J⁺ P ∇), normalised to a common length.
+    Introduced in Chapter 7."""
     import matplotlib.pyplot as plt
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 5))
@@ -257,7 +260,8 @@ def plot_latent(manifold: SyntheticManifold, z: torch.Tensor, y: torch.Tensor, a
 
 def plot_surface(manifold: SyntheticManifold, z: torch.Tensor, gradients_at: dict, ax=None, resolution: int = 30):
     """A manifold in R³ (`manifold.dim` == 3) as a surface, with input gradients (name -> (N, 1, 1, 3)) drawn as
-    arrows at the points G(z): tangent arrows lie in the surface, off-manifold arrows stick out of it."""
+    arrows at the points G(z): tangent arrows lie in the surface, off-manifold arrows stick out of it.
+    Introduced in Chapter 7."""
     import matplotlib.pyplot as plt
     if manifold.dim != 3:
         raise ValueError(f"manifold must live in R^3 to be drawn as a surface, got dim={manifold.dim}")
@@ -277,7 +281,8 @@ def plot_surface(manifold: SyntheticManifold, z: torch.Tensor, gradients_at: dic
 
 
 class BayesOptimal(nn.Module):
-    """The Bayes-optimal classifier of `manifold` as a model: `forward(x)` = log p(y | x) (as logits)."""
+    """The Bayes-optimal classifier of `manifold` as a model: `forward(x)` = log p(y | x) (as logits).
+    Introduced in Chapter 7."""
 
     def __init__(self, manifold: SyntheticManifold):
         super().__init__()

@@ -24,7 +24,8 @@ OBJECTIVES = {}
 
 
 def register_objective(name):
-    """Decorator: register a factory `f(**args) -> loss(model, x, y, generator)` under `name`."""
+    """Decorator: register a factory `f(**args) -> loss(model, x, y, generator)` under `name`.
+    Introduced in Chapter 1."""
     def register(factory):
         OBJECTIVES[name] = factory
         return factory
@@ -33,7 +34,7 @@ def register_objective(name):
 
 @register_objective("standard")
 def standard_objective():
-    """Cross-entropy on the clean inputs."""
+    """Cross-entropy on the clean inputs. Introduced in Chapter 1."""
     return lambda model, x, y, generator: F.cross_entropy(model(x), y)
 
 
@@ -45,6 +46,7 @@ def adversarial_objective(eps, norm="l2", steps=7, step_size=None, attack_precis
     nor parameter gradients see it; the parameter update uses the adversarial batch alone.
     `attack_precision='bfloat16'` runs the attack (not the update) under bfloat16 autocast; `attack_compile`
     runs it through torch.compile (None: `PAG_COMPILE` decides), as `attacks.pgd`'s `precision` and `compile`.
+    Introduced in Chapter 1.
     """
     checks.positive(eps, "eps", "objective 'pgd'")
     checks.norm(norm, "objective 'pgd'")
@@ -61,7 +63,7 @@ def adversarial_objective(eps, norm="l2", steps=7, step_size=None, attack_precis
 
 
 def objective(name: str, **args):
-    """The loss function of the registered objective `name` with its arguments."""
+    """The loss function of the registered objective `name` with its arguments. Introduced in Chapter 1."""
     if name not in OBJECTIVES:
         raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {name!r}")
     signature = inspect.signature(OBJECTIVES[name])
@@ -77,7 +79,7 @@ SCHEDULES = ("cosine", "step", "constant")
 
 
 def learning_rate(base_lr, schedule, progress_fraction):
-    """The learning rate after `progress_fraction` (0 to 1) of training."""
+    """The learning rate after `progress_fraction` (0 to 1) of training. Introduced in Chapter 1."""
     if schedule == "cosine":
         return base_lr * 0.5 * (1 + math.cos(math.pi * progress_fraction))
     if schedule == "step":
@@ -209,7 +211,8 @@ def _epochs(model, data, recipe, optimizer, generator, evaluate, show_progress):
 def fit_with_adam(net, x, batch_loss, epochs, lr, batch_size, generator, desc, show_progress=True, postfix="loss"):
     """Minimise `batch_loss(net, batch, generator)` over shuffled batches of the tensor `x` with Adam and a
     cosine schedule (the loop of the course's autoencoder and denoiser). Returns the history, one record
-    `dict(epoch, loss)` per epoch (the mean loss), as `train` does; `net` is left in eval mode."""
+    `dict(epoch, loss)` per epoch (the mean loss), as `train` does; `net` is left in eval mode.
+    Introduced in Chapter 9."""
     checks.tensor(x, "x", "fit_with_adam", floating=True)
     if len(x) == 0:
         raise ValueError("fit_with_adam: x is empty: there is nothing to train on")

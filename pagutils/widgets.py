@@ -21,7 +21,8 @@ from . import attacks, checks, gaussian, manifold, plots
 
 
 def figure_png(fig, dpi: int = 90) -> bytes:
-    """The PNG bytes of a matplotlib figure, which is then closed (so a notebook does not show it as well)."""
+    """The PNG bytes of a matplotlib figure, which is then closed (so a notebook does not show it as well).
+    Introduced in Chapter 1."""
     if not isinstance(fig, plt.Figure):
         raise checks.ArgumentTypeError(f"figure_png: fig must be a matplotlib Figure, got {checks.describe(fig)}")
     dpi = checks.integer(dpi, "dpi", "figure_png")
@@ -33,7 +34,7 @@ def figure_png(fig, dpi: int = 90) -> bytes:
 
 def picture_slider(pictures: list, labels: list, description: str, start: int = 0) -> ipywidgets.VBox:
     """A slider over `labels` above a stack of PNG `pictures` (bytes, one per label), linked in the browser:
-    moving the slider shows the picture of its position, with or without a kernel."""
+    moving the slider shows the picture of its position, with or without a kernel. Introduced in Chapter 1."""
     if not isinstance(pictures, (list, tuple)) or not pictures or not all(isinstance(p, bytes) for p in pictures):
         raise ValueError(f"picture_slider: pictures must be a non-empty list of PNG bytes, got "
                          f"{checks.describe(pictures)}")
@@ -84,7 +85,7 @@ def attack_slider(models: dict, x, y, eps_list, classes, norm: str = "l2", steps
                   n_static: int = 2):
     """(slider, figure): a slider over the budgets `eps_list` showing PGD adversarial examples of the images `x`
     against every model of `models` (name -> model) with each model's prediction, and a static figure of the
-    first `n_static` images against every model (rows) at every budget (columns)."""
+    first `n_static` images against every model (rows) at every budget (columns). Introduced in Chapter 1."""
     where = "attack_slider"
     _check_models(models, where)
     checks.images(x, "x", where)
@@ -115,7 +116,8 @@ def attack_slider(models: dict, x, y, eps_list, classes, norm: str = "l2", steps
 
 def gaussian_eps_slider(mu_star, sigma_star, eps_grid, x=None, y=None) -> ipywidgets.VBox:
     """A slider over the budgets `eps_grid` showing `gaussian.plot_panel` of the 2-D model (μ*, Σ*): the data
-    and robust covariances and both decision boundaries at that budget (samples `x`, `y` drawn beneath)."""
+    and robust covariances and both decision boundaries at that budget (samples `x`, `y` drawn beneath).
+    Introduced in Chapter 2."""
     eps_grid = _check_values(eps_grid, "eps_grid", "gaussian_eps_slider")
     pictures = []
     for eps in eps_grid:
@@ -131,7 +133,8 @@ def noise_slider(models: dict, x, basis, sigmas, classes, seed: int = 0):
     """(slider, figure): a slider over the noise norms `sigmas` showing the images `x` plus Gaussian noise of that
     norm projected onto the tangent spaces `basis` ((N, D, k), on-manifold) or their complement (off-manifold),
     labelled with the models' predictions (in the order of `models`); and a static figure of the first image at
-    every σ (columns). The same seed gives the same noise directions at every σ, so only the size changes along the slider."""
+    every σ (columns). The same seed gives the same noise directions at every σ, so only the size changes along the slider.
+    Introduced in Chapter 9."""
     where = "noise_slider"
     _check_models(models, where)
     checks.images(x, "x", where)

@@ -22,7 +22,7 @@ REQUIRED = frozenset({"arch", "dataset", "objective", "n_train", "epochs", "lr",
 
 
 def standard(dataset, profile="quick", **overrides) -> dict:
-    """The configuration of a standard (non-robust) model of `profile` on `dataset`."""
+    """The configuration of a standard (non-robust) model of `profile` on `dataset`. Introduced in Chapter 1."""
     checks.one_of(dataset, INFO, "dataset", "zoo.standard")
     return {**shared(profile).zoo_recipe, "dataset": dataset, "objective": "standard", "objective_args": {},
             **overrides}
@@ -30,7 +30,8 @@ def standard(dataset, profile="quick", **overrides) -> dict:
 
 def robust(dataset, profile="quick", eps=None, norm="l2", steps=None, **overrides) -> dict:
     """The configuration of a PGD adversarially-trained model (radius `eps` in `norm`; by default the profile's
-    shared radius `defaults.shared(profile).train_eps`, trained with its `train_attack_steps`-step PGD)."""
+    shared radius `defaults.shared(profile).train_eps`, trained with its `train_attack_steps`-step PGD).
+    Introduced in Chapter 1."""
     checks.one_of(dataset, INFO, "dataset", "zoo.robust")
     defaults = shared(profile)
     eps = defaults.train_eps if eps is None else checks.positive(eps, "eps", "zoo.robust")
