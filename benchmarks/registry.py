@@ -69,9 +69,11 @@ class Part:
 def part(name, devices=("cpu", "cuda"), needs=(), key=None, show=None):
     """Register the decorated function `measure(ctx) -> rows` as the part `name` (rows saved under `key`,
     default `name`; printed by `show(rows, results) -> lines`, default one line a row)."""
+    if name in PARTS:
+        raise ValueError(f"part {name!r} is already registered")
     unknown = [need for need in needs if need not in NEEDS]
-    if name in PARTS or unknown:
-        raise ValueError(f"part {name!r}: already registered or unknown needs {unknown} (known: {sorted(NEEDS)})")
+    if unknown:
+        raise ValueError(f"part {name!r}: unknown needs {unknown} (known: {sorted(NEEDS)})")
 
     def register(measure):
         PARTS[name] = Part(name, measure, tuple(devices), tuple(needs), key or name, show)

@@ -18,7 +18,7 @@ from . import checks
 from .data import INFO, Data
 from .device import resolve
 from .gradients import input_gradient
-from .models import ARCHITECTURES, Classifier
+from .models import ARCHITECTURES, Classifier, evaluating
 from .progress import progress
 from . import robust_losses  # noqa: F401  (registers the 'noise_augmentation' objective)
 from .train import Recipe, train
@@ -122,16 +122,12 @@ def noise_sensitivity(model, x, digit_mask, sigma, half="distractor", n_draws=4,
     checks.integer(n_draws, "n_draws", "noise_sensitivity")
     region = (digit_mask if half == "digit" else 1 - digit_mask).to(x)
     generator = torch.Generator().manual_seed(seed)
-    was_training = model.training
-    model.eval()
-    try:
+    total = 0.0
+    with evaluating(model):
         clean = torch.softmax(model(x), 1)
-        total = 0.0
         for _ in range(n_draws):
             noise = torch.randn(x.shape, generator=generator).to(x)
             total += (torch.softmax(model(x + sigma * region * noise), 1) - clean).abs().sum(1).mean().item()
-    finally:
-        model.train(was_training)
     return total / n_draws
 
 

@@ -64,6 +64,7 @@ def generate(model, x_start, target, steps, step_size, eps=None, mask=None, nois
         checks.tensor(mask, "mask", where, dims=4)
     make_step = functools.partial(MaskedStep, step_size=step_size, eps=eps, mask=mask, noise=noise,
                                   generator=torch.Generator().manual_seed(seed))
+    # the default layout: channels-last convolutions would round differently from the images generate has always made
     return ascend(model, x_start, target, _log_prob, make_step, steps, fast_layout=False,
                   desc="gradient ascent" if show_progress and steps >= 20 else None)
 

@@ -1,292 +1,299 @@
-"""Classroom assignments: instructor sources, student editions, book pages and the autograder.
+"""The assignments on otter-grader: master notebooks, what `otter assign` writes, book pages, and grading.
 
-The grading tests run notebooks in Jupyter kernels (about 5 s each): instructor solutions score full marks,
-untouched student editions score zero, a wrong solution loses exactly its question's points, and misbehaving
-submissions (raising, looping, crashing the kernel, edited tests, not a notebook) are graded without a crash.
+The fast tests read the master notebooks. The slow ones run otter as `make assignments` and a teacher do:
+`otter assign` on every master notebook (otter runs every test on the solutions and fails if one fails),
+then grading without Docker, as CI and a laptop grade: every wrong-answer fixture loses exactly the points of
+its wrong question, and submissions that are not notebooks, are empty, raise in every cell or never finish
+score zero with a message without stopping the others.
 """
-import ast
+import csv
+import importlib.util
 import json
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
 import torch
 
-from pagutils import assign
+pytest.importorskip("otter", reason="otter-grader comes with requirements-teaching.txt (make test installs it)")
 
 ROOT = Path(__file__).resolve().parent.parent
+FOLDER = ROOT / "assignments"
 FIXTURES = ROOT / "tests" / "fixtures" / "assignments"
-ASSIGNMENTS = assign.load_all(ROOT / "assignments")
-NAMES = sorted(ASSIGNMENTS)
-LIMITS = dict(time_limit=30, cell_time_limit=30)
 
 
-def _copy(nb):
-    return nbformat.from_dict(json.loads(json.dumps(nb)))
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, FOLDER / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _submission(name, replace=None, drop_hidden=True):
-    """The instructor notebook of `name` as a submission: hidden tests dropped, `replace` = {cell id: new code of
-    its solution block}."""
-    nb = _copy(ASSIGNMENTS[name].notebook)
-    if drop_hidden:
-        nb.cells = [c for c in nb.cells if "hidden-test" not in c.metadata.get("tags", [])]
-    for cell in nb.cells:
-        if replace and cell.get("id") in replace:
-            cell.source = assign.fill(cell.source, replace[cell["id"]])
-    return nb
+teaching, checks = _load("teaching"), _load("checks")
+MASTERS = {name: teaching.read_master(path) for name, path in teaching.masters().items()}
+NAMES = sorted(MASTERS)
 
 
-def _write(nb, path):
-    nbformat.write(nb, path)
-    return path
+def _points(name):
+    return {q["name"]: q["points"] for q in MASTERS[name]["questions"]}
 
 
-def _scores(result):
-    return {q: v["score"] for q, v in result["questions"].items()}
+def _config(name):
+    from otter.assign.blocks import get_cell_config, is_assignment_config_cell
+    nb = nbformat.read(FOLDER / f"{name}.ipynb", as_version=4)
+    return get_cell_config(next(c for c in nb.cells if is_assignment_config_cell(c)))
 
 
-def _full(name):
-    return {q: v["points"] for q, v in ASSIGNMENTS[name].questions.items()}
+def _grades(path):
+    """final_grades.csv as {file: row}, scores as floats where they are numbers."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {row["file"]: row for row in rows}
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# sources and editions (no kernel)
+# master notebooks (no otter run)
 
 
-def test_at_least_five_assignments_tied_to_chapters_with_graded_questions():
-    assert len(ASSIGNMENTS) >= 5
-    for name, a in ASSIGNMENTS.items():
-        assert (ROOT / "book" / f"{a.chapter}.ipynb").is_file(), f"{name}: chapter {a.chapter!r} is not in book/"
-        assert len(a.questions) >= 3, f"{name} has fewer than three questions"
-        for qid in a.questions:
-            checks = [c for c in a.checks if c.question == qid]
-            assert any(not c.hidden for c in checks) and any(c.hidden for c in checks), \
-                f"{name} {qid} needs visible and hidden checks"
-        for qid in a.questions:
-            assert any(re.search(r"manual_seed\(|seed=\d", c.code) for c in a.checks if c.question == qid), \
-                f"{name} {qid}: no check on seeded random inputs"
-        for check in a.checks:
-            for line in check.code.split("\n"):
+def test_seven_assignments_with_visible_and_hidden_tests_on_seeded_inputs():
+    assert {"ch08_noise_ratio", "ch09_tangent_space"} <= set(NAMES) and len(NAMES) >= 7
+    for name, master in MASTERS.items():
+        config = _config(name)
+        assert config["name"] == name, f"{name}: the ASSIGNMENT CONFIG must name the assignment {name!r}"
+        assert "checks.py" in config["files"] and config["tests"]["ok_format"] is False
+        assert (ROOT / "book" / f"{master['chapter']}.ipynb").is_file()
+        assert len(master["questions"]) >= 3, f"{name} has fewer than three questions"
+        for q in master["questions"]:
+            assert any(t["hidden"] for t in q["tests"]) and any(not t["hidden"] for t in q["tests"]), \
+                f"{name} {q['name']} needs visible and hidden tests"
+            assert all(t["points"] > 0 for t in q["tests"]), f"{name} {q['name']}: a test without points"
+            assert any(re.search(r"manual_seed\(|seed=\d", t["source"]) for t in q["tests"]), \
+                f"{name} {q['name']}: no test on seeded random inputs"
+            for line in (line for t in q["tests"] for line in t["source"].split("\n")):
                 assert not re.search(r"torch\.rand(n|int|perm)?\(", line) or "generator=" in line, \
-                    f"{name} {check.title}: unseeded random numbers in {line.strip()!r}"
-        assert list(FIXTURES.glob(f"{name}.wrong-q*.ipynb")), f"{name} has no wrong-solution fixture"
-
-
-def test_stub_fill_and_solution_code():
-    source = "def f(x):\n    \"\"\"Doc.\"\"\"\n    ### BEGIN SOLUTION\n    ### HINT: double it.\n    return 2 * x\n" \
-             "    ### END SOLUTION\n\nprint(1)"
-    student = assign.stub(source)
-    assert "return 2 * x" not in student and "BEGIN" not in student and "print(1)" in student
-    assert "    raise NotImplementedError('double it.')" in student
-    namespace = {}
-    exec(student, namespace)
-    with pytest.raises(NotImplementedError, match="double it"):
-        namespace["f"](1)
-    assert "    return 3 * x" in assign.fill(source, "return 3 * x")
-    assert assign.solution_code(source) == "def f(x):\n    \"\"\"Doc.\"\"\"\n    return 2 * x\n\nprint(1)"
-    assert "raise NotImplementedError('Replace this line with your code.')" in assign.stub(
-        "### BEGIN SOLUTION\nx = 1\n### END SOLUTION")
-    with pytest.raises(assign.AssignmentError, match="without an ### END SOLUTION"):
-        assign.stub("### BEGIN SOLUTION\nx = 1")
-    with pytest.raises(assign.AssignmentError, match="without a ### BEGIN SOLUTION"):
-        assign.stub("x = 1\n### END SOLUTION")
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_student_edition_has_stubs_no_solutions_and_no_hidden_tests(name):
-    a = ASSIGNMENTS[name]
-    student = assign.student_edition(a)
-    text = "\n".join(c.source for c in student.cells)
-    assert assign.BEGIN not in text and assign.END not in text and "hidden-test" not in json.dumps(student)
-    solutions = [c.source for c in a.notebook.cells if c.cell_type == "code" and assign.solution_blocks(c.source)]
-    elsewhere = {line.strip() for c in a.notebook.cells if c.source not in solutions for line in c.source.split("\n")}
-    for source in solutions:
-        for begin, end in assign.solution_blocks(source):
-            for line in source.split("\n")[begin + 1:end]:
-                if line.strip() and not line.strip().startswith("#") and line.strip() not in elsewhere:
-                    assert line.strip() not in text, f"{name}: the solution line {line.strip()!r} leaked"
-    assert text.count("raise NotImplementedError(") == len(solutions)
-    visible = [c for c in student.cells if "visible-test" in c.metadata.get("tags", [])]
-    assert len(visible) == sum(not c.hidden for c in a.checks)
-    assert all(c.metadata["editable"] is False and c.metadata["deletable"] is False for c in visible)
-    assert student.metadata["assign"] == {**a.notebook.metadata["assign"], "name": name, "edition": "student"}
-    for cell in student.cells:
-        if cell.cell_type == "code":
-            ast.parse(cell.source)
-    autograder = assign.autograder_edition(a)
-    assert assign.BEGIN not in "\n".join(c.source for c in autograder.cells)
-
-
-def test_the_autograder_edition_holds_every_check(tmp_path):
-    written = assign.build(ROOT / "assignments", tmp_path)
-    assert len(written) == 2 * len(ASSIGNMENTS)
-    for name, a in ASSIGNMENTS.items():
-        graded = assign.load(tmp_path / "autograder" / f"{name}.ipynb")
-        key = [(c.question, c.points, c.code) for c in a.checks]
-        assert [(c.question, c.points, c.code) for c in graded.checks] == key
-        student = nbformat.read(tmp_path / "student" / f"{name}.ipynb", as_version=4)
-        assert student.metadata["assign"]["edition"] == "student"
-
-
-def test_load_names_what_is_wrong_with_a_source(tmp_path):
-    nb = _copy(ASSIGNMENTS["ch01_pgd_step"].notebook)
-    q1 = next(c for c in nb.cells if c.get("id") == "q1-task")
-    q1.source = q1.source.replace("(3 points)", "(5 points)")
-    with pytest.raises(assign.AssignmentError, match="q1's heading says 5 points, its checks add up to 3"):
-        assign.load(_write(nb, tmp_path / "ch01_pgd_step.ipynb"))
-    nb = _copy(ASSIGNMENTS["ch01_pgd_step"].notebook)
-    next(c for c in nb.cells if c.get("id") == "q1-visible-1").metadata["tags"] = []
-    with pytest.raises(assign.AssignmentError, match="needs exactly one of the tags"):
-        assign.load(_write(nb, tmp_path / "ch01_pgd_step.ipynb"))
-    nb = _copy(ASSIGNMENTS["ch01_pgd_step"].notebook)
-    cell = next(c for c in nb.cells if c.get("id") == "q2-solution")
-    cell.source = cell.source.replace(assign.END, "")
-    with pytest.raises(assign.AssignmentError, match="q2-solution"):
-        assign.load(_write(nb, tmp_path / "ch01_pgd_step.ipynb"))
-
-
-def test_exercise_pages_are_generated_from_the_sources():
-    for name, a in ASSIGNMENTS.items():
-        page = ROOT / "book" / "exercises" / f"{name}.md"
-        assert page.is_file(), f"run `python -m pagutils.assign pages` to write {page}"
-        assert page.read_text() == assign.exercise_page(a), \
-            f"{page} is out of date: run `python -m pagutils.assign pages`"
-        text = page.read_text()
-        assert text.count("::::{exercise}") == len(a.questions) == text.count(":class: dropdown")
-        assert assign.BEGIN not in text and "raise NotImplementedError" in text
+                    f"{name} {q['name']}: unseeded random numbers in {line.strip()!r}"
+        assert list(FIXTURES.glob(f"{name}.wrong-q*.ipynb")), f"{name} has no wrong-answer fixture"
 
 
 def test_every_assignment_is_in_the_toc_and_on_the_teachers_page():
     toc, teacher = (ROOT / "_toc.yml").read_text(), (ROOT / "book" / "teacher.md").read_text()
-    for name, a in ASSIGNMENTS.items():
+    for name in NAMES:
         assert f"book/exercises/{name}" in toc, f"add book/exercises/{name} to the Teaching part of _toc.yml"
-        assert f"`{name}`" in teacher and f"| {a.points} |" in teacher.split(f"`{name}`")[1].split("\n")[0]
+        row = next((line for line in teacher.split("\n") if line.startswith(f"| `{name}`")), None)
+        assert row is not None, f"book/teacher.md has no table row for {name}"
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        stated = [int(p) for p in re.findall(r"\((\d+)\)", cells[2])]
+        assert stated == list(_points(name).values()) and int(cells[3]) == sum(stated), \
+            f"book/teacher.md states {stated} (total {cells[3]}) for {name}, the tests give {_points(name)}"
+
+
+def test_exercise_pages_are_generated_from_the_masters():
+    for name, master in MASTERS.items():
+        page = ROOT / "book" / "exercises" / f"{name}.md"
+        assert page.is_file() and page.read_text() == teaching.exercise_page(master), \
+            f"{page} is out of date: run `make assignments` (or python assignments/teaching.py pages)"
+        text = page.read_text()
+        assert text.count("::::{exercise}") == len(master["questions"]) == text.count(":class: dropdown")
+        assert "BEGIN" not in text and "END SOLUTION" not in text
+        for q in master["questions"]:
+            stub = teaching.stub(q["solutions"][0])
+            assert "raise NotImplementedError(" in stub, f"{name} {q['name']}: the stub gives no hint"
+            body = teaching.solution_code(q["solutions"][0]).split('"""')[-1]  # after the docstring
+            leaked = [line.strip() for line in body.split("\n") if line.strip() and line.strip() in stub]
+            assert not leaked, f"{name} {q['name']}: solution lines in the student's stub: {leaked}"
+
+
+def test_stub_and_solution_code():
+    source = ('def f(x):\n    """Doc."""\n    """ # BEGIN PROMPT\n    raise NotImplementedError("double it")\n'
+              '    """ # END PROMPT\n    # BEGIN SOLUTION NO PROMPT\n    y = 2 * x\n    return y\n    # END SOLUTION')
+    assert teaching.stub(source) == 'def f(x):\n    """Doc."""\n    raise NotImplementedError("double it")'
+    assert teaching.solution_code(source) == 'def f(x):\n    """Doc."""\n    y = 2 * x\n    return y'
+    assert teaching.solution_code("z = 3  # SOLUTION") == "z = 3"
+
+
+def test_reading_a_master_names_a_malformed_question(tmp_path):
+    nb = nbformat.read(FOLDER / "ch01_pgd_step.ipynb", as_version=4)
+    prompt = next(c for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("## Question 2"))
+    prompt.source = prompt.source.replace("## Question 2:", "## Q2 -")
+    nbformat.write(nb, tmp_path / "ch01_pgd_step.ipynb")
+    with pytest.raises(ValueError, match="question q2's prompt must start with '## Question <n>: <title>'"):
+        teaching.read_master(tmp_path / "ch01_pgd_step.ipynb")
+    with pytest.raises(ValueError, match="must start with the number of one chapter"):
+        teaching.chapter_of("pgd_step")
 
 
 def test_student_config_hides_solutions(tmp_path):
     import yaml
-    path = assign.student_config(out=tmp_path / "student.yml")
-    config = yaml.safe_load(path.read_text())
+    config = yaml.safe_load(teaching.student_config(out=tmp_path / "student.yml").read_text())
     assert config["sphinx"]["config"]["hide_solutions"] is True
     assert "sphinx_exercise" in config["sphinx"].get("extra_extensions", [])
     assert config["title"].endswith("(student edition)")
 
 
 def test_check_helpers():
-    assign.assert_close(torch.ones(3), torch.ones(3), "x")
-    assign.assert_close(0.5, 0.5, "a number")
-    with pytest.raises(AssertionError, match="x must have shape \\(3,\\), got \\(2,\\)"):
-        assign.assert_close(torch.ones(2), torch.ones(3), "x")
+    checks.assert_close(torch.ones(3), torch.ones(3), "x")
+    checks.assert_close(0.5, 0.5, "a number")
+    with pytest.raises(AssertionError, match=r"x must have shape \(3,\), got \(2,\)"):
+        checks.assert_close(torch.ones(2), torch.ones(3), "x")
     with pytest.raises(AssertionError, match="x differs from the reference by up to 1"):
-        assign.assert_close(torch.zeros(3), torch.ones(3), "x")
+        checks.assert_close(torch.zeros(3), torch.ones(3), "x")
     with pytest.raises(AssertionError, match="x contains NaN"):
-        assign.assert_close(torch.tensor([float("nan")]), torch.ones(1), "x")
+        checks.assert_close(torch.tensor([float("nan")]), torch.ones(1), "x")
     with pytest.raises(AssertionError, match="must be a torch.Tensor"):
-        assign.assert_close([1.0, 2.0], torch.ones(2), "x")
+        checks.assert_close([1.0, 2.0], torch.ones(2), "x")
     namespace = {"f": "student"}
-    with assign.substitute(namespace, f="reference", g="new"):
+    with checks.substitute(namespace, f="reference", g="new"):
         assert namespace == {"f": "reference", "g": "new"}
     assert namespace == {"f": "student"}
-    assert torch.equal(assign.random_images(2, seed=3), assign.random_images(2, seed=3))
-    assert assign.random_images(2).min() >= 0 and assign.random_images(2).max() <= 1
-    model = assign.tiny_classifier(seed=1)
-    assert model(assign.random_images(2)).shape == (2, 4) and not model.training
+    images = checks.random_images(2, seed=3)
+    assert torch.equal(images, checks.random_images(2, seed=3)) and 0 <= images.min() and images.max() <= 1
+    assert checks.tiny_classifier(seed=1)(images).shape == (2, 4) and not checks.tiny_classifier().training
+    top = torch.cat([torch.ones(1, 1, 4, 8), torch.zeros(1, 1, 4, 8)], 2)
+    blind = checks.Masked(checks.tiny_classifier(seed=2), top)
+    assert torch.equal(blind(images), blind(images + (1 - top) * 5.0)), "Masked must ignore the masked-out pixels"
+    basis = torch.linalg.qr(torch.randn(64, 3, generator=torch.Generator().manual_seed(0)))[0]
+    on, off = (checks.SubspaceClassifier(basis, complement=c, seed=1) for c in (False, True))
+    along = (basis[:, 0] * 3).view(1, 1, 8, 8)
+    assert torch.allclose(off(images + along), off(images), atol=1e-5) and not torch.allclose(on(images + along), on(images))
+    ae = checks.LinearAutoencoder((1, 4, 4), latent_dim=3, seed=0)
+    z = torch.randn(2, 3, generator=torch.Generator().manual_seed(0))
+    jacobian = torch.autograd.functional.jacobian(lambda code: ae.decode(code).flatten(), z[:1])[:, 0, :]
+    assert ae.decode(z).shape == (2, 1, 4, 4) and torch.allclose(jacobian, ae.weight)
+    assert checks.tiny_autoencoder(seed=0).encode(images).shape == (2, 3)
 
 
-def test_what_is_not_a_notebook_scores_zero_with_a_message(tmp_path):
-    a = ASSIGNMENTS["ch01_pgd_step"]
-    (tmp_path / "essay.txt").write_text("I did the homework in my head.")
-    (tmp_path / "data.ipynb").write_text(json.dumps({"not": "a notebook"}))
-    (tmp_path / "odd.ipynb").write_text(json.dumps({"cells": [42], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
-    for path in (tmp_path / "essay.txt", tmp_path / "data.ipynb", tmp_path / "odd.ipynb", tmp_path / "missing.ipynb"):
-        result = assign.grade(path, a)
-        assert result["score"] == 0 and result["max_score"] == a.points
-        assert all(q["score"] == 0 for q in result["questions"].values())
-        words = ("not a Jupyter notebook", "not a readable Jupyter notebook", "is not a file")
-        assert any(w in result["notes"][0] for w in words), result["notes"]
-        assert all(c["message"] == result["notes"][0] for c in result["checks"])
+def test_docker_is_used_only_where_a_daemon_answers(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert teaching.docker_answers() is False  # no docker command at all
+    docker = tmp_path / "docker"
+    for status, answers in ((1, False), (0, True)):  # a client without a daemon fails `docker info`
+        docker.write_text(f"#!/bin/sh\nexit {status}\n")
+        docker.chmod(0o755)
+        assert teaching.docker_answers() is answers
+
+
+def test_a_broken_question_block_fails_the_build_with_otters_message(tmp_path):
+    source = tmp_path / "masters"
+    source.mkdir()
+    for file in ("checks.py", "requirements.txt"):
+        (source / file).write_bytes((FOLDER / file).read_bytes())
+    nb = nbformat.read(FOLDER / "ch01_pgd_step.ipynb", as_version=4)
+    ends = [i for i, c in enumerate(nb.cells) if c.cell_type == "raw" and c.source.startswith("# END SOLUTION")]
+    del nb.cells[ends[1]]  # question 2's solution block never ends
+    nbformat.write(nb, source / "ch01_pgd_step.ipynb")
+    run = subprocess.run([sys.executable, str(FOLDER / "teaching.py"), "build", "--source", str(source), "--out",
+                          str(tmp_path / "out")], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert "Found a begin tests cell inside a solution block (question q2, cell number " in run.stderr, run.stderr[-2000:]
+    assert "otter assign failed on" in run.stderr
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# grading in kernels
+# otter assign and grading (kernels)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """`make assignments`'s build of every master notebook into a temporary folder (otter runs every test on the
+    solutions: this fails if any solution misses a point)."""
+    out = tmp_path_factory.mktemp("assignments")
+    teaching.build(out=out)
+    return out
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", NAMES)
-def test_instructor_solution_scores_full_marks(name):
-    result = assign.grade(ASSIGNMENTS[name].path, ASSIGNMENTS[name], **LIMITS)
-    assert _scores(result) == _full(name), json.dumps(result, indent=1)
-    assert result["score"] == result["max_score"] and not result["notes"]
+def test_build_writes_student_notebook_solutions_and_autograder(built):
+    for name, master in MASTERS.items():
+        student = nbformat.read(built / name / "student" / f"{name}.ipynb", as_version=4)
+        assert (built / name / "student" / "checks.py").is_file()
+        text = "\n".join(c.source for c in student.cells if c.cell_type == "code")
+        for q in master["questions"]:
+            assert f'grader.check("{q["name"]}")' in text
+            body = teaching.solution_code(q["solutions"][0]).split('"""')[-1]
+            assert not [line for line in body.split("\n") if line.strip() and line.strip() in text], \
+                f"{name} {q['name']}: solution lines in the student notebook"
+        visible = sum(not t["hidden"] for q in master["questions"] for t in q["tests"])
+        tests = student.metadata["otter"]["tests"]
+        assert sum(source.count("@test_case(") for source in tests.values()) == visible
+        assert "hidden=True" not in json.dumps(tests), f"{name}: hidden tests in the student notebook"
+        assert (built / name / "autograder" / f"{name}.ipynb").is_file()  # the solutions
+        with zipfile.ZipFile(teaching.autograder_zip(name, built)) as archive:
+            files = set(archive.namelist())
+            every = sum(archive.read(f).decode().count("@test_case(") for f in files if f.startswith("tests/"))
+            assert {"files/checks.py", "otter_config.json"} <= files
+            assert every == sum(len(q["tests"]) for q in master["questions"])
+            assert json.loads(archive.read("otter_config.json"))["assignment_name"] == name
+            assert "pagutils @ git+" in archive.read("environment.yml").decode()
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", NAMES)
-def test_untouched_student_edition_scores_zero(name, tmp_path):
-    path = _write(assign.student_edition(ASSIGNMENTS[name]), tmp_path / f"{name}.ipynb")
-    result = assign.grade(path, ASSIGNMENTS[name], **LIMITS)
-    assert result["score"] == 0 and set(result["questions"]) == set(ASSIGNMENTS[name].questions)
-    for qid, question in result["questions"].items():
-        assert "NotImplementedError" in question["message"], f"{qid}: {question['message']}"
-
-
-@pytest.mark.slow
-def test_wrong_solutions_lose_exactly_their_question_from_the_command_line(tmp_path):
-    """`python -m pagutils.assign grade <folder>` over every fixture (and a file that is not a notebook)."""
-    folder = tmp_path / "submissions"
-    folder.mkdir()
-    fixtures = sorted(FIXTURES.glob("*.wrong-*.ipynb"))
-    for path in fixtures:
-        (folder / path.name).write_bytes(path.read_bytes())
-    (folder / "ch01_pgd_step.photo.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a notebook")
-    run = subprocess.run([sys.executable, "-m", "pagutils.assign", "grade", str(folder), "--out", str(tmp_path / "out"),
-                          "--time-limit", "30"], capture_output=True, text=True, cwd=ROOT)
+def _grade(folder, name, built, out, *options):
+    run = subprocess.run([sys.executable, str(FOLDER / "teaching.py"), "grade", str(folder), "-n", name, "--no-docker",
+                          "-a", str(teaching.autograder_zip(name, built)), "-o", str(out), *options],
+                         capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout, _grades(out / "final_grades.csv")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_a_wrong_answer_loses_exactly_its_question(name, built, tmp_path):
+    fixtures = sorted(FIXTURES.glob(f"{name}.wrong-q*.ipynb"))
+    stdout, grades = _grade(_folder_of(fixtures, tmp_path / "in"), name, built, tmp_path / "out")
     for path in fixtures:
-        name, lost = path.name.split(".")[0], path.name.split(".")[1].removeprefix("wrong-").split("-")
-        result = json.loads((tmp_path / "out" / f"{path.stem}.json").read_text())
-        expected = {q: 0 if q in lost else points for q, points in _full(name).items()}
-        assert _scores(result) == expected, f"{path.name}: {json.dumps(result['questions'], indent=1)}"
-        assert all("AssertionError" in result["questions"][q]["message"] for q in lost)
-        assert f"{result['score']}/{result['max_score']} points" in run.stdout
-    photo = json.loads((tmp_path / "out" / "ch01_pgd_step.photo.json").read_text())
-    assert photo["score"] == 0 and "not a Jupyter notebook" in photo["notes"][0]
-    rows = (tmp_path / "out" / "grades.csv").read_text().strip().split("\n")
-    assert rows[0].startswith("submission,assignment,score,max_score,q1,q2,q3") and len(rows) == len(fixtures) + 2
+        lost = path.name.split(".")[1].removeprefix("wrong-").split("-")
+        expected = {q: 0 if q in lost else points for q, points in _points(name).items()}
+        row = grades[path.name]
+        assert {q: float(row[q]) for q in expected} == expected and row["grading_status"] == "Completed", row
+        summary = (tmp_path / "out" / "grading-summaries" / f"{path.stem}.txt").read_text()
+        for q in lost:
+            assert "AssertionError" in summary.split(f"{q} results:")[1].split(" results:")[0], summary
+        assert f"{sum(expected.values()):g}/{sum(_points(name).values()):g} points" in stdout
+
+
+def _folder_of(files, folder):
+    folder.mkdir(parents=True)
+    for path in files:
+        (folder / path.name).write_bytes(path.read_bytes())
+    return folder
 
 
 @pytest.mark.slow
-def test_raising_looping_and_edited_submission(tmp_path):
-    """A function that loops forever and one that raises lose their questions only; a raising cell of the
-    student's own, an edited visible test and a fake test cell change nothing."""
-    nb = _submission("ch01_pgd_step", {"q1-solution": "while True:\n    pass",
-                                       "q2-solution": "raise ValueError('no projection today')"})
-    for cell in nb.cells:
-        if cell.get("id") == "q1-visible-1":
-            cell.source = cell.source.split("\n")[0] + "\npass"
-    nb.cells.insert(2, nbformat.v4.new_code_cell("raise RuntimeError('a cell of mine that fails')"))
-    nb.cells.append(nbformat.v4.new_code_cell("### TEST q2 (3 points): trust me\nassert True"))
-    result = assign.grade(_write(nb, tmp_path / "loops.ipynb"), ASSIGNMENTS["ch01_pgd_step"], time_limit=4,
-                          cell_time_limit=10)
-    assert _scores(result) == {"q1": 0, "q2": 0, "q3": 4}, json.dumps(result, indent=1)
-    messages = {q: v["message"] for q, v in result["questions"].items()}
-    assert "the question's time limit of 4 s" in messages["q1"] and "ValueError: no projection today" in messages["q2"]
-    assert any("RuntimeError: a cell of mine that fails" in note for note in result["notes"])
+def test_bad_submissions_score_zero_with_a_message_and_never_stop_the_others(built, tmp_path):
+    name, student = "ch01_pgd_step", built / "ch01_pgd_step" / "student" / "ch01_pgd_step.ipynb"
+    folder = _folder_of([FIXTURES / f"{name}.wrong-q1.ipynb", student], tmp_path / "in")
+    (folder / "essay.ipynb").write_text("I did the homework in my head.")
+    (folder / "empty.ipynb").write_bytes(b"")
+    raising = nbformat.read(student, as_version=4)
+    for cell in raising.cells:
+        if cell.cell_type == "code":
+            cell.source = "raise RuntimeError('nothing works')"
+    nbformat.write(raising, folder / "raises.ipynb")
+    stdout, grades = _grade(folder, name, built, tmp_path / "out")
+    assert float(grades["points-per-question"]["total_points_earned"]) == 10
+    assert float(grades[f"{name}.wrong-q1.ipynb"]["total_points_earned"]) == 7  # graded after the broken ones
+    for file in ("essay.ipynb", "empty.ipynb", "raises.ipynb", f"{name}.ipynb"):
+        row = grades[file]
+        assert all(float(row[q]) == 0 for q in ("q1", "q2", "q3", "total_points_earned")), row
+    for file in ("essay.ipynb", "empty.ipynb"):
+        assert "Notebook does not appear to be JSON" in grades[file]["grading_status"]
+        assert f"{file}: 0 points, not graded: otter could not grade {file}" in stdout
+    summaries = tmp_path / "out" / "grading-summaries"
+    assert "TypeError" in (summaries / "raises.txt").read_text()  # no function defined: each test says so
+    assert "NotImplementedError: take one norm per example" in (summaries / f"{name}.txt").read_text()
 
 
 @pytest.mark.slow
-def test_kernel_crash_and_unstoppable_cell_cost_only_their_part(tmp_path):
-    """A function that kills the Python process and a cell that ignores interrupts: the kernel is restarted,
-    the submission's cells are replayed, and the other questions score full marks."""
-    nb = _submission("ch10_gradient_norm", {"q1-solution": "import os\nos._exit(1)"})
-    stuck = "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n    except KeyboardInterrupt:\n        pass"
-    nb.cells.insert(2, nbformat.v4.new_code_cell(stuck))
-    result = assign.grade(_write(nb, tmp_path / "crash.ipynb"), ASSIGNMENTS["ch10_gradient_norm"], time_limit=30,
-                          cell_time_limit=3)
-    assert _scores(result) == {"q1": 0, "q2": 3, "q3": 3}, json.dumps(result, indent=1)
-    assert "kernel died" in result["questions"]["q1"]["message"]
-    assert any("time limit of 3 s per cell" in note for note in result["notes"])
-    assert any("did not stop when interrupted: the kernel was restarted" in note for note in result["notes"])
+def test_a_submission_that_never_finishes_is_stopped_at_the_time_limit(built, tmp_path):
+    name = "ch02_robust_gaussian"
+    looping = nbformat.read(built / name / "student" / f"{name}.ipynb", as_version=4)
+    looping.cells.insert(2, nbformat.v4.new_code_cell("while True:\n    pass"))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    nbformat.write(looping, folder / "loops.ipynb")
+    _, grades = _grade(folder, name, built, tmp_path / "out", "--timeout", "10")
+    assert float(grades["loops.ipynb"]["total_points_earned"]) == 0
+    assert "ran past the time limit of 10 s and was stopped" in grades["loops.ipynb"]["grading_status"]

@@ -1,10 +1,11 @@
 import copy
+import functools
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from pagutils import attacks
+from pagutils import attacks, checks
 
 
 def _norms(delta, norm):
@@ -150,3 +151,57 @@ def test_inputs_outside_pixel_range_are_refused(trained_cnn, mnist_test):
         attacks.pgd(trained_cnn, mnist_test.x[:4] * 255, mnist_test.y[:4], 1.0)
     with pytest.raises(ValueError, match="y must be a tensor of 4 labels"):
         attacks.pgd(trained_cnn, mnist_test.x[:4], mnist_test.y[:3], 1.0)
+
+
+def _summed_cross_entropy(model, x, y):
+    return F.cross_entropy(model(x), y, reduction="sum")
+
+
+@pytest.mark.parametrize("norm,eps,step_size", [("l2", 1.0, 0.25), ("linf", 0.1, 0.02)])
+@pytest.mark.parametrize("targeted,random_start", [(False, False), (True, False), (False, True)])
+def test_the_loop_with_pgds_loss_and_step_is_pgd(trained_cnn, mnist_test, norm, eps, step_size, targeted,
+                                                 random_start):
+    """pgd is the attack loop with the summed cross-entropy and a ball step: given them, the loop reproduces it
+    bit for bit (targeted: the loss is descended)."""
+    x, y = mnist_test.x[:16], mnist_test.y[:16]
+    y = (y + 1) % 10 if targeted else y
+    expected = attacks.pgd(trained_cnn, x, y, eps, norm, 4, step_size, targeted=targeted, random_start=random_start,
+                           generator=torch.Generator().manual_seed(5))
+    ours = attacks.ascend(trained_cnn, x, y, _summed_cross_entropy,
+                          functools.partial(attacks.STEPS[norm], eps=eps, step_size=step_size), 4, descend=targeted,
+                          random_start=random_start, generator=torch.Generator().manual_seed(5))
+    assert not torch.equal(expected, x)
+    assert torch.equal(ours, expected)
+
+
+def test_the_loop_ascends_any_loss_and_its_step_keeps_the_ball(trained_cnn, mnist_test):
+    """Another loss (a logit of one class) moves the loop elsewhere than pgd, inside the same ball; a loss that
+    records its values is called once more at the last iterate with `evaluate_last`."""
+    x, y = mnist_test.x[:16], mnist_test.y[:16]
+    values = []
+
+    def logit_of_three(model, x, y):
+        value = model(x)[:, 3].sum()
+        values.append(value.item())
+        return value
+
+    x_adv = attacks.ascend(trained_cnn, x, y, logit_of_three, functools.partial(attacks.L2Step, eps=1.5, step_size=0.5),
+                           5, evaluate_last=True)
+    assert len(values) == 6 and values[-1] > values[0]
+    assert (_norms(x_adv - x, "l2") <= 1.5 + 1e-5).all() and x_adv.min() >= 0 and x_adv.max() <= 1
+    assert not torch.equal(x_adv, attacks.pgd(trained_cnn, x, y, 1.5, "l2", 5, 0.5, random_start=False))
+    with torch.no_grad():
+        assert (trained_cnn(x_adv)[:, 3] > trained_cnn(x)[:, 3]).all()
+
+
+def test_robust_accuracy_checks_once_not_per_batch(trained_cnn, mnist_test, monkeypatch):
+    """The entry point checks the data once; the attack and the predictions of its batches check nothing."""
+    seen = []
+    images = checks.images
+    monkeypatch.setattr(checks, "images", lambda x, name="x", *args, **kwargs: seen.append(name) or images(
+        x, name, *args, **kwargs))
+    attacks.robust_accuracy(trained_cnn, mnist_test[:40], 1.0, steps=1, batch_size=10, show_progress=False)
+    assert seen == ["data.x"]
+    with pytest.raises(ValueError, match=r"robust_accuracy: data.y must hold class indices in \[0, 10\)"):
+        bad = mnist_test[:4]
+        attacks.robust_accuracy(trained_cnn, type(bad)(bad.x, bad.y + 10), 1.0, steps=1, show_progress=False)

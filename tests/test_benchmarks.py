@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -167,9 +168,11 @@ def test_a_new_part_is_one_decorated_function(toy_parts, registry, run, monkeypa
 
 def test_the_commit_is_recorded_or_unknown(record, tmp_path, monkeypatch):
     assert record.commit(tmp_path) == dict(commit="unknown", dirty="unknown", changed=[])  # not a repository
-    if shutil.which("git") and (BENCHMARKS.parent / ".git").exists():
+    head = shutil.which("git") and subprocess.run(["git", "-C", str(BENCHMARKS), "rev-parse", "HEAD"],
+                                                  capture_output=True, text=True)
+    if head and head.returncode == 0:  # a checkout with git (else only the "unknown" cases apply)
         code = record.commit(BENCHMARKS)
-        assert re.fullmatch(r"[0-9a-f]{40}", code["commit"])
+        assert re.fullmatch(r"[0-9a-f]{40}", code["commit"]) and code["commit"] == head.stdout.strip()
         assert code["dirty"] is bool(code["changed"])
     monkeypatch.setenv("PATH", str(tmp_path))  # no git at all
     assert record.commit(BENCHMARKS)["commit"] == "unknown"

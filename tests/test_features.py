@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from pagutils import attacks, features, models, train, zoo
+from pagutils import attacks, checks, features, models, train, zoo
 from pagutils.data import Data
 
 SOURCE = dict(name="trained_cnn fixture: small_cnn, 4 epochs on 3,000 MNIST images")
@@ -66,7 +66,7 @@ def test_second_call_loads_the_cached_set_without_attacking(trained_cnn, small_t
         calls.append(1)
         raise RuntimeError("attacked")
 
-    monkeypatch.setattr(features, "pgd", attack)
+    monkeypatch.setattr(features, "_pgd", attack)
     second, info2 = features.make_d_det(trained_cnn, small_train, eps=1.0, steps=3, source=SOURCE,
                                         show_progress=False)
     assert calls == []
@@ -77,8 +77,8 @@ def test_second_call_loads_the_cached_set_without_attacking(trained_cnn, small_t
 
 
 def test_the_cache_key_names_the_data_and_the_source(small_train):
-    assert features.digest(small_train) == features.digest(small_train[:])
-    assert features.digest(small_train) != features.digest(small_train[:199])
+    assert features.data_identity(small_train) == features.data_identity(small_train[:])
+    assert features.data_identity(small_train) != features.data_identity(small_train[:199])
     with pytest.raises(ValueError, match="source must be a JSON dict"):
         features.make_d_rand(models.make_classifier("mlp", "mnist"), small_train, eps=1.0, steps=1)
 
@@ -108,3 +108,36 @@ def test_a_model_trained_on_d_rand_beats_chance_on_the_original_test_set(trained
     model = features.train_on(d_rand, info, config, device="cpu", show_progress=False)
     assert model.config["train_data"] == info["config"] and model.config["n_train"] == len(d_rand)
     assert attacks.accuracy(model, mnist_test) > 0.3  # chance is 0.1
+
+
+def test_match_representation_is_the_loop_descending_the_distance(trained_cnn, small_train):
+    """Representation matching is the attack loop with the summed distance ||g(z) - g(x)|| as its loss and an
+    unconstrained normalised step: given them, the loop reproduces its images bit for bit; its history records
+    the starting and final distances."""
+    x, z0 = small_train.x[:16], small_train.x[16:32]
+    z, history = features.match_representation(trained_cnn, x, z0, steps=6, step_size=0.3, record_every=3)
+    with torch.no_grad():
+        target = trained_cnn.representation(x)
+    distance = lambda model, z, target: (model.representation(z) - target).norm(dim=1).sum()
+    ours = attacks.ascend(trained_cnn, z0, target, distance, lambda z0: attacks.NormalisedStep(z0, 0.3), 6,
+                          descend=True)
+    assert torch.equal(z, ours)
+    assert [t for t, _ in history] == [0, 3, 6] and history[-1][1] < history[0][1]
+    start = features.relative_distance(trained_cnn, z0, x).mean().item()
+    assert history[0][1] == pytest.approx(start, rel=1e-5)
+    with pytest.raises(ValueError, match="match_representation: x and z0 must have the same shape"):
+        features.match_representation(trained_cnn, x, z0[:3], steps=1, step_size=0.1)
+
+
+@pytest.mark.parametrize("construct", ["robustify", "make_d_det"])
+def test_constructions_check_their_data_once_not_per_batch(trained_cnn, small_train, monkeypatch, construct):
+    seen = []
+    images = checks.images
+    monkeypatch.setattr(checks, "images", lambda x, name="x", *args, **kwargs: seen.append(name) or images(
+        x, name, *args, **kwargs))
+    data = small_train[:60]
+    if construct == "robustify":
+        features.robustify(trained_cnn, data, steps=2, batch_size=20, source=SOURCE, show_progress=False)
+    else:
+        features.make_d_det(trained_cnn, data, eps=1.0, steps=2, batch_size=20, source=SOURCE, show_progress=False)
+    assert seen == ["data.x"]

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from pagutils import generation, gradients, models, train
+from pagutils import alignment, generation, gradients, models, plots, train
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,20 @@ def test_smoothgrad_is_seeded_and_changes_with_sigma(trained_cnn, mnist_test):
     b = gradients.smoothgrad(trained_cnn, x, y, sigma=0.3, n_samples=4, seed=1)
     assert torch.equal(a, b)
     plain = gradients.input_gradient(trained_cnn, x, y)
-    assert gradients.cosine_similarity(a, plain).mean() < 0.99
+    assert alignment.cosine_alignment(a, plain).mean() < 0.99
+
+
+def test_smoothgrad_is_exactly_the_gradient_of_the_smoothed_log_probability(trained_cnn, mnist_test):
+    """At any σ (here a large one), the mean of the noisy gradients is the gradient of the mean of the noisy
+    log-probabilities over the same draws: no first-order approximation."""
+    x, y = mnist_test.x[:4], mnist_test.y[:4]
+    sigma, n_samples = 0.5, 3
+    generator = torch.Generator().manual_seed(0)
+    draws = [torch.randn(x.shape, generator=generator) for _ in range(n_samples)]
+    z = x.clone().requires_grad_(True)
+    smoothed = sum(torch.log_softmax(trained_cnn(z + sigma * d), 1).gather(1, y[:, None]).sum() for d in draws)
+    (expected,) = torch.autograd.grad(smoothed / n_samples, z)
+    torch.testing.assert_close(gradients.smoothgrad(trained_cnn, x, y, sigma, n_samples, seed=0), expected)
 
 
 @pytest.mark.parametrize("kwargs, name", [(dict(sigma=-0.1), "sigma"), (dict(n_samples=0), "n_samples"),
@@ -47,15 +60,19 @@ def test_smoothgrad_rejects_bad_arguments(trained_cnn, mnist_test, kwargs, name)
         gradients.smoothgrad(trained_cnn, mnist_test.x[:2], mnist_test.y[:2], **args)
 
 
-def test_as_image_maps_to_unit_range_with_grey_zero():
+def test_magnified_maps_to_unit_range_with_grey_zero():
     grad = torch.zeros(2, 1, 8, 8)
     grad[0, 0, 0, 0], grad[1, 0, 1, 1] = 5.0, -3.0
-    shown = gradients.as_image(grad, percentile=100)
+    shown = plots.magnified(grad)
     assert shown.min() >= 0 and shown.max() <= 1
     assert shown[0, 0, 0, 0] == 1.0 and shown[1, 0, 1, 1] == 0.0 and shown[0, 0, 5, 5] == 0.5
-    assert gradients.as_image(grad, signed=False, percentile=100)[1, 0, 1, 1] == 1.0
-    with pytest.raises(ValueError, match="grad"):
-        gradients.as_image(torch.zeros(8, 8))
+    assert plots.magnified(grad, signed=False)[1, 0, 1, 1] == 1.0
+    grad[0, 0, 1:4, 1:4] = 1.0  # at the 90th percentile of its magnitudes the peak 5 is clipped to white
+    assert plots.magnified(grad, percentile=90)[0, 0, 2, 2] == 1.0 and plots.magnified(grad)[0, 0, 2, 2] == 0.6
+    with pytest.raises(ValueError, match="v must be a tensor with 4 dimensions"):
+        plots.magnified(torch.zeros(8, 8))
+    with pytest.raises(ValueError, match="percentile"):
+        plots.magnified(grad, percentile=0)
 
 
 def test_generation_raises_the_target_probability_of_a_robust_model(robust_cnn, mnist_test):

@@ -1,4 +1,5 @@
-"""Properties of the attacks, projections and checks over random shapes, norms and radii (hypothesis)."""
+"""Properties of the attacks, steps, projections, the cosine and the checks over random shapes, norms and radii
+(hypothesis)."""
 import math
 
 import pytest
@@ -6,8 +7,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
+from torch.nn import functional as F
 
-from pagutils import attacks, checks, manifold
+from pagutils import alignment, attacks, checks, manifold
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TOL = 1e-5
@@ -32,7 +34,7 @@ def _radius(eps, n, per_example, seed):
 
 
 def _norms(delta, norm):
-    return attacks._per_example_norm(delta, 2 if norm == "l2" else math.inf).flatten()
+    return attacks.per_example_norm(delta, 2 if norm == "l2" else math.inf).flatten()
 
 
 def _bound(eps, n):
@@ -77,10 +79,53 @@ def test_random_start_is_inside_the_ball_and_reproducible(shape, norm, eps, per_
 @given(shape=shapes, p=st.sampled_from([1, 2, math.inf]), seed=seeds)
 def test_per_example_norm_is_each_examples_own_norm(shape, p, seed):
     v = torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    norms = attacks._per_example_norm(v, p)
+    norms = attacks.per_example_norm(v, p)
     assert norms.shape == (shape[0],) + (1,) * (len(shape) - 1)
     for i in range(shape[0]):
         assert norms.flatten()[i].item() == pytest.approx(torch.linalg.vector_norm(v[i].flatten(), p).item(), rel=1e-12)
+
+
+@SETTINGS
+@given(shape=shapes, seed=seeds, step_size=st.floats(0.01, 2.0), eps=st.one_of(st.none(), st.floats(0.01, 3.0)),
+       noise=st.sampled_from([0.0, 0.1]), per_image=st.booleans(), steps=st.integers(1, 4))
+def test_the_masked_step_never_changes_an_unmasked_pixel(shape, seed, step_size, eps, noise, per_image, steps):
+    """Generation's unconstrained step changes only the masked pixels (the others keep their starting values
+    exactly), keeps x in [0, 1] and, with `eps`, in the L2 ball around the start, whatever the gradients."""
+    g = torch.Generator().manual_seed(seed)
+    x0 = torch.rand(shape, generator=g, dtype=torch.float64)
+    mask = (torch.rand((shape[0] if per_image else 1, 1, *shape[2:]), generator=g) < 0.5).double()
+    step = attacks.MaskedStep(x0, step_size, eps=eps, mask=mask, noise=noise, generator=g)
+    x = x0.clone()
+    for _ in range(steps):
+        x = step.project(step.step(x, 10 * torch.randn(shape, generator=g, dtype=torch.float64)))
+    keep = mask.expand_as(x0) == 0
+    assert torch.equal(x[keep], x0[keep])
+    assert x.min() >= 0 and x.max() <= 1
+    if eps is not None:
+        assert (_norms(x - x0, "l2") <= eps + TOL).all()
+
+
+@SETTINGS
+@given(shape=shapes, seed=seeds, step_size=st.floats(1e-3, 0.5))
+def test_the_unconstrained_step_has_length_step_size_and_only_clamps(shape, seed, step_size):
+    g = torch.Generator().manual_seed(seed)
+    x0, x = _batch(shape, seed)
+    grad = torch.randn(shape, generator=g, dtype=torch.float64)
+    step = attacks.NormalisedStep(x0, step_size)
+    moved = step.step(x0, grad)
+    torch.testing.assert_close(_norms(moved - x0, "l2"), torch.full((shape[0],), step_size, dtype=torch.float64))
+    torch.testing.assert_close(step.project(x.clone()), x.clamp(0, 1), atol=0, rtol=0)
+
+
+@SETTINGS
+@given(shape=shapes, seed=seeds, scale=st.floats(1e-3, 1e3))
+def test_the_one_cosine_agrees_with_torchs(shape, seed, scale):
+    g = torch.Generator().manual_seed(seed)
+    a, b = (torch.randn(shape, generator=g, dtype=torch.float64) for _ in range(2))
+    cosine = alignment.cosine_alignment(a, scale * b)
+    torch.testing.assert_close(cosine, F.cosine_similarity(a.flatten(1), b.flatten(1), dim=1))
+    torch.testing.assert_close(alignment.cosine_alignment(a, -scale * a), -torch.ones(shape[0], dtype=torch.float64))
+    assert (cosine.abs() <= 1 + 1e-12).all()
 
 
 def _linear_model(shape, classes, seed):
