@@ -304,20 +304,18 @@ def _describe(results) -> str:
     return f"{results.file}: {results.total:g}/{results.possible:g} points ({scores})"
 
 
-def grade_without_docker(paths, autograder: Path, out: Path, timeout: float = TIMEOUT, echo=print) -> list:
-    """`otter run` on every submission in turn, then otter's own `final_grades.csv` and grading summaries
+def grade_without_docker(files, autograder: Path, out: Path, timeout: float = TIMEOUT, echo=print) -> list:
+    """`otter run` on every submission file in turn, then otter's own `final_grades.csv` and grading summaries
     (the files `otter grade --summaries` writes); the GradingResults."""
     from otter.grade.utils import merge_scores_to_df
     out = Path(out)
     (out / "grading-summaries").mkdir(parents=True, exist_ok=True)
     results = []
-    for submission in submissions(paths):
+    for submission in files:
         result = run_one(submission, autograder, timeout)
         (out / "grading-summaries" / f"{Path(result.file).stem}.txt").write_text(result.summary())
         echo(_describe(result))
         results.append(result)
-    if not results:
-        raise FileNotFoundError(f"no submissions (*.ipynb) in {[str(p) for p in paths]}")
     merge_scores_to_df(results).to_csv(out / "final_grades.csv", index=False)
     return results
 
@@ -326,6 +324,11 @@ def grade(paths, name: str, out: Path, docker=None, timeout: float = TIMEOUT, au
     """Grade `paths` (files or folders) against assignment `name`'s autograder into `out/final_grades.csv`:
     in Docker (`otter grade`) when `docker` is true, or None and a Docker daemon answers; else without."""
     autograder = Path(autograder) if autograder else autograder_zip(name)
+    if not autograder.is_file():
+        raise FileNotFoundError(f"no autograder zip at {autograder}")
+    files = submissions(paths)
+    if not files:
+        raise FileNotFoundError(f"no submissions (*.ipynb) in {[str(p) for p in paths]}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if docker is None:
@@ -333,9 +336,9 @@ def grade(paths, name: str, out: Path, docker=None, timeout: float = TIMEOUT, au
     if docker:
         print(f"grading in Docker containers: otter grade with {autograder.name}")
         return subprocess.run([*_otter(), "grade", "-n", name, "-a", str(autograder), "-o", str(out), "--summaries",
-                               "--timeout", str(int(timeout)), *map(str, paths)]).returncode
+                               "--timeout", str(int(timeout)), *map(str, files)]).returncode
     print(f"grading without containers: otter run on each submission with {autograder.name}")
-    grade_without_docker(paths, autograder, out, timeout)
+    grade_without_docker(files, autograder, out, timeout)
     print(f"wrote {out / 'final_grades.csv'} and {out / 'grading-summaries'}")
     return 0
 

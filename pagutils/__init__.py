@@ -11,12 +11,13 @@ Modules, each named after the idea it computes (and the chapter that introduces 
   manifold        tangent spaces, projections, on/off-manifold robustness, autoencoders (Chapters 7, 9)
   distractor      MNIST with a fixed distractor half (Chapter 8)
   robust_losses   gradient-norm, noise-consistency, noise-augmentation objectives (Chapter 10)
+  replicates      several seeds or strengths of one small model trained together in one pass (Chapter 10)
   score, alignment  denoiser scores, the ideal denoiser's Bayes-optimal gradient, alignment (Chapter 10)
   widgets         sliders over pre-rendered pictures that work in the static book (Chapters 1, 2, 9)
 """
 from . import (alignment, attacks, cache, checks, data, defaults, distractor, features, gaussian, generation,
-               gradients, manifold, models, paths, plots, profiles, report, robust_losses, score, synthetic, train,
-               widgets, zoo)
+               gradients, manifold, models, paths, plots, profiles, replicates, report, robust_losses, score,
+               synthetic, train, widgets, zoo)
 from .device import default_device
 from .profiles import settings
 

@@ -129,7 +129,8 @@ def box_masks(x, size, seed=0, margin=4) -> torch.Tensor:
     n, _, h, w = x.shape
     checks.integer(size, "size", "box_masks")
     if size + 2 * margin > min(h, w):
-        raise ValueError(f"box_masks: size + 2 * margin must fit in the {h}x{w} image, got size={size}, margin={margin}")
+        raise ValueError(f"box_masks: size + 2 * margin must fit in the {h}x{w} image, got size={size}, "
+                         f"margin={margin}")
     generator = torch.Generator().manual_seed(seed)
     top = torch.randint(margin, h - margin - size + 1, (n,), generator=generator)
     left = torch.randint(margin, w - margin - size + 1, (n,), generator=generator)

@@ -46,7 +46,7 @@ from . import attacks, checks
 from .data import Data, augment_crop_flip
 from .models import Classifier
 from .progress import progress
-from .train import OBJECTIVES, SCHEDULES, Recipe, learning_rate
+from .train import OBJECTIVES, Recipe, learning_rate
 
 ENGINES = ("auto", "grouped", "vmap")
 WHERE = "train_together"
@@ -161,6 +161,17 @@ def _arguments(recipe):
     bound = inspect.signature(OBJECTIVES[recipe.objective]).bind(**recipe.objective_args)
     bound.apply_defaults()
     return dict(bound.arguments)
+
+
+SHARED_FIELDS = ("epochs", "batch_size", "schedule", "augment", "objective")
+
+
+def stack_key(recipe) -> tuple:
+    """What recipes trained together must share: equal keys (for models of one architecture on data sets of one
+    size) can be stacked, unless the objective has no batched form. Introduced in Chapter 10."""
+    shared = BATCHED[recipe.objective].shared if recipe.objective in BATCHED else ()
+    args = _arguments(recipe)
+    return tuple(getattr(recipe, name) for name in SHARED_FIELDS) + tuple((name, args[name]) for name in shared)
 
 
 # ------------------------------------------------------------------------------------------- stacked forward passes
@@ -307,7 +318,7 @@ def check(models, datasets, recipes, engine="auto"):
         checks.labels(data.y, f"datasets[{i}].y", WHERE, num_classes=num_classes)
     first = recipes[0]
     for i, recipe in enumerate(recipes[1:], 1):
-        for name in ("epochs", "batch_size", "schedule", "augment", "objective"):
+        for name in SHARED_FIELDS:
             if getattr(recipe, name) != getattr(first, name):
                 raise NotStackable(f"{WHERE}: recipes[{i}].{name} is {getattr(recipe, name)!r} but recipes[0].{name} "
                                    f"is {getattr(first, name)!r}: models trained together share {name}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 import torch
 import torch.nn.functional as F
 
-from .attacks import PRECISIONS, accuracy, pgd, robust_accuracy
+from .attacks import PRECISIONS, _pgd, accuracy, robust_accuracy
 from . import checks
 from .data import augment_crop_flip
 from .device import resolve_compile
@@ -56,8 +56,9 @@ def adversarial_objective(eps, norm="l2", steps=7, step_size=None, attack_precis
     if step_size is not None:
         checks.positive(step_size, "step_size", "objective 'pgd'")
     def loss(model, x, y, generator):
-        x_adv = pgd(model, x, y, eps, norm, steps, step_size, generator=generator,
-                    precision=attack_precision, compile=attack_compile)
+        # every argument was checked above and the batch by `train`: the unchecked attack, once per batch
+        x_adv = _pgd(model, x, y, eps, norm, steps, step_size, generator=generator, precision=attack_precision,
+                     compile=attack_compile)
         return F.cross_entropy(model(x_adv), y)
     return loss
 

@@ -176,6 +176,21 @@ def test_docker_is_used_only_where_a_daemon_answers(tmp_path, monkeypatch):
         assert teaching.docker_answers() is answers
 
 
+def test_grade_names_what_is_missing(tmp_path):
+    def grade(*args):
+        return subprocess.run([sys.executable, str(FOLDER / "teaching.py"), "grade", *args, "-n", "ch01_pgd_step",
+                               "--no-docker", "-o", str(tmp_path / "out")], capture_output=True, text=True)
+    (tmp_path / "empty").mkdir()
+    missing = grade(str(tmp_path / "empty"), "-a", str(tmp_path / "nothing.zip"))
+    assert missing.returncode == 2 and f"no autograder zip at {tmp_path / 'nothing.zip'}" in missing.stderr
+    (tmp_path / "autograder.zip").write_bytes(b"")
+    none = grade(str(tmp_path / "empty"), "-a", str(tmp_path / "autograder.zip"))
+    assert none.returncode == 2 and "no submissions (*.ipynb) in" in none.stderr
+    typo = grade(str(tmp_path / "submisions"), "-a", str(tmp_path / "autograder.zip"))
+    assert typo.returncode == 2 and "no submission or folder at" in typo.stderr
+    assert not (tmp_path / "out" / "final_grades.csv").exists()
+
+
 def test_a_broken_question_block_fails_the_build_with_otters_message(tmp_path):
     source = tmp_path / "masters"
     source.mkdir()
@@ -264,7 +279,7 @@ def _folder_of(files, folder):
 @pytest.mark.slow
 def test_bad_submissions_score_zero_with_a_message_and_never_stop_the_others(built, tmp_path):
     name, student = "ch01_pgd_step", built / "ch01_pgd_step" / "student" / "ch01_pgd_step.ipynb"
-    folder = _folder_of([FIXTURES / f"{name}.wrong-q1.ipynb", student], tmp_path / "in")
+    folder = _folder_of([student], tmp_path / "in")
     (folder / "essay.ipynb").write_text("I did the homework in my head.")
     (folder / "empty.ipynb").write_bytes(b"")
     raising = nbformat.read(student, as_version=4)
@@ -272,15 +287,20 @@ def test_bad_submissions_score_zero_with_a_message_and_never_stop_the_others(bui
         if cell.cell_type == "code":
             cell.source = "raise RuntimeError('nothing works')"
     nbformat.write(raising, folder / "raises.ipynb")
+    other = built / "ch02_robust_gaussian" / "student" / "ch02_robust_gaussian.ipynb"
+    (folder / "another.ipynb").write_bytes(other.read_bytes())
     stdout, grades = _grade(folder, name, built, tmp_path / "out")
     assert float(grades["points-per-question"]["total_points_earned"]) == 10
-    assert float(grades[f"{name}.wrong-q1.ipynb"]["total_points_earned"]) == 7  # graded after the broken ones
-    for file in ("essay.ipynb", "empty.ipynb", "raises.ipynb", f"{name}.ipynb"):
+    for file in ("another.ipynb", "essay.ipynb", "empty.ipynb", "raises.ipynb", f"{name}.ipynb"):
         row = grades[file]
         assert all(float(row[q]) == 0 for q in ("q1", "q2", "q3", "total_points_earned")), row
+    for file in ("raises.ipynb", f"{name}.ipynb"):  # raises.ipynb is graded after the two broken files
+        assert grades[file]["grading_status"] == "Completed"
     for file in ("essay.ipynb", "empty.ipynb"):
         assert "Notebook does not appear to be JSON" in grades[file]["grading_status"]
         assert f"{file}: 0 points, not graded: otter could not grade {file}" in stdout
+    assert ("Received submission for assignment 'ch02_robust_gaussian' (this is assignment 'ch01_pgd_step')"
+            in grades["another.ipynb"]["grading_status"])
     summaries = tmp_path / "out" / "grading-summaries"
     assert "TypeError" in (summaries / "raises.txt").read_text()  # no function defined: each test says so
     assert "NotImplementedError: take one norm per example" in (summaries / f"{name}.txt").read_text()

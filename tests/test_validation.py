@@ -184,7 +184,7 @@ CASES = [
     ("plots.accuracy_curves: 2 accuracies for 3 eps", lambda: plots.accuracy_curves([0, 1, 2], {"a": [1, 0.5]}),
      ValueError, r"accuracy_curves: curves\['a'\] must hold one accuracy per epsilon \(3\), got 2"),
     ("plots.magnified: percentile=0", lambda: plots.magnified(X, percentile=0), ValueError,
-     r"magnified: percentile must be a number > 0, got 0.0"),
+     r"magnified: percentile must be a number > 0 and <= 100, got 0.0"),
     # Part I and II modules
     ("input_gradient: label 10", lambda: gradients.input_gradient(_model(), X, torch.tensor([0, 1, 2, 10])),
      ValueError, r"input_gradient: y must hold class indices in \[0, 10\)"),
