@@ -202,7 +202,7 @@ def _check(model, x, y, eps, norm, steps, step_size, loss_fn=None, where="pgd", 
         num_classes = checks.model_logits(model, x, "model", where)
         checks.labels(y, "y", where, n=len(x), num_classes=num_classes)
     elif not isinstance(y, torch.Tensor) or len(y) != len(x):
-        raise ValueError(f"{where}: y must be a tensor of {len(x)} labels, got {checks.describe(y)}")
+        raise ValueError(f"{where}: y must be a tensor of {len(x)} labels, got {checks.brief(y)}")
 
 
 def _summed_cross_entropy(logits, labels):
@@ -307,7 +307,7 @@ def accuracy_vs_eps(model, data, eps_list, norm="l2", steps=20, **kwargs) -> lis
     Introduced in Chapter 1."""
     if not isinstance(eps_list, (list, tuple)) or not eps_list:
         raise checks.ArgumentTypeError(f"accuracy_vs_eps: eps_list must be a non-empty list of radii, got "
-                                       f"{checks.describe(eps_list)}")
+                                       f"{checks.brief(eps_list)}")
     for eps in eps_list:
         checks.positive(eps, "every entry of eps_list", "accuracy_vs_eps", allow_zero=True)
     return [robust_accuracy(model, data, eps, norm, steps, **kwargs) for eps in eps_list]

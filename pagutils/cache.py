@@ -141,7 +141,7 @@ def cached(kind: str, config: dict, build, device="cpu", expect: dict = None):
     path = path_for(kind, config)
     if not callable(build):
         raise checks.ArgumentTypeError(f"cache: build must be a function returning (tensors, info), got "
-                                       f"{checks.describe(build)}")
+                                       f"{checks.brief(build)}")
     found = read(path, config, device, expect)
     if found is not None:
         return (*found, False)
@@ -159,7 +159,7 @@ def _check_built(result, expect, kind):
           and all(isinstance(t, torch.Tensor) for t in result[0].values()) and isinstance(result[1] or {}, dict))
     if not ok:
         raise checks.ArgumentTypeError(f"cache: build for {kind!r} must return (dict of tensors, info dict), got "
-                                       f"{checks.describe(result)}")
+                                       f"{checks.brief(result)}")
     problem = mismatch(result[0], expect)
     if problem:
         raise ValueError(f"cache: the {kind!r} artefact just built does not fit its expected shapes: {problem}")

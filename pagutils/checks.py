@@ -24,7 +24,7 @@ class CorruptFileError(OSError):
     """A file on disk (a dataset file, a cache file) whose contents are not what they must be."""
 
 
-def describe(value) -> str:
+def brief(value) -> str:
     """A short description of a value for error messages: a tensor's shape and dtype, else its repr."""
     if isinstance(value, torch.Tensor):
         return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
@@ -37,7 +37,7 @@ def _prefix(where):
 
 
 def _fail(where, name, expected, value, error=ValueError):
-    got = value if isinstance(value, str) and value.startswith("values") else describe(value)
+    got = value if isinstance(value, str) and value.startswith("values") else brief(value)
     raise error(f"{_prefix(where)}{name} must be {expected}, got {got}")
 
 
@@ -233,7 +233,7 @@ def logits(out, batch, name="model", where=None):
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or len(out) != batch or not out.is_floating_point() \
             or out.shape[1] < 1:
         raise ValueError(f"{_prefix(where)}{name} must return a batch of logits, a float tensor of shape "
-                         f"({batch}, num_classes), got {describe(out)}")
+                         f"({batch}, num_classes), got {brief(out)}")
     return out.shape[1]
 
 

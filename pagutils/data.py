@@ -66,9 +66,9 @@ class Data:
 
     def __post_init__(self):
         if not isinstance(self.x, torch.Tensor) or self.x.dim() != 4 or not self.x.is_floating_point():
-            raise ValueError(f"Data.x must be a float tensor of shape (N, C, H, W), got {checks.describe(self.x)}")
+            raise ValueError(f"Data.x must be a float tensor of shape (N, C, H, W), got {checks.brief(self.x)}")
         if not isinstance(self.y, torch.Tensor) or self.y.dim() != 1 or self.y.dtype != torch.int64:
-            raise ValueError(f"Data.y must be an int64 tensor of shape (N,), got {checks.describe(self.y)}")
+            raise ValueError(f"Data.y must be an int64 tensor of shape (N,), got {checks.brief(self.y)}")
         if len(self.x) != len(self.y):
             raise ValueError(f"Data.x has {len(self.x)} images but Data.y has {len(self.y)} labels")
 

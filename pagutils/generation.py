@@ -27,7 +27,7 @@ def _targets(target, n, device, num_classes=None, where=None):
     if isinstance(target, bool) or not isinstance(target, (int, torch.Tensor)) or (
             isinstance(target, torch.Tensor) and (target.is_floating_point() or target.dtype == torch.bool)):
         raise checks.ArgumentTypeError(f"target must be a class index (int) or an integer tensor with one per "
-                                       f"image, got {checks.describe(target)}")
+                                       f"image, got {checks.brief(target)}")
     target = torch.as_tensor(target, dtype=torch.int64, device=device)
     return checks.labels(target.expand(n) if target.dim() == 0 else target, "target", where, n=n,
                          num_classes=num_classes)

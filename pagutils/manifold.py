@@ -34,9 +34,9 @@ from .zoo import cached_model
 
 def _check_basis(v, basis, name="v"):
     if not isinstance(v, torch.Tensor) or v.dim() < 2 or not v.is_floating_point():
-        raise ValueError(f"{name} must be a float tensor with a batch dimension (N, ...), got {checks.describe(v)}")
+        raise ValueError(f"{name} must be a float tensor with a batch dimension (N, ...), got {checks.brief(v)}")
     if not isinstance(basis, torch.Tensor) or basis.dim() != 3:
-        raise ValueError(f"basis must be a tensor of shape (N, D, k) with orthonormal columns, got {checks.describe(basis)}")
+        raise ValueError(f"basis must be a tensor of shape (N, D, k) with orthonormal columns, got {checks.brief(basis)}")
     n, d = v.shape[0], v[0].numel()
     if basis.shape[0] != n or basis.shape[1] != d:
         raise ValueError(f"basis must have shape ({n}, {d}, k) to match {name} of shape {tuple(v.shape)}, "
@@ -78,7 +78,7 @@ def orthonormalize(jacobian: torch.Tensor) -> torch.Tensor:
     """An orthonormal basis (N, D, k) of the column space of each (D, k) matrix of `jacobian` (reduced QR).
     Introduced in Chapter 7."""
     if not isinstance(jacobian, torch.Tensor) or jacobian.dim() != 3 or not jacobian.is_floating_point():
-        raise ValueError(f"jacobian must be a float tensor of shape (N, D, k), got {checks.describe(jacobian)}")
+        raise ValueError(f"jacobian must be a float tensor of shape (N, D, k), got {checks.brief(jacobian)}")
     if jacobian.shape[2] > jacobian.shape[1]:
         raise ValueError(f"jacobian must have k <= D columns, got shape {tuple(jacobian.shape)}")
     q, _ = torch.linalg.qr(jacobian, mode="reduced")
@@ -248,7 +248,7 @@ def decoder_jacobian(ae: Autoencoder, z: torch.Tensor) -> torch.Tensor:
     """∂ decode(z) / ∂z for every code: (N, D, k), with torch.func (forward mode, vmapped over the batch).
     Introduced in Chapter 9."""
     if not isinstance(z, torch.Tensor) or z.dim() != 2:
-        raise ValueError(f"z must be a tensor of codes (N, k), got {checks.describe(z)}")
+        raise ValueError(f"z must be a tensor of codes (N, k), got {checks.brief(z)}")
 
     def decode_one(code):
         return ae.decode(code[None])[0].flatten()
@@ -262,7 +262,7 @@ def tangent_basis(ae: Autoencoder, x: torch.Tensor, batch_size: int = 256) -> to
     decoder's Jacobian at the code z = encode(x). Introduced in Chapter 9."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != ae.shape:
         raise ValueError(f"x must be a batch of images of shape (N, {', '.join(map(str, ae.shape))}), "
-                         f"got {checks.describe(x)}")
+                         f"got {checks.brief(x)}")
     with evaluating(ae):
         bases = [orthonormalize(decoder_jacobian(ae, ae.encode(chunk))) for chunk in x.split(batch_size)]
     return torch.cat(bases)

@@ -25,7 +25,7 @@ def image_grid(rows: list, row_titles: list = None, labels: list = None, scale: 
     Introduced in Chapter 1."""
     if not isinstance(rows, (list, tuple)) or not rows:
         raise checks.ArgumentTypeError(f"image_grid: rows must be a non-empty list of (N, C, H, W) tensors, got "
-                                       f"{checks.describe(rows)}")
+                                       f"{checks.brief(rows)}")
     for i, images in enumerate(rows):
         checks.tensor(images, f"rows[{i}]", "image_grid", dims=4)
         if len(images) < len(rows[0]) or len(images) == 0:
@@ -124,3 +124,43 @@ def attack_grid(model, x, x_adv, classes):
     labels = [[f"pred {classes[p]}" for p in clean_pred], [f"‖δ‖₂={n:.2f}" for n in (x_adv - x).flatten(1).norm(dim=1)],
               [f"pred {classes[p]}" for p in adv_pred]]
     return image_grid([x, magnified(x_adv - x), x_adv], ["clean", "perturbation", "adversarial"], labels)
+
+
+def bar_chart(labels, series: dict, ax=None, ylabel=None, percent=False, chance=None, colors=None, rotate=0):
+    """Grouped bars: for every entry of `labels`, one bar per entry of `series` (name -> one value per label).
+
+    `percent` draws fractions as percentages on a 0-100 axis; `chance` adds a dashed line at that value (a
+    fraction when `percent`); `colors` gives each series a colour (or, for one series, a list with one colour per
+    bar); `rotate` turns the labels by that many degrees. Introduced in Chapter 3.
+    """
+    checks.mapping(series, "series", "bar_chart")
+    if not series:
+        raise ValueError("bar_chart: series must hold at least one entry (name -> values)")
+    for name, values in series.items():
+        if len(values) != len(labels):
+            raise ValueError(f"bar_chart: series[{name!r}] must hold one value per label ({len(labels)}), "
+                             f"got {len(values)}")
+    if colors is not None and len(colors) != len(series):
+        raise ValueError(f"bar_chart: colors must hold one entry per series ({len(series)}), got {len(colors)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.2))
+    scale = 100 if percent else 1
+    width = 0.8 / len(series)
+    legend = len(series) > 1 or chance is not None
+    for i, (name, values) in enumerate(series.items()):
+        offset = (i - (len(series) - 1) / 2) * width
+        ax.bar([j + offset for j in range(len(labels))], [scale * v for v in values], width=width,
+               label=name if legend else None, color=None if colors is None else colors[i])
+    if chance is not None:
+        ax.axhline(scale * chance, color="tab:red", linestyle="--", label="chance")
+    ax.set_xticks(range(len(labels)), labels)
+    if rotate:
+        ax.tick_params(axis="x", labelrotation=rotate)
+    if percent:
+        ax.set_ylim(0, 100)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    if legend:
+        ax.legend(fontsize=8)
+    return ax

@@ -40,7 +40,7 @@ class Table(dict):
 
 def _check_rows(rows):
     if not isinstance(rows, (list, tuple)):
-        raise checks.ArgumentTypeError(f"record: rows must be a list of dicts, got {checks.describe(rows)}")
+        raise checks.ArgumentTypeError(f"record: rows must be a list of dicts, got {checks.brief(rows)}")
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or "metric" not in row or "value" not in row:
             raise ValueError(f"rows[{i}] must be a dict with 'metric' and 'value', got {row!r}")
@@ -49,7 +49,7 @@ def _check_rows(rows):
         for key in ("value", "paper"):
             value = row.get(key)
             if value is not None and not isinstance(value, (int, float, str)):
-                raise ValueError(f"rows[{i}][{key!r}] must be a number, a string or None, got {checks.describe(value)}")
+                raise ValueError(f"rows[{i}][{key!r}] must be a number, a string or None, got {checks.brief(value)}")
 
 
 def record(chapter: str, rows: list, cfg: dict, title: str = None) -> Table:

@@ -220,7 +220,7 @@ def classifier(manifold: SyntheticManifold, objective: str = "standard", objecti
     """
     if not isinstance(manifold, SyntheticManifold):
         raise checks.ArgumentTypeError(f"classifier: manifold must be a SyntheticManifold (from make_generator), "
-                                       f"got {checks.describe(manifold)}")
+                                       f"got {checks.brief(manifold)}")
     checks.integer(n_train, "n_train", "classifier")
     recipe = Recipe(epochs=epochs, objective=objective, objective_args=objective_args, lr=lr, batch_size=128,
                     seed=seed)  # checks the training settings

@@ -145,7 +145,7 @@ def train(model, data, recipe: Recipe, eval_data=None, eval_eps=None, eval_norm=
     where = "train"
     if not isinstance(recipe, Recipe):
         raise checks.ArgumentTypeError(f"train: recipe must be a pagutils.train.Recipe (e.g. Recipe(epochs=3)), "
-                                       f"got {checks.describe(recipe)}")
+                                       f"got {checks.brief(recipe)}")
     checks.nonempty(data, "data", where)
     checks.images(data.x, "data.x", where, unit=False)
     num_classes = checks.model_logits(model, data.x, "model", where)

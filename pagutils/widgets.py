@@ -24,7 +24,7 @@ def figure_png(fig, dpi: int = 90) -> bytes:
     """The PNG bytes of a matplotlib figure, which is then closed (so a notebook does not show it as well).
     Introduced in Chapter 1."""
     if not isinstance(fig, plt.Figure):
-        raise checks.ArgumentTypeError(f"figure_png: fig must be a matplotlib Figure, got {checks.describe(fig)}")
+        raise checks.ArgumentTypeError(f"figure_png: fig must be a matplotlib Figure, got {checks.brief(fig)}")
     dpi = checks.integer(dpi, "dpi", "figure_png")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
@@ -37,10 +37,10 @@ def picture_slider(pictures: list, labels: list, description: str, start: int = 
     moving the slider shows the picture of its position, with or without a kernel. Introduced in Chapter 1."""
     if not isinstance(pictures, (list, tuple)) or not pictures or not all(isinstance(p, bytes) for p in pictures):
         raise ValueError(f"picture_slider: pictures must be a non-empty list of PNG bytes, got "
-                         f"{checks.describe(pictures)}")
+                         f"{checks.brief(pictures)}")
     if not isinstance(labels, (list, tuple)) or len(labels) != len(pictures) or len(set(labels)) != len(labels):
         raise ValueError(f"picture_slider: labels must be {len(pictures)} distinct strings, one per picture, "
-                         f"got {checks.describe(labels)}")
+                         f"got {checks.brief(labels)}")
     start = checks.integer(start, "start", "picture_slider", low=0)
     if start >= len(pictures):
         raise ValueError(f"picture_slider: start must be < {len(pictures)} (the number of pictures), got {start}")
@@ -62,7 +62,7 @@ def _labels(values):
 def _check_values(values, name, where):
     """A non-empty list of distinct non-negative numbers (budgets, noise levels)."""
     if not isinstance(values, (list, tuple)) or not values:
-        raise ValueError(f"{where}: {name} must be a non-empty list of numbers >= 0, got {checks.describe(values)}")
+        raise ValueError(f"{where}: {name} must be a non-empty list of numbers >= 0, got {checks.brief(values)}")
     values = [checks.number(v, f"{name}[{i}]", where, low=0) for i, v in enumerate(values)]
     if len({f"{v:g}" for v in values}) != len(values):
         raise ValueError(f"{where}: {name} must hold distinct values, got {values}")
@@ -71,7 +71,7 @@ def _check_values(values, name, where):
 
 def _check_models(models, where):
     if not isinstance(models, dict) or not models or not all(isinstance(m, torch.nn.Module) for m in models.values()):
-        raise ValueError(f"{where}: models must be a non-empty dict name -> model, got {checks.describe(models)}")
+        raise ValueError(f"{where}: models must be a non-empty dict name -> model, got {checks.brief(models)}")
 
 
 def _adversarial(model, x, y, eps, norm, steps, seed):

@@ -120,7 +120,7 @@ def get_many(configs, device=None, show_progress=True) -> list:
     where = "zoo.get_many"
     if not isinstance(configs, (list, tuple)) or not configs:
         raise checks.ArgumentTypeError(f"{where}: configs must be a non-empty list of zoo configurations (dicts), "
-                                       f"got {checks.describe(configs)}")
+                                       f"got {checks.brief(configs)}")
     for i, config in enumerate(configs):
         checks.mapping(config, f"configs[{i}]", where, REQUIRED)
     recipes = [Recipe.from_config(config) for config in configs]  # every recipe checked before anything trains

@@ -179,7 +179,7 @@ def test_an_interrupted_construction_resumes_from_its_finished_chunks(constructi
     monkeypatch.setattr(features, "CHUNK_BATCHES", 1)
     model = models.make_classifier("mlp", "mnist", seed=0).eval()
     subset = data.load("mnist", "test", n=64, seed=3, device="cpu")
-    inner = "match_representation" if construction == "robustify" else "pgd"
+    inner = "_match" if construction == "robustify" else "_pgd"   # the unchecked per-batch work
     make = (lambda: features.robustify(model, subset, steps=3, step_size=0.5, batch_size=16, source=SOURCE,
                                        show_progress=False)) if construction == "robustify" else \
         (lambda: features.make_d_det(model, subset, eps=1.0, steps=3, batch_size=16, source=SOURCE,

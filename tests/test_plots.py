@@ -1,0 +1,32 @@
+"""Figures the chapters share: the bars drawn are the numbers given."""
+import pytest
+
+from pagutils import plots
+
+
+def test_bar_chart_draws_one_bar_per_label_and_series_at_the_given_heights():
+    ax = plots.bar_chart(["D_R", "D_NR", "original"], {"clean": [0.9, 0.8, 0.95], "robust": [0.3, 0.1, 0.2]},
+                         percent=True, chance=0.1)
+    bars = ax.patches
+    assert len(bars) == 6
+    assert [round(b.get_height(), 6) for b in bars] == [90.0, 80.0, 95.0, 30.0, 10.0, 20.0]
+    centres = [b.get_x() + b.get_width() / 2 for b in bars]
+    assert centres[:3] == pytest.approx([-0.2, 0.8, 1.8]) and centres[3:] == pytest.approx([0.2, 1.2, 2.2])
+    assert ax.get_ylim() == (0, 100) and ax.lines[0].get_ydata()[0] == pytest.approx(10.0)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["chance", "clean", "robust"]
+
+
+def test_one_series_gets_one_colour_per_bar_and_no_legend():
+    ax = plots.bar_chart(["a", "b"], {"mass": [0.5, 0.25]}, colors=[["tab:gray", "tab:blue"]])
+    assert [b.get_height() for b in ax.patches] == [0.5, 0.25]
+    assert ax.patches[0].get_facecolor() != ax.patches[1].get_facecolor() and ax.get_legend() is None
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(labels=["a", "b"], series={"x": [1.0]}), r"series\['x'\] must hold one value per label \(2\), got 1"),
+    (dict(labels=["a"], series={}), "series must hold at least one entry"),
+    (dict(labels=["a"], series={"x": [1.0]}, colors=["r", "g"]), "colors must hold one entry per series"),
+])
+def test_bad_bar_charts_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        plots.bar_chart(**kwargs)
