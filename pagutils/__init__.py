@@ -15,6 +15,19 @@ Modules, each named after the idea it computes (and the chapter that introduces 
   score, alignment  denoiser scores, the ideal denoiser's Bayes-optimal gradient, alignment (Chapter 10)
   widgets         sliders over pre-rendered pictures that work in the static book (Chapters 1, 2, 9)
 """
+import os as _os
+import warnings as _warnings
+
+# torch.func.jacfwd (the tangent spaces of Chapters 7, 9 and 10) switches on forward-mode AD, whose first use
+# imports torch._decomp.decompositions_for_jvp; that module calls the deprecated torch.jit.script while it is
+# imported, and torch 2.9+ then prints a FutureWarning with the path of torch in the venv into the chapter.
+# The warning is about torch's own internals, not about anything pagutils or a reader calls: import that
+# module once here (under the same condition torch does), with exactly that warning silenced.
+if _os.environ.get("PYTORCH_JIT", "1") == "1" and __debug__:
+    with _warnings.catch_warnings():
+        _warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+        from torch._decomp import decompositions_for_jvp as _decompositions_for_jvp  # noqa: F401
+
 from . import (alignment, attacks, cache, checks, data, defaults, distractor, features, gaussian, generation,
                gradients, manifold, models, paths, plots, profiles, replicates, report, robust_losses, score,
                synthetic, train, widgets, zoo)

@@ -5,6 +5,7 @@ settings; `train(model, data, recipe)` minimises it with SGD (momentum, weight d
 shows a progress bar, and returns a history of loss and clean/robust accuracy per epoch. Other chapters register
 more objectives (`register_objective`).
 """
+import contextlib
 import inspect
 import math
 import time
@@ -57,7 +58,8 @@ def adversarial_objective(eps, norm="l2", steps=7, step_size=None, attack_precis
         checks.positive(step_size, "step_size", "objective 'pgd'")
     def loss(model, x, y, generator):
         # every argument was checked above and the batch by `train`: the unchecked attack, once per batch
-        x_adv = _pgd(model, x, y, eps, norm, steps, step_size, generator=generator, precision=attack_precision,
+        attacked = getattr(model, "module", model)  # under DistributedDataParallel, attack the local module
+        x_adv = _pgd(attacked, x, y, eps, norm, steps, step_size, generator=generator, precision=attack_precision,
                      compile=attack_compile)
         return F.cross_entropy(model(x_adv), y)
     return loss
@@ -136,11 +138,14 @@ class Recipe:
 
 
 def train(model, data, recipe: Recipe, eval_data=None, eval_eps=None, eval_norm="l2", eval_steps=10,
-          show_progress=True):
+          show_progress=True, checkpoint=None):
     """Train `model` in place on `data` (a `Data` set) by `recipe` and return the per-epoch history.
 
     With `eval_data`, every epoch ends with its clean accuracy and, when `eval_eps` is given, its
-    robust accuracy under `eval_steps`-step PGD in `eval_norm`. Introduced in Chapter 1.
+    robust accuracy under `eval_steps`-step PGD in `eval_norm`. With `checkpoint` (a path, or a
+    `checkpoint.Checkpoint` with `every_steps`), the run is resumable: it starts from that checkpoint when one
+    exists, writes one every epoch (and every `every_steps` steps), writes one and exits on SIGTERM, and deletes
+    it when done (`pagutils.checkpoint`). Introduced in Chapter 1.
     """
     where = "train"
     if not isinstance(recipe, Recipe):
@@ -164,8 +169,14 @@ def train(model, data, recipe: Recipe, eval_data=None, eval_eps=None, eval_norm=
     generator = torch.Generator().manual_seed(recipe.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay, nesterov=recipe.momentum > 0)
+    resumable = None
+    if checkpoint is not None:
+        from . import checkpoint as checkpoints
+        resumable = (checkpoints.as_checkpoint(checkpoint), dict(recipe=recipe.config(), n=len(data)))
     with channels_last(model):  # the faster layout for convolutions, restored after training
-        history = _epochs(model, data, recipe, optimizer, generator, evaluate, show_progress)
+        history = _epochs(model, data, recipe, optimizer, generator, evaluate, show_progress, resumable)
+    if resumable is not None:
+        resumable[0].path.unlink(missing_ok=True)
     model.eval()
     return history
 
@@ -179,34 +190,108 @@ def _evaluation(model, eval_data, eval_eps, eval_norm, eval_steps) -> dict:
     return record
 
 
-def _epochs(model, data, recipe, optimizer, generator, evaluate, show_progress):
-    """The training loop of `train`: one history record per epoch."""
+def _epochs(model, data, recipe, optimizer, generator, evaluate, show_progress, resumable=None):
+    """The training loop of `train`: one history record per epoch. With `resumable` (a checkpoint and the run's
+    identity), it starts where the checkpoint left off and writes new ones (`pagutils.checkpoint`)."""
     loss_fn, epochs = recipe.loss(), recipe.epochs
     steps_per_epoch = math.ceil(len(data) / recipe.batch_size)
     total_steps, step, history = epochs * steps_per_epoch, 0, []
-    for epoch in range(1, epochs + 1):
-        model.train()
-        started, loss_sum = time.perf_counter(), 0.0
-        bar = progress(data.batches(recipe.batch_size, shuffle=True, generator=generator), total=steps_per_epoch,
-                       desc=f"{recipe.objective} epoch {epoch}/{epochs}", disable=not show_progress)
-        for x, y in bar:
-            if recipe.augment:
-                x = augment_crop_flip(x, generator=generator)
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(recipe.lr, recipe.schedule, step / total_steps)
-            loss = loss_fn(model, x, y, generator)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            loss_sum += loss.detach() * len(y)  # summed on the device: no synchronisation per step
-            if step % 20 == 0 or step == total_steps:
-                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-        record = dict(epoch=epoch, loss=float(loss_sum) / len(data), seconds=time.perf_counter() - started)
-        if evaluate is not None:
-            record.update(evaluate())
-        history.append(record)
+    saver, at = _resumption(model, optimizer, generator, data.device, resumable)
+    first_epoch, step, history = at.epoch, at.step, at.history
+    with saver.preemption:
+        for epoch in range(first_epoch, epochs + 1):
+            model.train()
+            started, loss_sum = time.perf_counter(), (at.loss_sum if epoch == first_epoch else 0.0)
+            skip = at.done_in_epoch if epoch == first_epoch else 0
+            batches, epoch_state = _epoch_batches(data, recipe.batch_size, generator, at.epoch_state if skip else None,
+                                                  skip)
+            bar = progress(batches, total=steps_per_epoch - skip,
+                           desc=f"{recipe.objective} epoch {epoch}/{epochs}", disable=not show_progress)
+            for done, (x, y) in enumerate(bar, start=skip + 1):
+                if recipe.augment:
+                    x = augment_crop_flip(x, generator=generator)
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(recipe.lr, recipe.schedule, step / total_steps)
+                loss = loss_fn(model, x, y, generator)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                loss_sum += loss.detach() * len(y)  # summed on the device: no synchronisation per step
+                if step % 20 == 0 or step == total_steps:
+                    bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+                if done < steps_per_epoch:
+                    saver.after_step(epoch, step, done, history, loss_sum, epoch_state)
+            record = dict(epoch=epoch, loss=float(loss_sum) / len(data), seconds=time.perf_counter() - started)
+            if evaluate is not None:
+                record.update(evaluate())
+            history.append(record)
+            saver.after_epoch(epoch + 1, step, history, generator)
     return history
+
+
+def _epoch_batches(data, batch_size, generator, epoch_state, skip):
+    """An epoch's shuffled batches, and the generator state the epoch began with. Resuming (`epoch_state` given),
+    the generator is rewound to draw the epoch's order again, set forward to where the run stopped, and the first
+    `skip` batches are left out."""
+    if epoch_state is None:
+        return data.batches(batch_size, shuffle=True, generator=generator), generator.get_state()
+    now = generator.get_state()
+    generator.set_state(epoch_state)
+
+    def rest():
+        for i, batch in enumerate(data.batches(batch_size, shuffle=True, generator=generator)):
+            if i == 0:  # the order is drawn: the generator goes on from where the interrupted run stood
+                generator.set_state(now)
+            if i >= skip:
+                yield batch
+    return rest(), epoch_state
+
+
+class _NoCheckpoint:
+    """What `_epochs` calls when the run is not resumable: nothing."""
+    preemption = contextlib.nullcontext()
+
+    def after_step(self, *args):
+        pass
+
+    def after_epoch(self, *args):
+        pass
+
+
+class _Saver:
+    """Writes a run's checkpoints: every `every_steps` steps, at every epoch's end, and on SIGTERM (then exits)."""
+
+    def __init__(self, checkpoints, ckpt, identity, model, optimizer, generator):
+        self.checkpoints, self.ckpt, self.identity = checkpoints, ckpt, identity
+        self.model, self.optimizer, self.generator = model, optimizer, generator
+        self.preemption = checkpoints.Preemption()
+
+    def _save(self, position):
+        self.checkpoints.save(self.ckpt, self.identity, self.model, self.optimizer, self.generator, position)
+
+    def after_step(self, epoch, step, done, history, loss_sum, epoch_state):
+        due = self.ckpt.every_steps and step % self.ckpt.every_steps == 0
+        if due or self.preemption.requested:
+            self._save(self.checkpoints.Position(epoch, step, done, history, loss_sum, epoch_state))
+        if self.preemption.requested:
+            raise self.checkpoints.Preempted(self.ckpt.path)
+
+    def after_epoch(self, next_epoch, step, history, generator):
+        self._save(self.checkpoints.Position(next_epoch, step, 0, history, 0.0, generator.get_state()))
+        if self.preemption.requested:
+            raise self.checkpoints.Preempted(self.ckpt.path)
+
+
+def _resumption(model, optimizer, generator, device, resumable):
+    """(saver, position): where `_epochs` starts (a checkpoint's position, else the beginning) and what saves."""
+    if resumable is None:
+        from .checkpoint import Position
+        return _NoCheckpoint(), Position(history=[], loss_sum=0.0)
+    from . import checkpoint as checkpoints
+    ckpt, identity = resumable
+    position = checkpoints.load(ckpt, identity, model, optimizer, generator, device)
+    return _Saver(checkpoints, ckpt, identity, model, optimizer, generator), position
 
 
 def fit_with_adam(net, x, batch_loss, epochs, lr, batch_size, generator, desc, show_progress=True, postfix="loss"):

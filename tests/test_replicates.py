@@ -35,7 +35,7 @@ def both_ways(arch, sets, recipes, engine="auto"):
     """The models trained together and one by one, from the same initialisations, with their histories."""
     together = [models.make_classifier(arch, "mnist", seed=r.seed) for r in recipes]
     alone = [models.make_classifier(arch, "mnist", seed=r.seed) for r in recipes]
-    start = [m.state_dict() for m in alone]
+    start = [{name: t.clone() for name, t in m.state_dict().items()} for m in alone]
     histories = replicates.train_together(together, sets, recipes, show_progress=False, engine=engine)
     per_model = sets if isinstance(sets, list) else [sets] * len(recipes)
     singles = [train.train(m, d, r, show_progress=False) for m, d, r in zip(alone, per_model, recipes)]
