@@ -12,6 +12,7 @@ PYTHON  ?= python3
 STAMP   := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 TEACH_STAMP := $(VENV)/.teaching-installed
+SCALE_STAMP := $(VENV)/.scale-installed
 NODE_STAMP := node_modules/.installed
 BIN     := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
@@ -43,6 +44,11 @@ $(TEACH_STAMP): $(STAMP) requirements-teaching.txt
 	$(BIN)/pip install -r requirements-teaching.txt
 	touch $(TEACH_STAMP)
 
+# submitit, for pagutils.prefill's SLURM job arrays (and its local executor in tests/test_scale.py)
+$(SCALE_STAMP): $(STAMP) requirements-scale.txt
+	$(BIN)/pip install -r requirements-scale.txt
+	touch $(SCALE_STAMP)
+
 # ASSIGN_ARGS=--pdfs adds otter's solutions PDFs (needs `.venv/bin/playwright install chromium` once)
 assignments: $(TEACH_STAMP)
 	$(BIN)/python assignments/teaching.py build $(ASSIGN_ARGS)
@@ -63,10 +69,10 @@ browser-test: $(NODE_STAMP)
 	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; fi
 	node tests/browser/check_book.mjs _build/html _build/screenshots
 
-test: $(STAMP) $(NODE_STAMP) $(TEACH_STAMP)
+test: $(STAMP) $(NODE_STAMP) $(TEACH_STAMP) $(SCALE_STAMP)
 	$(BIN)/pytest tests book --nbval-lax --nbval-cell-timeout=1800 -ra
 
-unit: $(STAMP)
+unit: $(STAMP) $(SCALE_STAMP)
 	$(BIN)/pytest tests -ra
 
 notebooks: $(STAMP)

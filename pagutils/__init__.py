@@ -14,6 +14,11 @@ Modules, each named after the idea it computes (and the chapter that introduces 
   replicates      several seeds or strengths of one small model trained together in one pass (Chapter 10)
   score, alignment  denoiser scores, the ideal denoiser's Bayes-optimal gradient, alignment (Chapter 10)
   widgets         sliders over pre-rendered pictures that work in the static book (Chapters 1, 2, 9)
+Paper scale (README, 'When one machine is not enough'; imported on demand, not here):
+  checkpoint      resumable training: atomic checkpoints, resumed after SIGTERM (SLURM preemption)
+  distributed     one model on several GPUs or nodes: torchrun + DistributedDataParallel
+  prefill         a chapter's zoo models as a SLURM job array through submitit (or its local executor)
+  imagenet        Restricted ImageNet and ImageNet-64, streamed from the user's ImageNet folder
 """
 import os as _os
 import warnings as _warnings

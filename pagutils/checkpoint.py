@@ -31,9 +31,12 @@ FORMAT = 1
 @dataclass(frozen=True)
 class Checkpoint:
     """Where a run's checkpoint lives and how often it is written (every epoch, and every `every_steps` steps
-    when given). Introduced with the paper profile (README, 'When one machine is not enough')."""
+    when given). With `write=False` the run resumes from it but never writes or deletes it: the DDP ranks other
+    than 0, whose states equal rank 0's, so every rank resumes from the one file rank 0 wrote.
+    Introduced with the paper profile (README, 'When one machine is not enough')."""
     path: Path
     every_steps: int = None
+    write: bool = True
 
     def __post_init__(self):
         if not isinstance(self.path, (str, os.PathLike)):

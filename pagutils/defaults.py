@@ -9,11 +9,13 @@ autoencoder and denoiser recipes, `tests/test_full_profile.py` and `benchmarks/f
     quick=dict(n_train=QUICK.n_train, epochs=QUICK.epochs, train_eps=QUICK.train_eps, ...)
 
 - `quick`: MNIST / Fashion-MNIST and small CNNs, sized for 2 CPU cores (about 2,000 small-CNN image-steps/s);
-- `full`: CIFAR-10 and ResNet-18, sized for one GPU (how it differs from the papers: the Reproduction page).
+- `full`: CIFAR-10 and ResNet-18, sized for one GPU (how it differs from the papers: the Reproduction page);
+- `paper`: the papers' own recipes (`PAPER`, and per chapter `PAPER_SETTINGS`, each setting with its source),
+  sized for a cluster (`python -m pagutils.prefill CHAPTER --profile paper`, `pagutils.distributed`).
 """
 from dataclasses import dataclass, field
 
-PROFILES = ("quick", "full")
+PROFILES = ("quick", "full", "paper")
 
 
 @dataclass(frozen=True)
@@ -57,14 +59,122 @@ FULL = Shared(
     autoencoder=dict(latent_dim=64, width=64, n_train=50000, epochs=40, lr=1e-3, batch_size=256, seed=0),
     denoiser=dict(n_train=50000, epochs=30, width=64, lr=1e-3, batch_size=256, seed=0),
 )
-SHARED = {"quick": QUICK, "full": FULL}
+# Ilyas et al. (2019) on CIFAR-10: ResNet-50, 150 epochs, lr 0.1 divided by 10 every 50 epochs, batch 128,
+# weight decay 5e-4, crop-and-flip augmentation (Appendix C; the robustness library's CIFAR defaults), the robust
+# model L2 eps 0.5 with 7-step PGD (Appendix C). Part II's CIFAR-10 models (Srinivas et al. 2023) are ResNet-18
+# at 200 epochs, lr 0.025, batch 128: `PAPER_SRINIVAS` below, used by Chapter 10.
+PAPER = Shared(
+    dataset="cifar10", arch="resnet50", n_train=50000, epochs=150, lr=0.1, batch_size=128, augment=True,
+    train_eps=0.5, train_attack_steps=7, schedule="step_thirds",
+    autoencoder=dict(FULL.autoencoder), denoiser=dict(FULL.denoiser),
+)
+PAPER_SRINIVAS = dict(  # the profile's Chapter 10 zoo recipe when a notebook passes it as overridesarch="resnet18", n_train=50000, epochs=200, lr=0.025, batch_size=128, momentum=0.9,
+                      weight_decay=5e-4, schedule="cosine", augment=True)
+PAPER_REPLICATES = 3  # seeds per (method, strength) in Srinivas et al.'s CIFAR-10 sweeps
+SHARED = {"quick": QUICK, "full": FULL, "paper": PAPER}
 
 # the MLP denoiser of the synthetic manifold's vectors (Chapters 7 and 10), the same in both profiles
 VECTOR_DENOISER = dict(n_train=10000, epochs=10, width=128, lr=2e-3, batch_size=256, seed=0)
 
 
 def shared(profile: str) -> Shared:
-    """The shared defaults of `profile` ('quick' or 'full')."""
+    """The shared defaults of `profile` ('quick', 'full' or 'paper')."""
     if profile not in SHARED:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     return SHARED[profile]
+
+
+def _logspace(low, high, n=30):
+    """`n` strengths spaced evenly in log scale from `low` to `high` (Srinivas et al. sweep 30 per method)."""
+    import math
+    a, b = math.log10(low), math.log10(high)
+    return [float(f"{10 ** (a + (b - a) * i / (n - 1)):.6g}") for i in range(n)]
+
+
+def _entry(source, **values):
+    return dict(values=values, source=source)
+
+
+IL = "Ilyas et al. 2019"
+SR = "Srinivas et al. 2023"
+FULL_SIZED = "not in the paper: the full profile's value"
+# Per chapter, the settings at paper scale (the names of the notebook's `full=dict(...)`) and where each comes
+# from. `paper_settings(chapter)` gives the plain dict a notebook passes as `paper=`; names left out keep the
+# full profile's value. The ImageNet experiments (Restricted ImageNet, ImageNet-64) are `PAPER_IMAGENET`.
+PAPER_SETTINGS_SOURCES = {
+    "ch01_adversarial_examples": [
+        _entry(f"{IL}, App. C (robustness library CIFAR defaults: ResNet-50, 150 epochs)",
+               n_train=50000, epochs=150, train_eps=0.5),
+        _entry(f"{IL}, Table 1 / App. C (evaluation: 20-step PGD on the full test set)", n_test=10000,
+               attack_steps=20),
+    ],
+    "ch02_robust_features": [_entry(f"{IL}, Sec. 4 (Gaussian model: closed form; the full values)", dim=50)],
+    "ch03_robustified_datasets": [
+        _entry(f"{IL}, App. C (source models: ResNet-50, 150 epochs, L2 eps 0.5)", source_n_train=50000,
+               source_epochs=150, train_eps=0.5),
+        _entry(f"{IL}, App. C.2 (D_R: 1000 steps of normalised gradient descent, step size 0.1, whole training set)",
+               n_construct=50000, steps=1000, step_size=0.1),
+        _entry(f"{IL}, App. C (training on D_R / D_NR: 150 epochs as the source models)", epochs=150,
+               n_test=10000),
+        _entry(f"{IL}, Fig. 2 (robust accuracy of D_R models at L2 eps 0.25)", eval_eps=0.25, attack_steps=20),
+    ],
+    "ch04_non_robust_features": [
+        _entry(f"{IL}, App. C (source model: standard ResNet-50, 150 epochs)", source_n_train=50000,
+               source_epochs=150),
+        _entry(f"{IL}, App. C.4 (D_rand / D_det: L2 eps 0.5, step size 0.1, 100 steps, whole training set)",
+               n_construct=50000, eps=0.5, steps=100, step_size=0.1),
+        _entry(f"{IL}, App. C (training on D_rand / D_det: 150 epochs)", epochs=150, n_test=10000),
+    ],
+    "ch05_transferability": [
+        _entry(f"{IL}, Sec. 5 / App. C (D_rand as in Chapter 4; 150 epochs per architecture)",
+               source_n_train=50000, source_epochs=150, n_construct=50000, eps=0.5, steps=100, step_size=0.1,
+               epochs=150, n_test=10000),
+        _entry(f"{IL}, Fig. 3 (architectures: ResNet-50, VGG, DenseNet; the course keeps its three)",
+               archs=["resnet50", "vgg11", "densenet121"]),
+    ],
+    "ch06_perceptually_aligned_gradients": [
+        _entry(f"{IL}, App. C (the robust ResNet-50 of Chapter 1)", n_train=50000, epochs=150, train_eps=0.5),
+        _entry(f"{FULL_SIZED} (image-space tasks follow Santurkar et al. 2019 qualitatively)", n_eval=200),
+    ],
+    "ch07_off_manifold_theory": [_entry(f"{SR}, Sec. 3 (synthetic; the full values)", n_train=20000)],
+    "ch08_distractor": [_entry(f"{SR}, Sec. 4 (MNIST with a distractor; full MNIST, the full values)",
+                               n_train=60000, epochs=20)],
+    "ch09_manifold_real_images": [
+        _entry(f"{IL}, App. C (the robust model of Chapter 1)", n_train=50000, epochs=150, train_eps=0.5),
+        _entry(f"{SR}, Sec. 5 (autoencoder manifold: {FULL_SIZED})", ae_n_train=50000),
+    ],
+    "ch10_four_ways_three_regimes": [
+        _entry(f"{SR}, App. (CIFAR-10: ResNet-18, 200 epochs, lr 0.025, batch 128; whole training and test set)",
+               n_train=50000, epochs=200, n_test=10000),
+        _entry(f"{SR}, Sec. 6 / App. (30 log-spaced strengths per method over the full profile's ranges; "
+               f"{PAPER_REPLICATES} replicates: `PAPER_REPLICATES`, swept by pagutils.prefill)",
+               lam_gradient_norm=_logspace(1e-4, 10.0), lam_noise_consistency=_logspace(1e-3, 100.0),
+               sigma_noise_augmentation=_logspace(0.01, 3.0), eps_pgd=_logspace(0.01, 10.0)),
+        _entry(f"{SR}, App. (denoiser for the score: trained on the whole training set, {FULL_SIZED} epochs)",
+               denoiser_n_train=50000, reference_n_train=50000),
+    ],
+}
+
+
+def paper_settings(chapter: str) -> dict:
+    """The paper profile's settings of `chapter` (e.g. 'ch01_adversarial_examples') as one plain dict."""
+    if chapter not in PAPER_SETTINGS_SOURCES:
+        raise ValueError(f"chapter must be one of {sorted(PAPER_SETTINGS_SOURCES)}, got {chapter!r}")
+    return {name: value for entry in PAPER_SETTINGS_SOURCES[chapter] for name, value in entry["values"].items()}
+
+
+PAPER_SETTINGS = {chapter: paper_settings(chapter) for chapter in PAPER_SETTINGS_SOURCES}
+
+# The papers' ImageNet-class experiments (`pagutils.imagenet` reads the data; trained with `pagutils.distributed`)
+PAPER_IMAGENET = {
+    "restricted_imagenet": dict(
+        source=f"{IL}, App. C; class ranges from the robustness library's RestrictedImageNet; lr, batch, weight decay "
+               f"and schedule are the robustness library's ImageNet-style defaults, not verified offline", arch="resnet50", image_size=224,
+        epochs=150, lr=0.1, batch_size=256, weight_decay=1e-4, schedule="step_thirds", train_eps=3.0,
+        train_attack_steps=7, norm="l2"),
+    "imagenet64": dict(
+        source=f"{SR}, App. (ImageNet at 64x64; transform Resize(256), CenterCrop(224), Resize(64) as in "
+               f"tml-tuebingen/pags); the recipe is ASSUMED equal to their CIFAR-10 one (not verified offline)",
+        arch="resnet18", image_size=64, epochs=200, lr=0.025, batch_size=128, weight_decay=5e-4,
+        schedule="cosine", strengths=30, replicates=PAPER_REPLICATES),
+}

@@ -66,25 +66,56 @@ def _in_chunks(config, n, batch_size, batch, desc, show_progress, device):
     Every chunk of CHUNK_BATCHES batches is cached on its own (kind 'chunks', keyed by the construction's
     `config` and the chunk's range), so a construction that is interrupted (KeyboardInterrupt, a crash, a
     lost kernel) resumes from its finished chunks when it is run again, and never leaves a partial set.
+    Under torchrun (an initialised process group of W ranks) the chunks are the unit of work: rank r builds
+    chunks r, r + W, ..., every rank waits until all exist and then assembles the same set from the cache.
     """
+    from .distributed import barrier, shard
+    rank, world = shard()
+    chunks = _chunk_configs(config, n, batch_size)
     bar = progress(total=math.ceil(n / batch_size), desc=desc, disable=not show_progress)
-    parts = []
+
+    def build_chunk(chunk):
+        results = []
+        for start in range(chunk["start"], chunk["stop"], batch_size):
+            index = torch.arange(start, min(start + batch_size, n), device=device)
+            results.append(batch(index))
+            bar.update()
+        return {key: torch.cat([r[key] for r in results]) for key in results[0]}, {}
+
+    def chunk_tensors(chunk):
+        tensors, _, built = cache.cached("chunks", chunk, lambda: build_chunk(chunk), device=device)
+        if not built:
+            bar.update(math.ceil((chunk["stop"] - chunk["start"]) / batch_size))
+        return tensors
+
     try:
-        for chunk in _chunk_configs(config, n, batch_size):
-            def build_chunk(chunk=chunk):
-                results = []
-                for start in range(chunk["start"], chunk["stop"], batch_size):
-                    index = torch.arange(start, min(start + batch_size, n), device=device)
-                    results.append(batch(index))
-                    bar.update()
-                return {key: torch.cat([r[key] for r in results]) for key in results[0]}, {}
-            tensors, _, built = cache.cached("chunks", chunk, build_chunk, device=device)
-            if not built:
-                bar.update(math.ceil((chunk["stop"] - chunk["start"]) / batch_size))
-            parts.append(tensors)
+        if world > 1:
+            for chunk in chunks[rank::world]:
+                chunk_tensors(chunk)
+            barrier()  # every chunk exists now
+        parts = [chunk_tensors(chunk) for chunk in chunks]
     finally:
         bar.close()
     return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
+
+
+def _cached_set(config, build, device, expect):
+    """`cache.cached('datasets', ...)` for a construction: under torchrun every rank runs `build` (its share of
+    the chunks, `_in_chunks`) outside the file lock, rank 0 writes the set, and only rank 0 reports it built (and
+    so drops the chunks) once every rank has assembled it."""
+    from .distributed import barrier, shard
+    rank, world = shard()
+    if world == 1:
+        return cache.cached("datasets", config, build, device=device, expect=expect)
+    path = cache.path_for("datasets", config)
+    found = cache.read(path, config, device, expect, warn=False)
+    if found is not None:
+        return (*found, False)
+    tensors, info = build()
+    if rank == 0:
+        cache.write(path, config, tensors, info)
+    barrier()
+    return {name: t.to(device) for name, t in tensors.items()}, info, rank == 0
 
 
 def _drop_chunks(config, n, batch_size):
@@ -192,8 +223,8 @@ def robustify(model, data, steps, step_size=0.1, seed=0, batch_size=DEFAULT_BATC
         info = dict(config=config, history=history, final_distance=history[-1][1], start_distance=history[0][1])
         return dict(x=parts["x"], y=data.y), info
 
-    tensors, info, built = cache.cached("datasets", config, build, device=data.device,
-                                        expect=dict(x=tuple(data.x.shape), y=tuple(data.y.shape)))
+    tensors, info, built = _cached_set(config, build, data.device,
+                                       expect=dict(x=tuple(data.x.shape), y=tuple(data.y.shape)))
     if built:
         _drop_chunks(config, len(data), batch_size)
     return Data(tensors["x"], tensors["y"], data.classes, f"{data.name} robustified"), info
@@ -267,8 +298,8 @@ def _relabel(model, data, targets, eps, steps, step_size, norm, batch_size, name
         return dict(x=x_adv, y=targets, success=success), info
 
     n = len(data)
-    tensors, info, built = cache.cached("datasets", config, build, device=data.device,
-                                        expect=dict(x=tuple(data.x.shape), y=(n,), success=(n,)))
+    tensors, info, built = _cached_set(config, build, data.device,
+                                       expect=dict(x=tuple(data.x.shape), y=(n,), success=(n,)))
     if built:
         _drop_chunks(config, n, batch_size)
     return Data(tensors["x"], tensors["y"], data.classes, f"{data.name} {name}"), info

@@ -97,6 +97,18 @@ def resnet18(in_shape):
     return net, dim
 
 
+def resnet50(in_shape):
+    """torchvision's ResNet-50 with the CIFAR stem (3x3 stride-1 first convolution, no max-pool): the architecture
+    of Ilyas et al. (2019) on CIFAR-10, used by the paper profile (`defaults.PAPER`)."""
+    import torchvision
+    net = torchvision.models.resnet50(num_classes=10)
+    net.conv1 = nn.Conv2d(in_shape[0], 64, 3, 1, 1, bias=False)
+    net.maxpool = nn.Identity()
+    dim = net.fc.in_features
+    net.fc = nn.Identity()
+    return net, dim
+
+
 def vgg11(in_shape):
     """torchvision's VGG-11 with batch norm, its classifier replaced by global pooling for 32x32 inputs.
     Introduced in Chapter 1."""
@@ -120,7 +132,7 @@ def densenet121(in_shape):
 
 ARCHITECTURES = {
     "mlp": mlp, "small_cnn": small_cnn, "wide_cnn": lambda s: small_cnn(s, width=64, hidden=256),
-    "small_resnet": small_resnet, "resnet18": resnet18, "vgg11": vgg11, "densenet121": densenet121,
+    "small_resnet": small_resnet, "resnet18": resnet18, "resnet50": resnet50, "vgg11": vgg11, "densenet121": densenet121,
 }
 
 

@@ -3,7 +3,15 @@
 `magnified` is the one way a signed map (a perturbation, an input gradient, a score, a tangent direction) is
 drawn: grey is zero, each map scaled to its own largest value (or a percentile of its magnitudes);
 `alignment.ssim_alignment` compares maps drawn this way.
+
+Figures are drawn for the book's page: `COURSE_STYLE` (applied when this module is imported, and again by
+`use_course_style()`, which every chapter's import cell calls) draws at 200 dpi with no text under 10 pt, and
+the figure functions here keep to `MAX_WIDTH` (7 inches): a figure of that width, shown at the page's width,
+keeps its 10 pt text readable.
 """
+import textwrap
+
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import torch
 
@@ -11,16 +19,48 @@ from . import checks
 
 NORM_NAMES = {"l2": "L2", "linf": "L∞"}
 
+MAX_WIDTH = 7.0   # inches: the widest figure the course draws
+MAX_HEIGHT = 10.0  # inches: the tallest image grid
+FLIPPED = "tab:red"   # a prediction an attack changed (attack_grid)
+
+COURSE_STYLE = {
+    "figure.dpi": 200,              # the inline backend shows a figure at figure.dpi
+    "savefig.dpi": 200,
+    "figure.figsize": (6.0, 3.8),
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
+    "legend.title_fontsize": 10,
+    "figure.titlesize": 12,
+}
+
+
+def use_course_style():
+    """Draw figures for the page: 200 dpi, fonts of at least 10 pt (`COURSE_STYLE`).
+
+    Applied when `pagutils.plots` is imported; chapters call it again in their import cell, after the notebook's
+    plotting backend is set up. Introduced in Chapter 1."""
+    mpl.rcParams.update(COURSE_STYLE)
+
+
+use_course_style()
+
 
 def _as_image(x: torch.Tensor):
     x = x.detach().float().cpu()
     return x[0] if x.shape[0] == 1 else x.permute(1, 2, 0)
 
 
-def image_grid(rows: list, row_titles: list = None, labels: list = None, scale: float = 1.3, cmap="gray"):
+def image_grid(rows: list, row_titles: list = None, labels: list = None, scale: float = 1.3, cmap="gray",
+               label_colors: list = None):
     """A grid of images: `rows` is a list of (N, C, H, W) tensors in [0, 1], one per row.
 
-    `labels` (optional) is a list, per row, of N strings shown above the images.
+    `labels` (optional) is a list, per row, of N strings shown above the images (10 pt; a label may hold a line
+    break); `label_colors` (optional) a list, per row, of N colours for them (None: black). Each image is
+    `scale` inches wide, less where the grid would be wider than `MAX_WIDTH`.
 
     Introduced in Chapter 1."""
     if not isinstance(rows, (list, tuple)) or not rows:
@@ -31,20 +71,34 @@ def image_grid(rows: list, row_titles: list = None, labels: list = None, scale: 
         if len(images) < len(rows[0]) or len(images) == 0:
             raise ValueError(f"image_grid: every row must hold at least one image and as many as rows[0] "
                              f"({len(rows[0])}), rows[{i}] has {len(images)}")
-    for name, per_row in (("row_titles", row_titles), ("labels", labels)):
+    for name, per_row in (("row_titles", row_titles), ("labels", labels), ("label_colors", label_colors)):
         if per_row is not None and len(per_row) < len(rows):
             raise ValueError(f"image_grid: {name} must have one entry per row ({len(rows)}), got {len(per_row)}")
     n = len(rows[0])
-    fig, axes = plt.subplots(len(rows), n, figsize=(scale * n, scale * 1.15 * len(rows)), squeeze=False)
+    margin = 0.9 if row_titles else 0.1                  # room for the row titles on the left
+    side = min(scale, (MAX_WIDTH - margin) / n)
+    if labels is not None:                               # wrap a label wider than its image at its spaces
+        width = max(4, int(side * 13))                   # characters of 10 pt text in one image's width
+        labels = [None if per is None else ["\n".join(textwrap.fill(line, width) for line in str(t).split("\n"))
+                                            for t in per] for per in labels]
+    lines = [max((t.count("\n") + 1 for t in per) if per else [0], default=0)
+             for per in (labels if labels is not None else [None] * len(rows))]
+    aspect = rows[0].shape[-2] / rows[0].shape[-1]       # height over width of one image
+    if side * aspect * 1.05 * len(rows) + 0.2 * sum(lines) > MAX_HEIGHT:   # too tall for a page: shrink
+        side = max(0.3, (MAX_HEIGHT - 0.2 * sum(lines)) / (aspect * 1.05 * len(rows)))
+    height = sum(side * aspect * 1.05 + 0.2 * k for k in lines)   # a title line of 10 pt takes about 0.2 in
+    fig, axes = plt.subplots(len(rows), n, figsize=(side * n + margin, height + 0.1), squeeze=False)
     for r, images in enumerate(rows):
         for c in range(n):
             ax = axes[r, c]
             ax.imshow(_as_image(images[c]).clamp(0, 1).numpy(), cmap=cmap, vmin=0, vmax=1)
             ax.set_xticks([]), ax.set_yticks([])
             if labels is not None and labels[r] is not None:
-                ax.set_title(labels[r][c], fontsize=8)
-        if row_titles:
-            axes[r, 0].set_ylabel(row_titles[r], fontsize=9)
+                colour = None if label_colors is None or label_colors[r] is None else label_colors[r][c]
+                ax.set_title(labels[r][c], fontsize=10, pad=2, **({} if colour is None else dict(color=colour)))
+        if row_titles:                                   # wrapped at its spaces to the row's height
+            title = textwrap.fill(str(row_titles[r]), max(6, int(side * aspect * 13)))
+            axes[r, 0].set_ylabel(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -78,7 +132,7 @@ def accuracy_curves(eps_list, curves: dict, norm: str = "l2", ax=None, title=Non
             raise ValueError(f"accuracy_curves: curves[{name!r}] must hold one accuracy per epsilon "
                              f"({len(eps_list)}), got {len(accuracies)}")
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.5))
+        _, ax = plt.subplots(figsize=(5.5, 3.6))
     for name, accuracies in curves.items():
         ax.plot(eps_list, [100 * a for a in accuracies], marker="o", label=name)
     ax.set_xlabel(f"{NORM_NAMES[norm]} radius ε")
@@ -109,21 +163,32 @@ def history(records: list, ax=None, title=None):
     twin.set_ylabel("accuracy (%)")
     twin.set_ylim(0, 100)
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="center right")
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=10, loc="center right")
     if title:
         ax.set_title(title)
     return ax
 
 
-def attack_grid(model, x, x_adv, classes):
+def attack_grid(model, x, x_adv, classes, y=None):
     """Clean images, magnified perturbations and adversarial images, each labelled with the prediction.
+
+    With the true labels `y`, the clean row shows them too. An adversarial image whose prediction differs from
+    the clean one (the attack flipped it) has its label in red and marked "flipped".
 
     Introduced in Chapter 1."""
     from .attacks import predict
     clean_pred, adv_pred = predict(model, x), predict(model, x_adv)
-    labels = [[f"pred {classes[p]}" for p in clean_pred], [f"‖δ‖₂={n:.2f}" for n in (x_adv - x).flatten(1).norm(dim=1)],
-              [f"pred {classes[p]}" for p in adv_pred]]
-    return image_grid([x, magnified(x_adv - x), x_adv], ["clean", "perturbation", "adversarial"], labels)
+    if y is None:
+        clean = [f"pred {classes[p]}" for p in clean_pred]
+    else:
+        clean = [f"true {classes[t]}\npred {classes[p]}" for t, p in zip(y.tolist(), clean_pred.tolist())]
+    flipped = [a != c for a, c in zip(adv_pred.tolist(), clean_pred.tolist())]
+    adversarial = [f"pred {classes[p]}" + ("\nflipped" if f else "\nkept")
+                   for p, f in zip(adv_pred.tolist(), flipped)]
+    norms = [f"‖δ‖₂\n{n:.2f}" for n in (x_adv - x).flatten(1).norm(dim=1).tolist()]
+    colours = [None, None, [FLIPPED if f else None for f in flipped]]
+    return image_grid([x, magnified(x_adv - x), x_adv], ["clean", "perturbation", "adversarial"],
+                      [clean, norms, adversarial], label_colors=colours)
 
 
 def bar_chart(labels, series: dict, ax=None, ylabel=None, percent=False, chance=None, colors=None, rotate=0):
@@ -143,7 +208,7 @@ def bar_chart(labels, series: dict, ax=None, ylabel=None, percent=False, chance=
     if colors is not None and len(colors) != len(series):
         raise ValueError(f"bar_chart: colors must hold one entry per series ({len(series)}), got {len(colors)}")
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.2))
+        _, ax = plt.subplots(figsize=(6.5, 3.4))
     scale = 100 if percent else 1
     width = 0.8 / len(series)
     legend = len(series) > 1 or chance is not None
@@ -162,5 +227,5 @@ def bar_chart(labels, series: dict, ax=None, ylabel=None, percent=False, chance=
         ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
     if legend:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=10)
     return ax

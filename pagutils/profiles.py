@@ -3,9 +3,11 @@
 Every chapter has a papermill `parameters` cell that sets `profile = None` and one `None` per
 overridable setting, followed by
 
-    cfg = pagutils.settings(globals(), quick=dict(...), full=dict(...))
+    cfg = pagutils.settings(globals(), quick=dict(...), full=dict(...), paper=PAPER_SETTINGS["chNN_..."])
 
-`profile` None means the `PAG_PROFILE` environment variable, else 'quick'. A value given with
+`profile` None means the `PAG_PROFILE` environment variable, else 'quick'. The 'paper' profile takes the
+`paper` dict's values (the papers' recipes, `defaults.PAPER_SETTINGS`) and the full profile's for any name
+it leaves out. A value given with
 papermill `-p name value` replaces that profile's default. An unknown profile, an unknown parameter
 name, a value of the wrong type or an invalid value is an error raised here, in the settings cell. A
 number (or list of numbers) must be finite and keep the sign of its defaults: where both profiles'
@@ -17,7 +19,7 @@ import os
 import time
 import types
 
-PROFILES = ("quick", "full")
+PROFILES = ("quick", "full", "paper")
 _IGNORED = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 
 
@@ -91,15 +93,19 @@ def _check_value(name, value, defaults):
                          f"{defaults[1]!r} (full), got {value!r}")
 
 
-def settings(namespace: dict, quick: dict, full: dict, **choices) -> Settings:
+def settings(namespace: dict, quick: dict, full: dict, paper: dict = None, **choices) -> Settings:
     """Resolve a chapter's settings from its parameters cell (`namespace`, usually `globals()`).
 
-    `quick` and `full` give every setting's default per profile (the same names in both).
+    `quick` and `full` give every setting's default per profile (the same names in both); `paper` the paper
+    profile's values for some of those names (the rest keep the full profile's).
     `choices` restricts a setting to a set of values, e.g. dataset=("mnist", "fashion_mnist").
     Introduced in Chapter 1.
     """
     if set(quick) != set(full):
         raise ValueError(f"quick and full profiles must name the same settings; differ in {set(quick) ^ set(full)}")
+    stray = sorted(set(paper or {}) - set(full))
+    if stray:
+        raise ValueError(f"the paper profile names settings the chapter does not have: {stray}")
     given = _parameters(namespace)
     profile = given.pop("profile", None) or os.environ.get("PAG_PROFILE") or "quick"
     if profile not in PROFILES:
@@ -108,6 +114,8 @@ def settings(namespace: dict, quick: dict, full: dict, **choices) -> Settings:
     if unknown:
         raise NameError(f"unknown parameter(s) {unknown}; this chapter takes: profile, {', '.join(sorted(quick))}")
     chosen = dict(quick if profile == "quick" else full)
+    if profile == "paper":
+        chosen.update(paper or {})
     for name, value in given.items():
         if value is not None:
             chosen[name] = _check_type(name, value, chosen[name])

@@ -4,9 +4,12 @@ Chapter 10 sweeps each robustness objective over strengths (gradient-norm λ in 
 seeds. `train_together(models, datasets, recipes)` trains K such models in one pass over the steps instead of K
 passes: their parameters are stacked along a leading model axis (`torch.func.stack_module_state`), every step
 computes the K forward and backward passes as one (grouped convolutions and batched matrix products), and one
-vectorised SGD update moves all K models. What it saves is per-step work that does not grow with K (Python,
-kernel launches, the optimiser's loop over tensors): much on a GPU and for small models, little on a CPU for a
-convolutional model whose convolutions dominate (`benchmarks/seeds.py` measures it).
+SGD update moves all K models. What it saves is per-step work that does not grow with K (Python,
+kernel launches, the optimiser's loop over tensors), which is what small models spend a GPU's time on. A CPU spends
+its time on the arithmetic itself, which stacking does not reduce: there, `benchmarks/seeds.py` measured K = 3
+small CNNs or MLPs trained together at 0.7-0.9x the speed of training them one by one (2 CPU cores; larger
+tensors fall out of the caches, and a grouped convolution with one input channel per group is slow). No GPU run
+is recorded yet.
 
 Each model is trained exactly as `train.train(model, data, recipe)` trains it alone, up to float rounding:
 
@@ -30,7 +33,7 @@ the speed of the attack, not its values); there is no per-epoch evaluation (`eva
 Engines: 'grouped' runs a `models.Classifier` built of Conv2d, Linear, Flatten, pooling and activation layers
 (mlp, small_cnn, wide_cnn) as grouped convolutions over a (batch, K x channels, H, W) layout and batched matrix
 products; 'vmap' runs any other module through `torch.func.vmap` of `functional_call`. 'auto' picks grouped
-where it applies (it measured 2x faster than vmap on the CPU).
+where it applies (a training step of 3 small CNNs took half the time of vmap's on one CPU core).
 """
 import copy
 import inspect
@@ -91,11 +94,11 @@ def _pgd_start(args, x, generator):
     return step.random_start(generator)
 
 
-def _standard_loss(forward, x, y, drawn, args):
+def _standard_loss(forward, frozen_forward, x, y, drawn, args):
     return _cross_entropies(forward(x), y).mean(1)
 
 
-def _gradient_norm_loss(forward, x, y, drawn, args):
+def _gradient_norm_loss(forward, frozen_forward, x, y, drawn, args):
     x = x.detach().requires_grad_(True)
     per_example = _cross_entropies(forward(x), y)
     ce = per_example.mean(1)
@@ -105,7 +108,7 @@ def _gradient_norm_loss(forward, x, y, drawn, args):
     return ce + args["lam"] * grad.flatten(2).pow(2).sum(2).mean(1)
 
 
-def _noise_consistency_loss(forward, x, y, drawn, args):
+def _noise_consistency_loss(forward, frozen_forward, x, y, drawn, args):
     logits = forward(x)
     ce = _cross_entropies(logits, y).mean(1)
     if not bool(args["lam"].any()):
@@ -113,11 +116,11 @@ def _noise_consistency_loss(forward, x, y, drawn, args):
     return ce + args["lam"] * _divergence(logits, forward(x + drawn), args["kind"]).mean(1)
 
 
-def _noise_augmentation_loss(forward, x, y, drawn, args):
+def _noise_augmentation_loss(forward, frozen_forward, x, y, drawn, args):
     return _cross_entropies(forward(x + drawn), y).mean(1)
 
 
-def _pgd_loss(forward, x, y, drawn, args, frozen_forward):
+def _pgd_loss(forward, frozen_forward, x, y, drawn, args):
     """PGD from each model's random start `drawn`, per example in (K * B, ...) with each model's eps and step
     size, by the attack's own step class; then the cross-entropy on the adversarial batch."""
     k, b = y.shape
@@ -135,13 +138,14 @@ def _pgd_loss(forward, x, y, drawn, args, frozen_forward):
 
 
 class Batched(NamedTuple):
-    """The batched form of a registered objective: `loss(forward, x, y, drawn, args) -> (K,)` on stacked batches,
-    `draw(args, x, generator)` one model's random draws of a step (None: it draws nothing), and `shared` the
-    arguments that must be equal in all models (the others are numbers, stacked into (K,) tensors)."""
+    """The batched form of a registered objective: `loss(forward, frozen_forward, x, y, drawn, args) -> (K,)`, the
+    K models' losses on stacked batches x (K, B, ...), y (K, B) (`forward` runs the K models, `frozen_forward` runs
+    them without parameter gradients, for attacks); `draw(args, x, generator)` one model's random draws of a step
+    from its generator, stacked into `drawn` (None: it draws nothing); `shared` the arguments that must be equal
+    in all models (the others are numbers, stacked into (K,) tensors in `args`)."""
     loss: Callable
     draw: Callable = None
     shared: tuple = ()
-    needs_frozen: bool = False
 
 
 BATCHED = {
@@ -151,7 +155,7 @@ BATCHED = {
                                  lambda args, x, g: _noise(args, x, g) if args["lam"] != 0 else torch.zeros_like(x),
                                  shared=("kind",)),
     "noise_augmentation": Batched(_noise_augmentation_loss, _noise),
-    "pgd": Batched(_pgd_loss, _pgd_start, shared=("norm", "steps", "attack_precision"), needs_frozen=True),
+    "pgd": Batched(_pgd_loss, _pgd_start, shared=("norm", "steps", "attack_precision")),
 }
 IGNORED_ARGS = {"pgd": ("attack_compile",)}
 
@@ -211,7 +215,8 @@ def _groupable(module, layout="images"):
 
 def grouped_engine_applies(model) -> bool:
     """Whether `model` is a `models.Classifier` whose every layer has a grouped form (Conv2d, Linear, Flatten,
-    pooling, activations) and which holds no buffers but its normalisation: mlp, small_cnn and wide_cnn do."""
+    pooling, activations) and which holds no buffers but its normalisation: mlp, small_cnn and wide_cnn do.
+    Introduced in Chapter 10."""
     if not isinstance(model, Classifier):
         return False
     if {name for name, _ in model.named_buffers()} != {"mean", "std"}:
@@ -258,7 +263,7 @@ def _vmap_forward(template, params, buffers, x):
 def _as_list(value, name):
     if not isinstance(value, (list, tuple)):
         raise checks.ArgumentTypeError(f"{WHERE}: {name} must be a list with one entry per model, got "
-                                       f"{checks.describe(value)}")
+                                       f"{checks.brief(value)}")
     return list(value)
 
 
@@ -278,7 +283,7 @@ def check(models, datasets, recipes, engine="auto"):
     checks.one_of(engine, ENGINES, "engine", WHERE)
     for i, model in enumerate(models):
         if not isinstance(model, nn.Module):
-            raise checks.ArgumentTypeError(f"{WHERE}: models[{i}] must be a torch module, got {checks.describe(model)}")
+            raise checks.ArgumentTypeError(f"{WHERE}: models[{i}] must be a torch module, got {checks.brief(model)}")
         if any(model is other for other in models[:i]):
             raise ValueError(f"{WHERE}: models[{i}] is the same object as an earlier model: give each replicate "
                              f"its own model")
@@ -302,7 +307,7 @@ def check(models, datasets, recipes, engine="auto"):
     for i, recipe in enumerate(recipes):
         if not isinstance(recipe, Recipe):
             raise checks.ArgumentTypeError(f"{WHERE}: recipes[{i}] must be a pagutils.train.Recipe, got "
-                                           f"{checks.describe(recipe)}")
+                                           f"{checks.brief(recipe)}")
     for i, data in enumerate(datasets):
         checks.nonempty(data, f"datasets[{i}]", WHERE)
         checks.images(data.x, f"datasets[{i}].x", WHERE, unit=False)
@@ -391,15 +396,12 @@ def train_together(models, datasets, recipes, show_progress=True, engine="auto")
             args[name] = torch.stack([_pgd_step_size(a) for a in each]).to(device)
         else:
             args[name] = torch.tensor([float(a[name]) for a in each], dtype=torch.float32, device=device)
-    per_model = lambda values, p: torch.tensor(values, dtype=p.dtype, device=device).view(k, *[1] * (p.dim() - 1))
 
     generators = [torch.Generator().manual_seed(r.seed) for r in recipes]
     n, batch_size, epochs = len(datasets[0]), first.batch_size, first.epochs
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps, step = epochs * steps_per_epoch, 0
-    buffers_sgd = {name: None for name in params}
-    decay = {name: per_model([r.weight_decay for r in recipes], p) for name, p in params.items()}
-    momentum = {name: per_model([r.momentum for r in recipes], p) for name, p in params.items()}
+    optimizer = _SGD(params, [r.momentum for r in recipes], [r.weight_decay for r in recipes])
     histories = [[] for _ in models]
     bar = progress(total=total_steps, desc=f"{first.objective} x{k} together", disable=not show_progress)
     for epoch in range(1, epochs + 1):
@@ -418,15 +420,9 @@ def train_together(models, datasets, recipes, show_progress=True, engine="auto")
                 ys.append(y)
             x, y = torch.stack(xs), torch.stack(ys)
             drawn = torch.stack(drawn) if drawn else None
-            if batched.needs_frozen:
-                losses = batched.loss(forward, x, y, drawn, args, frozen_forward)
-            else:
-                losses = batched.loss(forward, x, y, drawn, args)
+            losses = batched.loss(forward, frozen_forward, x, y, drawn, args)
             grads = torch.autograd.grad(losses.sum(), list(params.values()))
-            lr = [learning_rate(r.lr, first.schedule, step / total_steps) for r in recipes]
-            with torch.no_grad():
-                for (name, p), grad in zip(params.items(), grads):
-                    _sgd(p, grad, buffers_sgd, name, per_model(lr, p), momentum[name], decay[name])
+            optimizer.step(grads, [learning_rate(r.lr, first.schedule, step / total_steps) for r in recipes])
             step += 1
             loss_sum += losses.detach() * y.shape[1]
             bar.update()
@@ -444,14 +440,47 @@ def train_together(models, datasets, recipes, show_progress=True, engine="auto")
     return histories
 
 
-def _sgd(p, grad, momentum_buffers, name, lr, momentum, weight_decay):
-    """One step of torch.optim.SGD with Nesterov momentum and weight decay, each model with its own lr, momentum
-    and weight decay ((K, 1, ...) tensors). Momentum 0 gives plain SGD, as torch's does (nesterov off)."""
-    grad = grad + p * weight_decay
-    buffer = momentum_buffers[name]
-    if buffer is None:
-        buffer = momentum_buffers[name] = grad.clone()
-    else:
-        buffer.mul_(momentum).add_(grad)
-    grad = grad + buffer * momentum
-    p.sub_(grad * lr)
+class _SGD:
+    """torch.optim.SGD (Nesterov momentum when momentum > 0, weight decay) on stacked parameters, each model with
+    its own learning rate, momentum and weight decay, computed with torch's own operations (`add` with a scalar
+    `alpha`, so the rounding is a single run's): over the whole stack where every model has the same value, else
+    slice by slice. Momentum 0 is plain SGD, as in torch (where nesterov is then off: the Nesterov update with
+    momentum 0 is the plain one)."""
+
+    def __init__(self, params, momentum, weight_decay):
+        self.params, self.buffers = params, {name: None for name in params}
+        self.momentum, self.weight_decay = momentum, weight_decay
+
+    @torch.no_grad()
+    def step(self, grads, lr):
+        for (name, p), grad in zip(self.params.items(), grads):
+            grad = _plus(grad, p, self.weight_decay)
+            if any(self.momentum):
+                buffer = self.buffers[name]
+                if buffer is None:
+                    buffer = self.buffers[name] = grad.clone()
+                else:
+                    for part, value in _parts(buffer, self.momentum):
+                        part.mul_(value)
+                    buffer.add_(grad)
+                grad = _plus(grad, buffer, self.momentum)
+            for (part, value), (update, _) in zip(_parts(p, lr), _parts(grad, lr)):
+                part.add_(update, alpha=-value)
+
+
+def _parts(tensor, values):
+    """[(tensor, value)] when every model has the same value, else [(tensor[i], values[i])] model by model."""
+    if all(value == values[0] for value in values):
+        return [(tensor, values[0])]
+    return [(tensor[i], value) for i, value in enumerate(values)]
+
+
+def _plus(a, b, factors):
+    """a + factor * b with each model's factor, as torch's a.add(b, alpha=factor); a factor 0 adds nothing."""
+    if not any(factors):
+        return a
+    out = a.clone()
+    for (part, factor), (other, _) in zip(_parts(out, factors), _parts(b, factors)):
+        if factor:
+            part.add_(other, alpha=factor)
+    return out

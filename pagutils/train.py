@@ -78,7 +78,7 @@ def objective(name: str, **args):
     return OBJECTIVES[name](**args)
 
 
-SCHEDULES = ("cosine", "step", "constant")
+SCHEDULES = ("cosine", "step", "step_thirds", "constant")
 
 
 def learning_rate(base_lr, schedule, progress_fraction):
@@ -87,9 +87,11 @@ def learning_rate(base_lr, schedule, progress_fraction):
         return base_lr * 0.5 * (1 + math.cos(math.pi * progress_fraction))
     if schedule == "step":
         return base_lr * (0.1 ** ((progress_fraction >= 0.5) + (progress_fraction >= 0.75)))
+    if schedule == "step_thirds":  # x0.1 after 1/3 and 2/3 of training: the robustness library's step_lr=50 of 150
+        return base_lr * (0.1 ** ((progress_fraction >= 1 / 3) + (progress_fraction >= 2 / 3)))
     if schedule == "constant":
         return base_lr
-    raise ValueError(f"schedule must be 'cosine', 'step' or 'constant', got {schedule!r}")
+    raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,7 @@ def train(model, data, recipe: Recipe, eval_data=None, eval_eps=None, eval_norm=
         resumable = (checkpoints.as_checkpoint(checkpoint), dict(recipe=recipe.config(), n=len(data)))
     with channels_last(model):  # the faster layout for convolutions, restored after training
         history = _epochs(model, data, recipe, optimizer, generator, evaluate, show_progress, resumable)
-    if resumable is not None:
+    if resumable is not None and resumable[0].write:
         resumable[0].path.unlink(missing_ok=True)
     model.eval()
     return history
@@ -268,7 +270,8 @@ class _Saver:
         self.preemption = checkpoints.Preemption()
 
     def _save(self, position):
-        self.checkpoints.save(self.ckpt, self.identity, self.model, self.optimizer, self.generator, position)
+        if self.ckpt.write:
+            self.checkpoints.save(self.ckpt, self.identity, self.model, self.optimizer, self.generator, position)
 
     def after_step(self, epoch, step, done, history, loss_sum, epoch_state):
         due = self.ckpt.every_steps and step % self.ckpt.every_steps == 0

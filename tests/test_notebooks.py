@@ -30,6 +30,34 @@ def test_every_chapter_has_a_parameters_cell_and_no_outputs():
         assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
+CHAPTERS = sorted((ROOT / "book").glob("ch[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_reads_on_the_page(path):
+    """What a reader meets: code that does not scroll, figures with alt text, settings folded away, a title
+    without LaTeX (it is also the browser tab's), objectives at the top and takeaways and questions at the end."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        wide = [line for line in cell.source.splitlines() if len(line) > 79]
+        assert not wide, f"{path.name}: code lines over 79 characters: {wide}"
+        mystnb = cell.metadata.get("mystnb", {})
+        if "figure" in mystnb:
+            assert mystnb.get("image", {}).get("alt", "").strip(), \
+                f"{path.name}: figure {mystnb['figure'].get('name')} has no alt text (mystnb.image.alt)"
+        if "parameters" in cell.metadata.get("tags", []) or "pagutils.settings(" in cell.source:
+            assert "hide-cell" in cell.metadata.get("tags", []), f"{path.name}: the settings are not folded away"
+            assert mystnb.get("code_prompt_show") == "Settings of this run"
+            if "pagutils.settings(" in cell.source:
+                assert "use_course_style()" in cell.source, f"{path.name}: the import cell sets no figure style"
+    title = nb.cells[1].source.splitlines()[0]
+    assert title.startswith("# ") and "$" not in title and "\\" not in title, f"{path.name}: title {title!r}"
+    assert "In this chapter" in nb.cells[1].source, f"{path.name}: no learning objectives at the top"
+    assert "Key takeaways" in nb.cells[-1].source and "{dropdown} Answer" in nb.cells[-1].source
+
+
 @pytest.mark.slow
 def test_papermill_override_takes_effect(tmp_path):
     """Chapter 1 run with values overridden on papermill's command line records those values."""

@@ -34,7 +34,7 @@ def test_overrides_replace_single_values_and_are_type_checked():
 
 
 def test_unknown_profile_name_or_choice_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"profile must be one of \('quick', 'full'\)"):
+    with pytest.raises(ValueError, match=r"profile must be one of \('quick', 'full', 'paper'\)"):
         pagutils.settings(_cell(profile="medium"), QUICK, FULL)
     with pytest.raises(NameError, match=r"unknown parameter\(s\) \['epoch'\]; this chapter takes: profile, dataset"):
         pagutils.settings(_cell(epoch=5), QUICK, FULL)

@@ -1,9 +1,10 @@
 """Replicates trained together (`replicates.train_together`, `zoo.get_many`) are the models single runs train.
 
 Equality is measured against `train.train` on the same model, data and recipe. Its floor is float rounding: a
-single small-CNN run differs from itself by up to 2.4e-5 (noise augmentation) when only the memory layout of its
-convolutions changes, and by about 1e-8 for the MLP. A draw out of order (another noise, another start, another
-shuffle) moves the weights by 1e-3 or more, so the tolerances below separate the two.
+single small-CNN run differs from itself by up to 2.4e-5 (noise augmentation) and 6.9e-5 (PGD, one recipe) when
+only the memory layout of its convolutions changes (PGD's normalised steps and the noise amplify rounding), by about
+1e-8 for the MLP. A draw out of order (another noise, start or shuffle) moves the weights by about as much as
+training does (1e-3 or more), so the tolerances below separate the two.
 """
 import pytest
 import torch
@@ -54,8 +55,7 @@ def test_small_cnns_trained_together_equal_their_single_runs(objective, sets):
     args = {**DETERMINISTIC, **NOISY}[objective]
     recipes = recipes_for(objective, args, augment=objective == "standard")
     together, alone, histories, singles, moved = both_ways("small_cnn", sets, recipes)
-    tolerance = 1e-5 if objective in DETERMINISTIC else 1e-4  # the noisy ones' floor is 2.4e-5 (module docstring)
-    print(objective, moved, difference(together, alone))
+    tolerance = 1e-5 if objective in DETERMINISTIC else 2e-4  # the noisy ones' floor: up to 6.9e-5 (docstring)
     assert moved > 10 * tolerance, "training must move every model, or equality says nothing"
     assert difference(together, alone) < tolerance
     for history, single in zip(histories, singles):
@@ -70,7 +70,6 @@ def test_mlps_equal_their_single_runs_to_rounding_in_both_engines(objective, eng
     recipes = recipes_for(objective, {**DETERMINISTIC, **NOISY}[objective], augment=True)
     shared = mnist_train[:300]  # one data set for both models: each still draws its own order
     together, alone, _, _, moved = both_ways("mlp", shared, recipes, engine=engine)
-    print(objective, engine, moved, difference(together, alone))
     assert moved > 1e-3 and difference(together, alone) < 1e-6
 
 

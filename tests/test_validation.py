@@ -117,7 +117,7 @@ CASES = [
     ("train: batch_size=0", lambda: train.Recipe(1, batch_size=0), ValueError,
      r"train: batch_size must be a positive int"),
     ("train: schedule='linear'", lambda: train.Recipe(1, schedule="linear"), ValueError,
-     r"train: schedule must be one of \('cosine', 'step', 'constant'\), got 'linear'"),
+     r"train: schedule must be one of \('cosine', 'step', 'step_thirds', 'constant'\), got 'linear'"),
     ("train: labels 12 for a 10-class model", lambda: train.train(_model(), _data(label=12), train.Recipe(1)), ValueError,
      r"train: data.y must hold class indices in \[0, 10\), got values in \[12, 12\]"),
     ("train: model returns images", lambda: train.train(Returns(lambda x: x), _data(), train.Recipe(1)), ValueError,
@@ -132,7 +132,7 @@ CASES = [
     ("train: pgd objective eps=-1", lambda: train.Recipe(1, "pgd", {"eps": -1.0}), ValueError,
      r"objective 'pgd': eps must be a positive number, got -1.0"),
     # models, data, zoo, cache
-    ("models.make_classifier: arch 'resnet50'", lambda: models.make_classifier("resnet50"), ValueError, r"arch must be one of"),
+    ("models.make_classifier: arch 'resnet101'", lambda: models.make_classifier("resnet101"), ValueError, r"arch must be one of"),
     ("models.make_classifier: num_classes=0", lambda: models.make_classifier("mlp", "mnist", num_classes=0), ValueError,
      r"models.make_classifier: num_classes must be a positive int, got 0"),
     ("data.load: dataset 'imagenet'", lambda: data.load("imagenet"), ValueError, r"dataset must be one of"),

@@ -77,7 +77,7 @@ def test_gaussian_eps_slider_has_one_panel_per_budget():
     assert len({bytes(im.value) for im in stack.children}) == 3  # a different panel at every budget
     with pytest.raises(ValueError, match="eps_grid must hold distinct values"):
         widgets.gaussian_eps_slider(mu, sigma, [0.5, 0.5])
-    with pytest.raises(ValueError, match=r"eps_grid\[1\] must be >= 0"):
+    with pytest.raises(ValueError, match=r"gaussian_eps_slider: eps_grid\[1\] must be a number >= 0, got -1.0"):
         widgets.gaussian_eps_slider(mu, sigma, [0.5, -1.0])
 
 

@@ -8,8 +8,13 @@
 // fails. For every page: no script or stylesheet from another site (in the HTML, and no request leaves
 // 127.0.0.1), no failed request, no console error, math typeset by MathJax (no raw TeX left in the text), every
 // image loaded, and on notebook pages the download, Colab and Binder buttons. Widget sliders must be visible
-// and must respond in the page (no kernel): the Chapter 1 page must have one. A screenshot of every page is
-// saved for review. Exit status 1 when any check fails.
+// and must respond in the page (no kernel): the Chapter 1 page must have one.
+// Every page is checked at two widths, a desktop's (1280 px) and a phone's (390 px), for what a reader meets:
+// no figure without alt text, no figure whose text is drawn under 8 px (estimated from the course style: 10 pt
+// text at 200 dpi, scaled by the image's rendered over its natural width), no code or output line that scrolls
+// sideways (a <pre> wider than its box), no warning or traceback in a cell's output, and no raw LaTeX in a
+// page's title, headings or navigation. A screenshot of every page at both widths is saved for review
+// (<page>.png at 1280 px, <page>__390px.png at 390 px). Exit status 1 when any check fails.
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import { extname, join, relative, resolve, sep } from "node:path";
@@ -19,8 +24,14 @@ import { chromium } from "playwright-core";
 const HTML = resolve(process.argv[2] ?? "_build/html");
 const SHOTS = resolve(process.argv[3] ?? "_build/screenshots");
 const WIDGET_PAGES = ["book/ch01_adversarial_examples.html"];  // must show a working slider
+const WIDTHS = [{width: 1280, height: 900, suffix: ""}, {width: 390, height: 844, suffix: "__390px"}];
+// The course style (pagutils.plots.COURSE_STYLE): figures at 200 dpi, no text under 10 pt; a figure's text is
+// then 10 / 72 * 200 natural pixels high, times the rendered / natural width of its image on the page.
+const FIGURE_DPI = 200;
+const SMALLEST_POINTS = 10;
+const SMALLEST_PIXELS = 8;
 const REQUIRED_PAGES = ["index.html", "book/intro.html", "book/ch01_adversarial_examples.html",
-                        "book/reproduction.html", "book/running_times.html", "book/bibliography.html"];
+                        "book/running.html", "book/reproduction.html", "book/running_times.html", "book/bibliography.html"];
 const TYPES = {".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css",
                ".png": "image/png", ".jpg": "image/jpeg", ".svg": "image/svg+xml", ".gif": "image/gif",
                ".ico": "image/x-icon", ".json": "application/json", ".woff": "font/woff",
@@ -109,6 +120,65 @@ function brokenImages() {
     .map((img) => img.currentSrc || img.src || img.outerHTML.slice(0, 80));
 }
 
+// Runs in the page: what a reader meets in the content (see the header): figures without alt text or with text
+// too small to read, lines that scroll sideways, warnings and tracebacks in outputs, raw LaTeX in titles.
+function readerProblems({dpi, points, smallest}) {
+  const problems = [];
+  const visible = (el) => el.checkVisibility?.() ?? el.getClientRects().length > 0;
+  const describe = (img) => (img.closest("figure")?.id || img.getAttribute("src") || "").slice(-80);
+  const figures = [...document.querySelectorAll("article img, .bd-article img, main img")]
+    .filter((img, i, all) => all.indexOf(img) === i && visible(img) && img.naturalWidth > 0)
+    .filter((img) => img.closest(".cell_output, figure, .output"));
+  for (const img of figures) {
+    // a widget slider's picture changes with the slider and has no alt text of its own: the static figure
+    // beside every slider (a figure with a caption and alt text) says what the pictures show
+    const isWidget = !!img.closest(".jupyter-widgets, .widget-image");
+    if (!isWidget && !(img.getAttribute("alt") ?? "").trim()) {
+      problems.push(`figure without alt text: ${describe(img)}`);
+    }
+    const rendered = img.getBoundingClientRect().width;
+    const textPixels = (points / 72) * dpi * (rendered / img.naturalWidth);
+    if (textPixels < smallest) {
+      problems.push(`figure text about ${textPixels.toFixed(1)} px high (under ${smallest} px): ` +
+                    `${describe(img)} drawn ${img.naturalWidth} px wide, shown ${Math.round(rendered)} px wide`);
+    }
+  }
+  for (const pre of document.querySelectorAll("pre")) {
+    if (!visible(pre) || pre.scrollWidth <= pre.clientWidth + 1) continue;
+    const longest = pre.textContent.split("\n").reduce((a, b) => (b.length > a.length ? b : a), "");
+    problems.push(`a line scrolls sideways (${pre.scrollWidth} px in ${pre.clientWidth} px): ` +
+                  JSON.stringify(longest.trim().slice(0, 80)));
+  }
+  const outputs = document.querySelectorAll(".cell_output .output, .cell_output pre, div.output");
+  const seen = new Set();
+  for (const out of outputs) {
+    const text = out.textContent;
+    const kind = out.matches(".traceback, .error") || /Traceback \(most recent call last\)/.test(text) ? "traceback"
+      : out.matches(".stderr") && /\w*(Warning|warn)\b/.test(text) ? "warning"
+      : /^\S.*\b\w*Warning: /m.test(text) ? "warning" : null;
+    if (kind && !seen.has(text)) {
+      seen.add(text);
+      problems.push(`${kind} in an output: ${JSON.stringify(text.trim().slice(0, 120))}`);
+    }
+  }
+  const tex = /\$|\\[A-Za-z]+|\\[{}()[\]]/;
+  const titles = [["page title", document.title],
+                  ...[...document.querySelectorAll("h1, h2, h3, h4, h5, h6, nav a, .bd-toc a, .prev-next-area a")]
+                    .map((el) => {
+                      const copy = el.cloneNode(true);
+                      copy.querySelectorAll("mjx-container, .headerlink, script").forEach((m) => m.remove());
+                      return [el.tagName.toLowerCase(), copy.textContent];
+                    })];
+  const reported = new Set();
+  for (const [where, text] of titles) {
+    if (text && tex.test(text) && !reported.has(text)) {
+      reported.add(text);
+      problems.push(`raw LaTeX in a ${where}: ${JSON.stringify(text.trim().slice(0, 100))}`);
+    }
+  }
+  return problems;
+}
+
 // Waits for MathJax's first typesetting pass; false when the page has math and MathJax never started.
 async function waitForMath(page) {
   const hasMath = await page.evaluate(() => !!document.querySelector("span.math, div.math"));
@@ -151,7 +221,7 @@ async function checkSliders(page, problems) {
   return count;
 }
 
-async function checkPage(context, base, path, problems) {
+async function checkPage(context, base, path, problems, suffix = "") {
   const page = await context.newPage();
   page.on("console", (message) => {
     if (message.type() === "error") problems.push(`console error: ${message.text().slice(0, 200)}`);
@@ -185,6 +255,9 @@ async function checkPage(context, base, path, problems) {
   for (const text of math.raw) problems.push(`raw TeX in the text: ${JSON.stringify(text)}`);
   for (const text of math.untypeset) problems.push(`math not typeset: ${JSON.stringify(text)}`);
   for (const src of await page.evaluate(brokenImages)) problems.push(`image did not load: ${src}`);
+  const reader = await page.evaluate(readerProblems, {dpi: FIGURE_DPI, points: SMALLEST_POINTS,
+                                                      smallest: SMALLEST_PIXELS});
+  for (const problem of reader) problems.push(problem);
   const sliders = hasWidgets ? await checkSliders(page, problems) : 0;
   if (WIDGET_PAGES.includes(path) && sliders === 0) problems.push("no widget slider on this page");
   const isNotebook = existsSync(join(HTML, "_sources", path.replace(/\.html$/, ".ipynb")));
@@ -197,10 +270,11 @@ async function checkPage(context, base, path, problems) {
   }
 
   await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
-  const shot = `${path.replace(/\.html$/, "").replaceAll("/", "__")}.png`;
+  const shot = `${path.replace(/\.html$/, "").replaceAll("/", "__")}${suffix}.png`;
   await page.screenshot({path: join(SHOTS, shot), fullPage: true});
   await page.close();
-  return {path, problems, shot, math: math.mathjax, sliders, notebook: isNotebook};
+  return {path: suffix ? `${path} @${page.viewportSize().width}px` : path, problems, shot, math: math.mathjax,
+          sliders, notebook: isNotebook};
 }
 
 async function main() {
@@ -229,14 +303,18 @@ async function main() {
     args: ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
            "--disable-background-networking", "--disable-component-update", "--no-first-run"],
   });
-  const context = await browser.newContext({viewport: {width: 1280, height: 900}, serviceWorkers: "block"});
-  for (const path of pages.filter((p) => !(p in redirects))) {
-    const problems = [];
-    try {
-      results.push(await checkPage(context, base, path, problems));
-    } catch (error) {
-      results.push({path, problems: [...problems, `could not check: ${String(error).split("\n")[0]}`]});
+  for (const {width, height, suffix} of WIDTHS) {
+    const context = await browser.newContext({viewport: {width, height}, serviceWorkers: "block"});
+    for (const path of pages.filter((p) => !(p in redirects))) {
+      const problems = [];
+      try {
+        results.push(await checkPage(context, base, path, problems, suffix));
+      } catch (error) {
+        results.push({path: `${path} @${width}px`,
+                      problems: [...problems, `could not check: ${String(error).split("\n")[0]}`]});
+      }
     }
+    await context.close();
   }
   await browser.close();
   server.close();

@@ -1,0 +1,218 @@
+"""Fill the zoo's cache for a chapter before the book runs it: a SLURM job array, one GPU per model.
+
+    python -m pagutils.prefill ch10_four_ways_three_regimes --profile paper --list   # what it needs, what is cached
+    python -m pagutils.prefill ch10_four_ways_three_regimes --profile paper          # build the missing ones
+    python -m pagutils.prefill ch01_adversarial_examples --profile paper --slurm-partition gpu --timeout-min 2880
+
+The configurations are those the chapter asks `zoo.get` for (its zoo classifiers; sets it constructs and the
+models trained on them come later, in the chapter), computed from the chapter's own settings cell (its
+`quick=` / `full=` dicts, and `defaults.PAPER_SETTINGS` for the paper profile), so the chapter finds every one
+in the cache. In the paper profile Chapter 10's sweep gets `defaults.PAPER_REPLICATES` seeds. `--set NAME=VALUE`
+replaces a setting as papermill's `-p` does. The missing configurations run as one job array through submitit
+(`submitit.AutoExecutor`: SLURM where `sbatch` exists, else its local executor; `--executor local` forces it),
+one task and one GPU each, no scheduler of our own. Each task trains resumably (`pagutils.checkpoint`, a
+checkpoint every epoch and every `--checkpoint-steps` steps, under the submitit folder) and is requeued by
+submitit when SLURM times it out or preempts it. A second call finds everything cached and submits nothing.
+"""
+import argparse
+import ast
+import json
+import os
+from pathlib import Path
+
+from . import cache, paths
+from .defaults import FULL, PAPER, PAPER_REPLICATES, PAPER_SETTINGS, QUICK
+from .profiles import PROFILES
+
+BOOK = paths.project_root() / "book"
+
+
+def chapters() -> list:
+    """The chapters (notebook names under book/, without .ipynb)."""
+    return sorted(p.stem for p in BOOK.glob("ch*.ipynb"))
+
+
+def chapter_settings(chapter: str, profile: str, overrides: dict = None) -> dict:
+    """`chapter`'s settings in `profile`, read from its settings cell (its `quick=` and `full=` dicts), the paper
+    profile's from `defaults.PAPER_SETTINGS` over the full ones, then `overrides` (as papermill's `-p`)."""
+    if chapter not in chapters():
+        raise ValueError(f"prefill: unknown chapter {chapter!r}; chapters are {', '.join(chapters())}")
+    if profile not in PROFILES:
+        raise ValueError(f"prefill: unknown profile {profile!r}; profiles are {PROFILES}")
+    cell = _settings_cell(BOOK / f"{chapter}.ipynb")
+    profiles = {keyword.arg: keyword.value for keyword in cell.keywords if keyword.arg in ("quick", "full")}
+    names = dict(QUICK=QUICK, FULL=FULL, PAPER=PAPER, dict=dict)
+    values = {name: eval(compile(ast.Expression(node), chapter, "eval"), names) for name, node in profiles.items()}
+    chosen = dict(values["quick" if profile == "quick" else "full"])
+    if profile == "paper":
+        chosen.update(PAPER_SETTINGS.get(chapter, {}))
+    unknown = sorted(set(overrides or {}) - set(chosen))
+    if unknown:
+        raise ValueError(f"prefill: unknown setting(s) {unknown} for {chapter}; it takes {', '.join(sorted(chosen))}")
+    return {**chosen, **(overrides or {}), "profile": profile}
+
+
+def _settings_cell(notebook: Path):
+    """The `settings(globals(), quick=..., full=...)` call of a notebook's settings cell (parsed, not run)."""
+    for cell in json.loads(notebook.read_text())["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "code" and "settings(" in source and "full=" in source:
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.Call) and any(k.arg == "full" for k in node.keywords):
+                    return node
+    raise ValueError(f"prefill: {notebook} has no settings cell (`pagutils.settings(globals(), quick=, full=)`)")
+
+
+def configurations(chapter: str, profile: str = "quick", overrides: dict = None) -> list:
+    """The zoo configurations `chapter` asks for in `profile` (after `overrides`), without repeats."""
+    from . import robust_losses, zoo
+    cfg = chapter_settings(chapter, profile, overrides)
+    p, found = cfg["profile"], []
+    if chapter in ("ch01_adversarial_examples", "ch06_perceptually_aligned_gradients", "ch09_manifold_real_images"):
+        recipe = dict(n_train=cfg["n_train"], epochs=cfg["epochs"])
+        found = [zoo.standard(cfg["dataset"], p, **recipe), zoo.robust(cfg["dataset"], p, eps=cfg["train_eps"], **recipe)]
+        if "judge_arch" in cfg:
+            found.append(zoo.standard(cfg["dataset"], p, arch=cfg["judge_arch"], **recipe))
+    elif chapter in ("ch03_robustified_datasets", "ch04_non_robust_features", "ch05_transferability"):
+        recipe = dict(n_train=cfg["source_n_train"], epochs=cfg["source_epochs"])
+        found = [zoo.standard(cfg["dataset"], p, **recipe)]
+        if "train_eps" in cfg:
+            found.append(zoo.robust(cfg["dataset"], p, eps=cfg["train_eps"], **recipe))
+        found += [zoo.standard(cfg["dataset"], p, arch=arch, **recipe) for arch in cfg.get("archs", [])]
+    elif chapter == "ch10_four_ways_three_regimes":
+        found = _chapter10(cfg, robust_losses)
+    unique = {cache.config_key(config): config for config in found}
+    return list(unique.values())
+
+
+def _chapter10(cfg, robust_losses) -> list:
+    """Chapter 10's sweep, as its notebook builds it (and, in the paper profile, `PAPER_REPLICATES` seeds)."""
+    strengths = {"gradient_norm": cfg["lam_gradient_norm"], "noise_consistency": cfg["lam_noise_consistency"],
+                 "noise_augmentation": cfg["sigma_noise_augmentation"], "pgd": cfg["eps_pgd"]}
+    extra = {"noise_consistency": dict(objective_args=dict(sigma=cfg["consistency_sigma"])),
+             "pgd": dict(objective_args=dict(steps=cfg["pgd_steps"]))}
+    seeds = range(PAPER_REPLICATES) if cfg["profile"] == "paper" else [None]
+    found = []
+    for method, values in strengths.items():
+        for s in [0.0] + list(values):
+            for seed in seeds:
+                seeded = {} if seed in (None, 0) else dict(seed=seed)
+                found.append(robust_losses.config(method, s, cfg["dataset"], cfg["profile"], n_train=cfg["n_train"],
+                                                  epochs=cfg["epochs"], **extra.get(method, {}), **seeded))
+    return found
+
+
+def missing(configs: list) -> list:
+    """The configurations whose model is not in the cache (a whole, matching file)."""
+    return [c for c in configs if cache.read(cache.path_for("models", c), c, warn=False) is None]
+
+
+def build(config: dict, cache_dir: str, data_dir: str, checkpoint_dir: str, checkpoint_steps: int) -> str:
+    """One task of the array: train `config` resumably and cache it (`zoo.cached_model`). Returns its file."""
+    os.environ["PAG_CACHE_DIR"] = cache_dir
+    if data_dir:
+        os.environ["PAGUTILS_DATA_DIR"] = data_dir
+    from .checkpoint import Checkpoint
+    from .data import load
+    from .device import resolve
+    from .models import make_classifier
+    from .train import Recipe, train
+    from .zoo import cached_model
+    device, recipe = resolve(None), Recipe.from_config(config)
+    model = make_classifier(config["arch"], config["dataset"], seed=recipe.seed).to(device)
+    ckpt = Checkpoint(Path(checkpoint_dir) / f"{cache.config_key(config)}.safetensors", every_steps=checkpoint_steps)
+
+    def fit(model):
+        data = load(config["dataset"], "train", n=config["n_train"], seed=recipe.seed, device=device)
+        return train(model, data, recipe, show_progress=False, checkpoint=ckpt)
+
+    cached_model(config, model, fit, device)
+    return str(cache.path_for("models", config))
+
+
+def _requeueable():
+    """`build` as a submitit Checkpointable: a task SLURM times out or preempts is requeued with its arguments
+    (and resumes from its training checkpoint)."""
+    import submitit
+
+    class Build(submitit.helpers.Checkpointable):
+        def __call__(self, *args):
+            return build(*args)
+    return Build()
+
+
+def executor(folder, kind="auto", partition=None, timeout_min=60 * 24, parallelism=None):
+    """A submitit executor: SLURM (one task, one GPU each) where it is available, else the local executor."""
+    import submitit
+    ex = submitit.AutoExecutor(folder=folder, cluster="local" if kind == "local" else None)
+    params = dict(timeout_min=timeout_min, tasks_per_node=1, nodes=1)
+    if ex.cluster == "slurm":
+        params.update(gpus_per_node=1, slurm_partition=partition, slurm_array_parallelism=parallelism or 64)
+    elif ex.cluster == "local":
+        params.update(gpus_per_node=1 if _has_cuda() else 0)
+    ex.update_parameters(**{k: v for k, v in params.items() if v is not None})
+    return ex
+
+
+def _has_cuda():
+    import torch
+    return torch.cuda.is_available()
+
+
+def run(chapter, profile="quick", overrides=None, kind="auto", folder=None, partition=None, timeout_min=60 * 24,
+        checkpoint_steps=500, list_only=False, log=print) -> list:
+    """List `chapter`'s configurations in `profile` and build the missing ones as a job array; returns the
+    configurations built (empty when everything was cached)."""
+    configs = configurations(chapter, profile, overrides)
+    todo = missing(configs)
+    for config in configs:
+        state = "missing" if config in todo else "cached"
+        log(f"{state:8} {cache.config_key(config)} {config['arch']} {config['objective']} "
+            f"{config.get('objective_args') or ''} seed={config.get('seed', 0)}")
+    log(f"{chapter} ({profile}): {len(configs)} models, {len(todo)} missing")
+    if list_only or not todo:
+        return []
+    folder = Path(folder or paths.cache_dir().parent / "prefill")
+    ex = executor(folder / "%j", kind, partition, timeout_min)
+    cache_dir, data_dir = str(paths.cache_dir()), os.environ.get("PAGUTILS_DATA_DIR", "")
+    count = len(todo)
+    jobs = ex.map_array(_requeueable(), todo, [cache_dir] * count, [data_dir] * count,
+                        [str(folder / "checkpoints")] * count, [checkpoint_steps] * count)
+    log(f"submitted {count} tasks ({ex.cluster}): job {jobs[0].job_id.split('_')[0]}")
+    for job in jobs:
+        job.result()  # raises the task's error, with its log
+    return todo
+
+
+def _value(text):
+    """A `--set` value as JSON (numbers, lists, true/false), else the plain string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m pagutils.prefill", description=__doc__.split("\n")[0])
+    parser.add_argument("chapter", help="e.g. ch01_adversarial_examples")
+    parser.add_argument("--profile", default="quick", help=f"one of {PROFILES}")
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="replace a chapter setting")
+    parser.add_argument("--list", action="store_true", help="only list the configurations and what is cached")
+    parser.add_argument("--executor", choices=("auto", "local"), default="auto")
+    parser.add_argument("--folder", default=None, help="submitit's logs and the checkpoints")
+    parser.add_argument("--slurm-partition", default=None)
+    parser.add_argument("--timeout-min", type=int, default=60 * 24)
+    parser.add_argument("--checkpoint-steps", type=int, default=500)
+    args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        if "=" not in item:
+            parser.error(f"--set takes NAME=VALUE, got {item!r}")
+        name, value = item.split("=", 1)
+        overrides[name] = _value(value)
+    run(args.chapter, args.profile, overrides, args.executor, args.folder, args.slurm_partition, args.timeout_min,
+        args.checkpoint_steps, args.list)
+
+
+if __name__ == "__main__":
+    main()
