@@ -330,5 +330,13 @@ def run_floor_profile(ctx):
     return [floor_profile(name, ctx.batches[name][-1]) for name in ctx.models]
 
 
+@part("seeds", devices=("cpu", "cuda"), show=tables.seeds)
+def run_seeds(ctx):
+    """Seeds at the price of one: 3 seeds of a small model trained together (`pagutils.replicates`) against one by
+    one, models per second (benchmarks/seeds.py)."""
+    import seeds
+    return [seeds.measure(3, 2000, 1, arch, device=ctx.device, timer=ctx.timer) for arch in ("small_cnn", "mlp")]
+
+
 # ---------------------------------------------------------------------------------------------------------------
-# A new part goes here: one function decorated with @part (registry.py), e.g. @part("seeds") def run_seeds(ctx).
+# A new part goes here: one function decorated with @part (registry.py).

@@ -5,37 +5,27 @@
 
 `measure(...)` trains `n_models` models of `arch` (seeds 0, 1, ...; each on its own seeded MNIST subset, as the zoo
 trains them) with `replicates.train_together` and with `train.train` one after another, alternating the two
-`reps` times, and returns the median rates. It is not part of `benchmarks/run.py`. On a CPU the clock is the
-process's CPU time (all its threads): on cores shared with other work it counts the work itself, where wall time
-would also count the other processes; on a GPU it is wall time, the device synchronised.
+`reps` times, and returns the median rates; `make bench` runs it as its part "seeds" (`--only seeds`). On a CPU
+the clock is the process's CPU time (all its threads), on a GPU wall time (benchmarks/timing.py).
 """
 import argparse
-import statistics
-import time
 
 import torch
 
 from pagutils import data, models, replicates, train
 from pagutils.device import resolve
-
-
-def _clock(device):
-    if device.type == "cuda":
-        def now():
-            torch.cuda.synchronize(device)
-            return time.perf_counter()
-        return now, "wall"
-    return time.process_time, "cpu"
+from timing import CLOCKS, Timer, clock_name
 
 
 def measure(n_models=3, n_train=2000, epochs=1, arch="small_cnn", objective="standard", objective_args=None,
-            reps=2, device=None) -> dict:
+            reps=2, device=None, timer=None) -> dict:
     """Models trained per second together (`replicates.train_together`) and one by one (`train.train`), and their
     ratio `speedup`, for `n_models` seeds of `arch` trained `epochs` epochs on `n_train` MNIST images each (the
-    median of `reps` alternating runs; a first, untimed run of each warms up). Also returns the clock used and
-    the wall seconds and the largest weight difference between the two ways (they train the same models)."""
+    median of `reps` alternating runs after one untimed run of each, by `timer`: by default the process's CPU
+    time on a CPU, wall time on a GPU). Also returns the largest weight difference between the two ways (they
+    train the same models, so it is float rounding)."""
     device = resolve(device)
-    now, clock = _clock(device)
+    timer = timer or Timer(device, CLOCKS[clock_name(device.type)])
     recipes = [train.Recipe(epochs=epochs, objective=objective, objective_args=objective_args or {}, seed=seed)
                for seed in range(n_models)]
     sets = [data.load("mnist", "train", n=n_train, seed=r.seed, device=device) for r in recipes]
@@ -51,25 +41,27 @@ def measure(n_models=3, n_train=2000, epochs=1, arch="small_cnn", objective="sta
         for model, train_set, recipe in zip(trained["one_by_one"], sets, recipes):
             train.train(model, train_set, recipe, show_progress=False)
 
-    variants = {"together": together, "one_by_one": one_by_one}
-    seconds, walls = {name: [] for name in variants}, {name: [] for name in variants}
-    for rep in range(reps + 1):
-        for name in (list(variants) if rep % 2 == 0 else list(variants)[::-1]):
-            started, wall = now(), time.perf_counter()
-            variants[name]()
-            if rep:  # the first round warms up
-                seconds[name].append(now() - started)
-                walls[name].append(time.perf_counter() - wall)
-    median = {name: statistics.median(s) for name, s in seconds.items()}
-    wall = {name: statistics.median(s) for name, s in walls.items()}
+    median = timer.alternate({"together": together, "one_by_one": one_by_one}, reps)
     difference = max((a - b).abs().max().item() for m, s in zip(trained["together"], trained["one_by_one"])
                      for a, b in zip(m.parameters(), s.parameters()))
-    return dict(models_per_second_together=n_models / median["together"],
+    return dict(arch=arch, objective=objective, models=n_models, n_train=n_train, epochs=epochs,
+                models_per_second_together=n_models / median["together"],
                 models_per_second_one_by_one=n_models / median["one_by_one"],
-                speedup=median["one_by_one"] / median["together"],
-                seconds_together=median["together"], seconds_one_by_one=median["one_by_one"],
-                wall_seconds_together=wall["together"], wall_seconds_one_by_one=wall["one_by_one"],
-                clock=clock, device=str(device), threads=torch.get_num_threads(), max_weight_difference=difference)
+                speedup=median["one_by_one"] / median["together"], seconds_together=median["together"],
+                seconds_one_by_one=median["one_by_one"], device=str(device), threads=torch.get_num_threads(),
+                max_weight_difference=difference)
+
+
+def table(rows):
+    """The rows of `measure` as printed lines."""
+    header = (f"{'arch':10s} {'objective':14s} {'models':>6s} {'together s':>11s} {'one by one s':>13s} "
+              f"{'models/s together':>18s} {'one by one':>11s} {'speedup':>8s} {'max |dw|':>9s}")
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(f"{r['arch']:10s} {r['objective']:14s} {r['models']:6d} {r['seconds_together']:11.2f} "
+                     f"{r['seconds_one_by_one']:13.2f} {r['models_per_second_together']:18.3f} "
+                     f"{r['models_per_second_one_by_one']:11.3f} {r['speedup']:7.2f}x {r['max_weight_difference']:9.1e}")
+    return lines
 
 
 def main():
@@ -87,19 +79,12 @@ def main():
         torch.set_num_threads(options.threads)
     args = {"standard": {}, "gradient_norm": dict(lam=1.0), "pgd": dict(eps=1.5, steps=5),
             "noise_augmentation": dict(sigma=0.5), "noise_consistency": dict(lam=1.0)}[options.objective]
-    header = f"{'arch':10s} {'objective':14s} {'models':>6s} {'together s':>11s} {'one by one s':>13s} " \
-             f"{'models/s together':>18s} {'one by one':>11s} {'speedup':>8s} {'wall speedup':>13s} {'max |dw|':>9s}"
-    print(header)
-    print("-" * len(header))
-    for arch in options.arch:
-        for n in options.models:
-            r = measure(n, options.n_train, options.epochs, arch, options.objective, args, options.reps, options.device)
-            print(f"{arch:10s} {options.objective:14s} {n:6d} {r['seconds_together']:11.2f} {r['seconds_one_by_one']:13.2f} "
-                  f"{r['models_per_second_together']:18.3f} {r['models_per_second_one_by_one']:11.3f} "
-                  f"{r['speedup']:7.2f}x {r['wall_seconds_one_by_one'] / r['wall_seconds_together']:12.2f}x "
-                  f"{r['max_weight_difference']:9.1e}")
-    print(f"({r['clock']} time on {r['device']}, {r['threads']} threads; {options.n_train} MNIST images, "
-          f"{options.epochs} epoch(s), the median of {options.reps} alternating runs)")
+    rows = [measure(n, options.n_train, options.epochs, arch, options.objective, args, options.reps, options.device)
+            for arch in options.arch for n in options.models]
+    print("\n".join(table(rows)))
+    print(f"({'wall' if rows[-1]['device'].startswith('cuda') else 'CPU'} time on {rows[-1]['device']}, "
+          f"{rows[-1]['threads']} threads; {options.n_train} MNIST images, {options.epochs} epoch(s), the median "
+          f"of {options.reps} alternating runs)")
 
 
 if __name__ == "__main__":

@@ -105,3 +105,9 @@ def floor_profile(rows, results):
                      f"gradients {r['convolution_backward']:.0%}  everything else {r['other']:.0%}  (without it: "
                      f"at most {r['bound_without_other']:.2f}x faster)")
     return lines
+
+
+def seeds(rows, results):
+    import seeds as seeds_benchmark
+    return ["", "Seeds trained together (pagutils.replicates) against one by one, 3 models, 2,000 MNIST images, "
+                "1 epoch:", *("  " + line for line in seeds_benchmark.table(rows))]

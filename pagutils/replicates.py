@@ -34,6 +34,9 @@ Engines: 'grouped' runs a `models.Classifier` built of Conv2d, Linear, Flatten, 
 (mlp, small_cnn, wide_cnn) as grouped convolutions over a (batch, K x channels, H, W) layout and batched matrix
 products; 'vmap' runs any other module through `torch.func.vmap` of `functional_call`. 'auto' picks grouped
 where it applies (a training step of 3 small CNNs took half the time of vmap's on one CPU core).
+
+`get_many(configs)` is the zoo's door to it: it loads the cached configurations and trains the missing ones,
+together where they stack (on a GPU by default; `together=True` forces it), each cached under its own key.
 """
 import copy
 import inspect
@@ -45,35 +48,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import attacks, checks
-from .data import Data, augment_crop_flip
-from .models import Classifier
+from . import attacks, cache, checks
+from .data import Data, augment_crop_flip, load
+from .device import resolve
+from .models import Classifier, make_classifier
 from .progress import progress
+from .robust_losses import _divergence
 from .train import OBJECTIVES, Recipe, learning_rate
+from .zoo import REQUIRED, cached_model, get
 
 ENGINES = ("auto", "grouped", "vmap")
 WHERE = "train_together"
 
 
 class NotStackable(ValueError):
-    """Models, data sets or recipes that cannot be trained together (`zoo.get_many` then trains them one by one)."""
+    """Models, data sets or recipes that cannot be trained together (`get_many` then trains them one by one)."""
 
 
 # ------------------------------------------------------------------------------------------- objectives, batched
 def _cross_entropies(logits, y):
     """Per-example cross-entropies (K, B) of stacked logits (K, B, classes) and labels (K, B)."""
     return F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape)
-
-
-def _divergence(logits_a, logits_b, kind):
-    """`robust_losses.divergence` over the last axis of stacked logits: (K, B) (repeated here because
-    robust_losses imports the zoo, which imports this module)."""
-    if kind == "logits":
-        return (logits_a - logits_b).pow(2).sum(-1)
-    if kind == "softmax":
-        return (logits_a.softmax(-1) - logits_b.softmax(-1)).pow(2).sum(-1)
-    log_a, log_b = logits_a.log_softmax(-1), logits_b.log_softmax(-1)
-    return (log_a.exp() * (log_a - log_b)).sum(-1)
 
 
 def _noise(args, x, generator):
@@ -484,3 +479,77 @@ def _plus(a, b, factors):
         if factor:
             part.add_(other, alpha=factor)
     return out
+
+
+def get_many(configs, device=None, show_progress=True, together=None) -> list:
+    """The models trained with each of `configs` (zoo configurations), the missing ones trained together.
+
+    `together`: train stackable configurations in one batched pass (True) or one by one through `zoo.get`
+    (False); None stacks on a GPU only. On a CPU, stacking was measured slower than one by one
+    (`benchmarks/seeds.py`, 3 small CNNs on 2,000 MNIST images: 0.67-0.74x; MLPs 0.76-0.83x): the arithmetic is
+    the cost there and stacking does not reduce it; on a GPU small models are bound by per-step overhead, which
+    it removes (not measured yet). Either way every model is the one a single run trains (to float tolerance)
+    and is cached under its own key. Configurations already in the cache are loaded, as `get` loads them. The missing ones that can be stacked
+    (the same arch, dataset, n_train, epochs, batch_size, schedule, augment and objective, and the objective
+    arguments that shape its computation, such as PGD's norm and steps; they may differ in seed, lr, momentum,
+    weight decay and the objective's strength) are trained together in one pass by
+    `replicates.train_together`, each on the training subset and from the initialisation `get` would give it,
+    and each is cached under its own configuration's key in the format `cached_model` writes: the file `get`
+    reads. The cache info of a model trained together records the joint run's `train_seconds` and
+    `trained_together` (how many models that run trained). Configurations that cannot be stacked with the others
+    (alone in their group, an architecture with BatchNorm such as small_resnet or resnet18, an objective without
+    a batched form) are trained one by one through `get`, as is one whose cache file exists but is damaged.
+    Returns the models in the order of `configs`, each carrying `config`, `history`, `trained_now` and
+    `train_seconds` as `get`'s do. Introduced in Chapter 10.
+    """
+    where = "replicates.get_many"
+    if not isinstance(configs, (list, tuple)) or not configs:
+        raise checks.ArgumentTypeError(f"{where}: configs must be a non-empty list of zoo configurations (dicts), "
+                                       f"got {checks.brief(configs)}")
+    for i, config in enumerate(configs):
+        checks.mapping(config, f"configs[{i}]", where, REQUIRED)
+    if together is not None and not isinstance(together, bool):
+        raise checks.ArgumentTypeError(f"{where}: together must be True, False or None (None: on a GPU only), "
+                                       f"got {checks.brief(together)}")
+    recipes = [Recipe.from_config(config) for config in configs]  # every recipe checked before anything trains
+    device = resolve(device)
+    together = torch.device(device).type == "cuda" if together is None else together
+    found, groups, first_of = [None] * len(configs), {}, {}
+    for i, config in enumerate(configs):
+        key = cache.config_key(config)
+        if key in first_of:
+            continue  # a repeated configuration: loaded below, once its first copy is trained
+        first_of[key] = i
+        if cache.path_for("models", config).is_file():
+            found[i] = get(config, device=device, show_progress=show_progress)
+        else:
+            group = (config["arch"], config["dataset"], config["n_train"], stack_key(recipes[i]))
+            groups.setdefault(group, []).append(i)
+    for members in groups.values():
+        if together and len(members) > 1:
+            try:
+                for i, model in zip(members, _train_together(configs, recipes, members, device, show_progress)):
+                    found[i] = model
+                continue
+            except NotStackable:
+                pass  # e.g. an architecture with BatchNorm: trained one by one below
+        for i in members:
+            found[i] = get(configs[i], device=device, show_progress=show_progress)
+    return [model if model is not None else get(config, device=device, show_progress=show_progress)
+            for model, config in zip(found, configs)]
+
+
+def _train_together(configs, recipes, members, device, show_progress):
+    """`get_many`'s stacked training of configs[i] for i in members: the models, trained and cached one by one
+    under their own keys (as `cached_model` caches them). Raises `NotStackable` before training."""
+    models = [make_classifier(configs[i]["arch"], configs[i]["dataset"], seed=recipes[i].seed).to(device)
+              for i in members]
+    sets = [load(configs[i]["dataset"], "train", n=configs[i]["n_train"], seed=recipes[i].seed, device=device)
+            for i in members]
+    started = time.perf_counter()
+    histories = train_together(models, sets, [recipes[i] for i in members], show_progress=show_progress)
+    seconds = time.perf_counter() - started
+    for i, model, history in zip(members, models, histories):
+        record = dict(history=history, train_seconds=seconds, trained_together=len(members))
+        cached_model(configs[i], model, lambda model, record=record: record, device)
+    return models

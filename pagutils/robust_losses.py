@@ -55,14 +55,19 @@ def divergence(logits_a, logits_b, kind="logits"):
     """
     checks.same_shape(logits_a, logits_b, ("logits_a", "logits_b"), "divergence")
     checks.logits(logits_a, len(logits_a), "logits_a", "divergence")
+    checks.one_of(kind, DIVERGENCES, "divergence kind")
+    return _divergence(logits_a, logits_b, kind)
+
+
+def _divergence(logits_a, logits_b, kind):
+    """`divergence` over the last axis, unchecked: also for stacked outputs (K, B, classes) -> (K, B)
+    (`replicates` trains several models at once with it)."""
     if kind == "logits":
-        return (logits_a - logits_b).pow(2).sum(1)
+        return (logits_a - logits_b).pow(2).sum(-1)
     if kind == "softmax":
-        return (logits_a.softmax(1) - logits_b.softmax(1)).pow(2).sum(1)
-    if kind == "kl":
-        log_a, log_b = logits_a.log_softmax(1), logits_b.log_softmax(1)
-        return (log_a.exp() * (log_a - log_b)).sum(1)
-    raise ValueError(f"divergence kind must be one of {DIVERGENCES}, got {kind!r}")
+        return (logits_a.softmax(-1) - logits_b.softmax(-1)).pow(2).sum(-1)
+    log_a, log_b = logits_a.log_softmax(-1), logits_b.log_softmax(-1)
+    return (log_a.exp() * (log_a - log_b)).sum(-1)
 
 
 @register_objective("gradient_norm")
@@ -98,7 +103,7 @@ def noise_consistency_objective(lam, sigma=0.1, kind="logits"):
         if lam == 0:
             return ce
         noisy = model(x + _noise(x, sigma, generator))
-        return ce + lam * divergence(logits, noisy, kind).mean()
+        return ce + lam * _divergence(logits, noisy, kind).mean()
     return loss
 
 

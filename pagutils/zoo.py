@@ -47,14 +47,18 @@ def cached_model(config: dict, model, fit, device=None):
 
     The one path by which every trained model of the course is made: the weights are loaded from the
     safetensors cache when a model with exactly this `config` was trained before (by any chapter), and otherwise
-    trained now and cached. `history` is a list of per-epoch records (dicts with at least `epoch` and `loss`).
+    trained now and cached. `history` is a list of per-epoch records (dicts with at least `epoch` and `loss`);
+    `fit` may instead return a dict holding `history` and more entries to store (`replicates.get_many` stores
+    the joint run's `train_seconds` and `trained_together`).
     The model comes back in eval mode and carries `config`, `history`, `trained_now` (False when loaded) and
     `train_seconds` (of the run that trained it). Introduced in Chapter 1.
     """
     def train_now():
         started = time.perf_counter()
-        history = fit(model)
-        return model.state_dict(), dict(history=history, train_seconds=time.perf_counter() - started)
+        result = fit(model)
+        info = dict(result) if isinstance(result, dict) else dict(history=result)
+        info.setdefault("train_seconds", time.perf_counter() - started)
+        return model.state_dict(), info
 
     state, info, built = cache.cached("models", config, train_now, device=resolve(device),
                                       expect=cache.shapes(model))
@@ -98,76 +102,3 @@ def summary(model, test_data) -> str:
     cfg = model.config
     how = "trained now" if model.trained_now else "loaded from the zoo"
     return f"{cfg['arch']} / {cfg['objective']} {cfg.get('objective_args') or ''}: clean accuracy {accuracy(model, test_data):.1%} ({how})"
-
-
-def get_many(configs, device=None, show_progress=True) -> list:
-    """The models trained with each of `configs` (zoo configurations), the missing ones trained together.
-
-    Configurations already in the cache are loaded, as `get` loads them. The missing ones that can be stacked
-    (the same arch, dataset, n_train, epochs, batch_size, schedule, augment and objective, and the objective
-    arguments that shape its computation, such as PGD's norm and steps; they may differ in seed, lr, momentum,
-    weight decay and the objective's strength) are trained together in one pass by
-    `replicates.train_together`, each on the training subset and from the initialisation `get` would give it,
-    and each is cached under its own configuration's key in the format `cached_model` writes: the file `get`
-    reads. The cache info of a model trained together records the joint run's `train_seconds` and
-    `trained_together` (how many models that run trained). Configurations that cannot be stacked with the others
-    (alone in their group, an architecture with BatchNorm such as small_resnet or resnet18, an objective without
-    a batched form) are trained one by one through `get`, as is one whose cache file exists but is damaged.
-    Returns the models in the order of `configs`, each carrying `config`, `history`, `trained_now` and
-    `train_seconds` as `get`'s do. Introduced in Chapter 10.
-    """
-    from . import replicates
-    where = "zoo.get_many"
-    if not isinstance(configs, (list, tuple)) or not configs:
-        raise checks.ArgumentTypeError(f"{where}: configs must be a non-empty list of zoo configurations (dicts), "
-                                       f"got {checks.brief(configs)}")
-    for i, config in enumerate(configs):
-        checks.mapping(config, f"configs[{i}]", where, REQUIRED)
-    recipes = [Recipe.from_config(config) for config in configs]  # every recipe checked before anything trains
-    device = resolve(device)
-    found, groups, first_of = [None] * len(configs), {}, {}
-    for i, config in enumerate(configs):
-        key = cache.config_key(config)
-        if key in first_of:
-            continue  # a repeated configuration: loaded below, once its first copy is trained
-        first_of[key] = i
-        if cache.path_for("models", config).is_file():
-            found[i] = get(config, device=device, show_progress=show_progress)
-        else:
-            group = (config["arch"], config["dataset"], config["n_train"], replicates.stack_key(recipes[i]))
-            groups.setdefault(group, []).append(i)
-    for members in groups.values():
-        if len(members) > 1:
-            try:
-                for i, model in zip(members, _train_together(configs, recipes, members, device, show_progress)):
-                    found[i] = model
-                continue
-            except replicates.NotStackable:
-                pass  # e.g. an architecture with BatchNorm: trained one by one below
-        for i in members:
-            found[i] = get(configs[i], device=device, show_progress=show_progress)
-    return [model if model is not None else get(config, device=device, show_progress=show_progress)
-            for model, config in zip(found, configs)]
-
-
-def _train_together(configs, recipes, members, device, show_progress):
-    """`get_many`'s stacked training of configs[i] for i in members: the models, trained and cached one by one
-    under their own keys (as `cached_model` caches them). Raises `replicates.NotStackable` before training."""
-    from . import replicates
-    models = [make_classifier(configs[i]["arch"], configs[i]["dataset"], seed=recipes[i].seed).to(device)
-              for i in members]
-    sets = [load(configs[i]["dataset"], "train", n=configs[i]["n_train"], seed=recipes[i].seed, device=device)
-            for i in members]
-    started = time.perf_counter()
-    histories = replicates.train_together(models, sets, [recipes[i] for i in members], show_progress=show_progress)
-    seconds = time.perf_counter() - started
-    for i, model, history in zip(members, models, histories):
-        info = dict(history=history, train_seconds=seconds, trained_together=len(members))
-        state, info, built = cache.cached("models", configs[i], lambda: (model.state_dict(), info), device=device,
-                                          expect=cache.shapes(model))
-        if not built:  # another process cached this configuration meanwhile: its weights are the ones kept
-            model.load_state_dict(state)
-        model.eval()
-        model.config, model.history, model.trained_now = configs[i], info.get("history", []), built
-        model.train_seconds = info.get("train_seconds")
-    return models

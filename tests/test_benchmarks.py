@@ -16,7 +16,8 @@ import pytest
 import torch
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-PART_NAMES = ["pgd", "bf16_cost", "equivalence", "training", "constructions", "memory", "compile", "floor_profile"]
+PART_NAMES = ["pgd", "bf16_cost", "equivalence", "training", "constructions", "memory", "compile", "floor_profile",
+              "seeds"]
 
 
 def load(name):

@@ -1,4 +1,4 @@
-"""Replicates trained together (`replicates.train_together`, `zoo.get_many`) are the models single runs train.
+"""Replicates trained together (`replicates.train_together`, `replicates.get_many`) are the models single runs train.
 
 Equality is measured against `train.train` on the same model, data and recipe. Its floor is float rounding: a
 single small-CNN run differs from itself by up to 2.4e-5 (noise augmentation) and 6.9e-5 (PGD, one recipe) when
@@ -95,7 +95,7 @@ def test_get_many_trains_the_missing_together_and_caches_each_under_its_own_key(
                         lambda models, *a, **k: together_calls.append(len(models)) or real_together(models, *a, **k))
     monkeypatch.setattr(zoo, "train", lambda *a, **k: single_calls.append(1) or real_train(*a, **k))
 
-    first = zoo.get_many(configs, device="cpu", show_progress=False)
+    first = replicates.get_many(configs, device="cpu", show_progress=False, together=True)
     assert sorted(together_calls) == [2, 2], "the sweep and the seeds are two stacked runs"
     assert single_calls == [1], "the BatchNorm architecture is trained alone, through zoo.get"
     assert [m.config for m in first] == configs and [m.trained_now for m in first] == [True] * 5 + [False]
@@ -106,7 +106,7 @@ def test_get_many_trains_the_missing_together_and_caches_each_under_its_own_key(
     assert first[0].history[0].keys() == first[2].history[0].keys()
     assert cache.read(cache.path_for("models", sweep[1]), sweep[1])[1]["trained_together"] == 2
 
-    second = zoo.get_many(configs, device="cpu", show_progress=False)
+    second = replicates.get_many(configs, device="cpu", show_progress=False, together=True)
     assert sorted(together_calls) == [2, 2] and single_calls == [1], "the second call trains nothing"
     assert not any(m.trained_now for m in second)
     assert difference(first, second) == 0
@@ -156,7 +156,19 @@ def test_batch_norm_architectures_are_refused_and_say_why(sets):
 
 def test_get_many_refuses_bad_configurations_by_name():
     with pytest.raises(ArgumentTypeError, match="configs must be a non-empty list"):
-        zoo.get_many(zoo.standard("mnist"))
+        replicates.get_many(zoo.standard("mnist"))
     with pytest.raises(ValueError, match=r"configs\[1\] is missing the key\(s\) \['n_train'\]"):
         bad = {k: v for k, v in zoo.standard("mnist").items() if k != "n_train"}
-        zoo.get_many([zoo.standard("mnist"), bad])
+        replicates.get_many([zoo.standard("mnist"), bad])
+    with pytest.raises(ArgumentTypeError, match=r"together must be True, False or None .*got 'yes'"):
+        replicates.get_many([zoo.standard("mnist")], together="yes")
+
+
+def test_on_a_cpu_get_many_trains_one_by_one_by_default(monkeypatch):
+    small = dict(arch="mlp", n_train=200, epochs=1, batch_size=100)
+    configs = [zoo.standard("mnist", **small, seed=seed) for seed in (0, 1)]
+    together_calls = []
+    monkeypatch.setattr(replicates, "train_together", lambda *a, **k: together_calls.append(1))
+    trained = replicates.get_many(configs, device="cpu", show_progress=False)
+    assert together_calls == [] and [m.trained_now for m in trained] == [True, True]
+    assert [m.config for m in trained] == configs
