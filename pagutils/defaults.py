@@ -68,9 +68,19 @@ PAPER = Shared(
     train_eps=0.5, train_attack_steps=7, schedule="step_thirds",
     autoencoder=dict(FULL.autoencoder), denoiser=dict(FULL.denoiser),
 )
-PAPER_SRINIVAS = dict(  # the profile's Chapter 10 zoo recipe when a notebook passes it as overridesarch="resnet18", n_train=50000, epochs=200, lr=0.025, batch_size=128, momentum=0.9,
+# the paper profile's Chapter 10 zoo recipe (`part2_recipe`: the overrides Chapter 10 passes)
+PAPER_SRINIVAS = dict(arch="resnet18", n_train=50000, epochs=200, lr=0.025, batch_size=128, momentum=0.9,
                       weight_decay=5e-4, schedule="cosine", augment=True)
 PAPER_REPLICATES = 3  # seeds per (method, strength) in Srinivas et al.'s CIFAR-10 sweeps
+
+
+def part2_recipe(profile: str) -> dict:
+    """The zoo-recipe overrides of Part II's models (Chapter 10) in `profile`: in the paper profile Srinivas et
+    al.'s ResNet-18 recipe (`PAPER_SRINIVAS`, less n_train and epochs, which are chapter settings), else none.
+    Chapter 10 passes them to `robust_losses.config`, as `pagutils.prefill` does."""
+    if profile != "paper":
+        return {}
+    return {k: v for k, v in PAPER_SRINIVAS.items() if k not in ("n_train", "epochs")}
 SHARED = {"quick": QUICK, "full": FULL, "paper": PAPER}
 
 # the MLP denoiser of the synthetic manifold's vectors (Chapters 7 and 10), the same in both profiles

@@ -111,11 +111,21 @@ def train_config(config: dict, device, checkpoint=None, show_progress=True):
         wrapped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         history = train(wrapped, local, recipe, checkpoint=_checkpoint(checkpoint, rank, config),
                         show_progress=show_progress and rank == 0)
-    info = dict(history=history, train_seconds=time.perf_counter() - started, world_size=world)
+    info = dict(history=_global_losses(history, device), train_seconds=time.perf_counter() - started,
+                world_size=world)
     if rank == 0:
         cache.cached("models", config, lambda: (model.state_dict(), info), device=device, expect=expect)
     barrier()
     return model.eval()
+
+
+def _global_losses(history, device):
+    """The history with each epoch's loss over the whole training set: each rank's record sums its slices' losses
+    over the global set size, so the ranks' records add up to the single-process mean."""
+    import torch.distributed as dist
+    losses = torch.tensor([record["loss"] for record in history], dtype=torch.float64, device=device)
+    dist.all_reduce(losses)
+    return [dict(record, loss=loss) for record, loss in zip(history, losses.tolist())]
 
 
 def _checkpoint(path, rank, config):

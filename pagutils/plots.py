@@ -79,8 +79,9 @@ def image_grid(rows: list, row_titles: list = None, labels: list = None, scale: 
     side = min(scale, (MAX_WIDTH - margin) / n)
     if labels is not None:                               # wrap a label wider than its image at its spaces
         width = max(4, int(side * 13))                   # characters of 10 pt text in one image's width
-        labels = [None if per is None else ["\n".join(textwrap.fill(line, width) for line in str(t).split("\n"))
-                                            for t in per] for per in labels]
+        def wrap(label):
+            return "\n".join(textwrap.fill(line, width, break_long_words=False) for line in str(label).split("\n"))
+        labels = [None if per is None else [wrap(t) for t in per] for per in labels]
     lines = [max((t.count("\n") + 1 for t in per) if per else [0], default=0)
              for per in (labels if labels is not None else [None] * len(rows))]
     aspect = rows[0].shape[-2] / rows[0].shape[-1]       # height over width of one image
@@ -97,7 +98,7 @@ def image_grid(rows: list, row_titles: list = None, labels: list = None, scale: 
                 colour = None if label_colors is None or label_colors[r] is None else label_colors[r][c]
                 ax.set_title(labels[r][c], fontsize=10, pad=2, **({} if colour is None else dict(color=colour)))
         if row_titles:                                   # wrapped at its spaces to the row's height
-            title = textwrap.fill(str(row_titles[r]), max(6, int(side * aspect * 13)))
+            title = textwrap.fill(str(row_titles[r]), max(6, int(side * aspect * 13)), break_long_words=False)
             axes[r, 0].set_ylabel(title, fontsize=10)
     fig.tight_layout()
     return fig

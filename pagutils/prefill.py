@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 
 from . import cache, paths
-from .defaults import FULL, PAPER, PAPER_REPLICATES, PAPER_SETTINGS, QUICK
+from .defaults import FULL, PAPER, PAPER_REPLICATES, PAPER_SETTINGS, QUICK, part2_recipe
 from .profiles import PROFILES
 
 BOOK = paths.project_root() / "book"
@@ -86,7 +86,8 @@ def configurations(chapter: str, profile: str = "quick", overrides: dict = None)
 
 
 def _chapter10(cfg, robust_losses) -> list:
-    """Chapter 10's sweep, as its notebook builds it (and, in the paper profile, `PAPER_REPLICATES` seeds)."""
+    """Chapter 10's sweep, as its notebook builds it; in the paper profile with Srinivas et al.'s recipe
+    (`defaults.part2_recipe`) and `PAPER_REPLICATES` seeds."""
     strengths = {"gradient_norm": cfg["lam_gradient_norm"], "noise_consistency": cfg["lam_noise_consistency"],
                  "noise_augmentation": cfg["sigma_noise_augmentation"], "pgd": cfg["eps_pgd"]}
     extra = {"noise_consistency": dict(objective_args=dict(sigma=cfg["consistency_sigma"])),
@@ -98,7 +99,8 @@ def _chapter10(cfg, robust_losses) -> list:
             for seed in seeds:
                 seeded = {} if seed in (None, 0) else dict(seed=seed)
                 found.append(robust_losses.config(method, s, cfg["dataset"], cfg["profile"], n_train=cfg["n_train"],
-                                                  epochs=cfg["epochs"], **extra.get(method, {}), **seeded))
+                                                  epochs=cfg["epochs"], **extra.get(method, {}), **seeded,
+                                                  **part2_recipe(cfg["profile"])))
     return found
 
 
@@ -210,8 +212,11 @@ def main(argv=None):
             parser.error(f"--set takes NAME=VALUE, got {item!r}")
         name, value = item.split("=", 1)
         overrides[name] = _value(value)
-    run(args.chapter, args.profile, overrides, args.executor, args.folder, args.slurm_partition, args.timeout_min,
-        args.checkpoint_steps, args.list)
+    try:
+        run(args.chapter, args.profile, overrides, args.executor, args.folder, args.slurm_partition,
+            args.timeout_min, args.checkpoint_steps, args.list)
+    except ValueError as error:  # an unknown chapter, profile or setting: one line, not a traceback
+        parser.error(str(error))
 
 
 if __name__ == "__main__":

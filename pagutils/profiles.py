@@ -17,10 +17,10 @@ defaults are > 0 (epochs, step sizes, radii) a given value must be > 0, where th
 import math
 import os
 import time
-import types
 
 PROFILES = ("quick", "full", "paper")
 _IGNORED = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+PLAIN = (type(None), bool, int, float, str, list, tuple, dict)
 
 
 class Settings(dict):
@@ -39,11 +39,10 @@ class Settings(dict):
 
 
 def _parameters(namespace: dict) -> dict:
-    """The plain values a notebook has defined so far (its parameters), without modules and functions."""
+    """The plain values a notebook has defined so far (its parameters: None, numbers, strings, lists, dicts, as
+    papermill writes them), without modules, functions or objects such as `pagutils.defaults.QUICK`."""
     return {name: value for name, value in namespace.items()
-            if not name.startswith("_") and name not in _IGNORED
-            and not isinstance(value, (types.ModuleType, types.FunctionType, type))
-            and not callable(value)}
+            if not name.startswith("_") and name not in _IGNORED and isinstance(value, PLAIN)}
 
 
 def _check_type(name, value, default):

@@ -3,7 +3,7 @@ import json
 import pytest
 
 import pagutils
-from pagutils import report
+from pagutils import profiles, report
 
 QUICK = dict(dataset="mnist", epochs=3, eps=1.5, eps_list=[0.5, 1.0])
 FULL = dict(dataset="cifar10", epochs=30, eps=0.5, eps_list=[0.25, 0.5])
@@ -57,3 +57,12 @@ def test_report_writes_one_json_table_per_chapter(tmp_path, monkeypatch):
     assert [t["chapter"] for t in report.load_all(tmp_path)] == ["ch99_example"]
     with pytest.raises(ValueError, match=r"rows\[0\] must be a dict with 'metric' and 'value'"):
         report.record("ch99_example", [dict(name="accuracy")], cfg)
+
+
+def test_settings_read_plain_values_only_not_shared_defaults_imported_beside_them():
+    from pagutils.defaults import FULL, QUICK
+    namespace = dict(profile=None, epochs=None, QUICK=QUICK, FULL=FULL, np=__import__("math"))
+    cfg = profiles.settings(namespace, quick=dict(epochs=QUICK.epochs), full=dict(epochs=FULL.epochs))
+    assert cfg.epochs == QUICK.epochs and "QUICK" not in cfg
+    with pytest.raises(NameError, match=r"unknown parameter\(s\) \['stray'\]"):
+        profiles.settings(dict(namespace, stray=[1, 2]), quick=dict(epochs=3), full=dict(epochs=30))

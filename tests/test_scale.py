@@ -62,6 +62,8 @@ def test_torchrun_two_processes_match_single_process_training(tmp_path):
         finally:
             os.environ["PAG_CACHE_DIR"] = saved
         assert not loaded.trained_now
+        single_loss = zoo.get(config, show_progress=False).history[-1]["loss"]
+        assert loaded.history[-1]["loss"] == pytest.approx(single_loss, rel=0.05 if tolerance is None else 1e-4)
         ddp = loaded.state_dict()
         if tolerance is not None:
             assert max((ddp[k] - single[k]).abs().max().item() for k in ddp) < tolerance
@@ -141,6 +143,8 @@ def test_prefill_paper_sweep_of_chapter_10_has_30_strengths_and_3_replicates():
     # 4 methods x 30 strengths, plus the standard model, each with 3 seeds
     assert len(configs) == (4 * 30 + 1) * defaults.PAPER_REPLICATES
     assert {c.get("seed", 0) for c in configs} == {0, 1, 2}
+    assert {(c["arch"], c["epochs"], c["batch_size"]) for c in configs} == {("resnet18", 200, 128)}
+    assert {c["lr"] for c in configs if c["objective"] == "standard"} == {0.025}
 
 
 def test_prefill_rejects_unknown_profile_chapter_and_setting():
@@ -150,6 +154,9 @@ def test_prefill_rejects_unknown_profile_chapter_and_setting():
         prefill.configurations("ch01_adversarial_examples", "huge")
     with pytest.raises(ValueError, match=r"unknown setting\(s\) \['epoch'\]"):
         prefill.configurations("ch01_adversarial_examples", "quick", dict(epoch=3))
+    done = subprocess.run([sys.executable, "-m", "pagutils.prefill", "ch99_nothing", "--profile", "paper"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 2 and "unknown chapter 'ch99_nothing'" in done.stderr
 
 
 # ---------------------------------------------------------------------------------------------------------------
