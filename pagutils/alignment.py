@@ -148,10 +148,10 @@ def plot_sweep(ax, strengths, measures, label, metrics=("accuracy", "cosine", "o
     for regime in REGIMES:
         where = [i for i, r in enumerate(regimes) if r == regime]
         if where:
-            ax.text(sum(where) / len(where), 1.02, regime, ha="center", va="bottom", fontsize=8,
+            ax.text(sum(where) / len(where), 1.02, regime, ha="center", va="bottom",
                     color=REGIME_COLOURS[regime], transform=ax.get_xaxis_transform())
     ax.set_xticks(list(positions))
-    ax.set_xticklabels([f"{s:g}" for s in strengths], fontsize=8)
+    ax.set_xticklabels([f"{s:g}" for s in strengths])
     ax.set_xlim(-0.5, len(strengths) - 0.5)
     ax.set_xlabel(label)
     ax.grid(alpha=0.3)

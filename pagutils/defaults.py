@@ -81,6 +81,8 @@ def part2_recipe(profile: str) -> dict:
     if profile != "paper":
         return {}
     return {k: v for k, v in PAPER_SRINIVAS.items() if k not in ("n_train", "epochs")}
+
+
 SHARED = {"quick": QUICK, "full": FULL, "paper": PAPER}
 
 # the MLP denoiser of the synthetic manifold's vectors (Chapters 7 and 10), the same in both profiles

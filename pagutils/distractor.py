@@ -160,11 +160,11 @@ def sensitivity_curves(models, x, digit_mask, sigmas, n_draws=4, seed=0, show_pr
 
 
 def plot_sensitivity(curves, sigmas, axes=None):
-    """Two panels, noise on the digit half and on the distractor half: output change against noise level.
-    Introduced in Chapter 8."""
+    """Two panels, one above the other, noise on the digit half (top) and on the distractor half (bottom): output
+    change against noise level. Introduced in Chapter 8."""
     import matplotlib.pyplot as plt
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+        _, axes = plt.subplots(2, 1, figsize=(7, 6.4), sharey=True, sharex=True)
     names = list(dict.fromkeys(name for name, _ in curves))
     for ax, half in zip(axes, ("digit", "distractor")):
         for name in names:
@@ -172,6 +172,7 @@ def plot_sensitivity(curves, sigmas, axes=None):
         ax.set_xlabel("noise standard deviation σ")
         ax.set_title(f"noise on the {half} half")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("‖softmax(x + δ) − softmax(x)‖₁")
-    axes[1].legend(fontsize=8)
+    for ax in axes:
+        ax.set_ylabel("‖softmax(x + δ) − softmax(x)‖₁")
+    axes[1].legend()
     return axes

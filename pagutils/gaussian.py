@@ -429,7 +429,7 @@ def plot_panel(ax, mu_star, sigma_star, eps: float, x=None, y=None, sigma_mc=Non
     ax.set_xlim(-extent[0], extent[0])
     ax.set_ylim(-extent[1], extent[1])
     ax.set_aspect("equal")
-    ax.set_title(f"ε = {eps:g}" + ("" if math.isinf(lam) else f"  (1/λ = {1 / lam:.3g})"), fontsize=10)
+    ax.set_title(f"ε = {eps:g}" + ("" if math.isinf(lam) else f"  (1/λ = {1 / lam:.3g})"))
     ax.set_xlabel("x₁ (robust feature)")
     return ax
 
@@ -439,21 +439,26 @@ def _label(style, keep):
 
 
 def robust_covariance_panels(mu_star, sigma_star, eps_list, x=None, y=None, sigma_mc=None):
-    """A row of `plot_panel`s, one per ε (`sigma_mc`: optional list of sample-based robust covariances).
-    Introduced in Chapter 2."""
+    """`plot_panel`s, one per ε, two to a row (`sigma_mc`: optional list of sample-based robust covariances),
+    drawn for the page (7 inches wide). Introduced in Chapter 2."""
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(eps_list), figsize=(3.6 * len(eps_list), 2.4), squeeze=False)
-    for i, (ax, eps) in enumerate(zip(axes[0], eps_list)):
+    columns = min(2, len(eps_list))
+    rows = -(-len(eps_list) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(7, 2.6 * rows), squeeze=False)
+    for i, (ax, eps) in enumerate(zip(axes.flat, eps_list)):
         plot_panel(ax, mu_star, sigma_star, eps, x, y, None if sigma_mc is None else sigma_mc[i])
-    axes[0, 0].set_ylabel("x₂ (non-robust feature)")
-    handles, labels = axes[0, -1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, bbox_to_anchor=(0.5, 0.0))
+    for ax in axes.flat[len(eps_list):]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_ylabel("x₂ (non-robust)")
+    handles, labels = axes.flat[len(eps_list) - 1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=2, bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout()
     return fig
 
 
 def eps_curves(mu_star, sigma_star, eps_grid):
-    """Three panels against ε: the condition number of Σ_r, the gradient-μ* cosine (at μ* and worst case
+    """Three panels against ε, one above the other: the condition number of Σ_r, the gradient-μ* cosine (at μ* and worst case
     over μ), and the error under an L2 attack of radius ε of the standard and the robust classifier.
     Introduced in Chapter 2."""
     import matplotlib.pyplot as plt
@@ -467,7 +472,7 @@ def eps_curves(mu_star, sigma_star, eps_grid):
                      worst_case_alignment(sigma_r), robust_error(w_std, 0.0, mu_star, sigma_star, eps),
                      robust_error(w_rob, 0.0, mu_star, sigma_star, eps)))
     kappa, cos_mu, cos_worst, err_std, err_rob = zip(*rows)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.3))
+    fig, axes = plt.subplots(3, 1, figsize=(7, 9), sharex=True)
     axes[0].semilogy(eps_grid, kappa, color="tab:red")
     axes[0].axhline(1, color="gray", lw=0.8)
     axes[0].set_ylabel("condition number of Σ_r")
@@ -477,13 +482,13 @@ def eps_curves(mu_star, sigma_star, eps_grid):
     axes[1].axhline(worst_case_alignment(sigma_star), color="tab:blue", ls=":", label="standard, worst μ")
     axes[1].set_ylabel("cos(∇ₓf, μ)")
     axes[1].set_ylim(0, 1.02)
-    axes[1].legend(fontsize=8)
+    axes[1].legend()
     axes[2].plot(eps_grid, [100 * e for e in err_std], color="tab:blue", label="standard classifier")
     axes[2].plot(eps_grid, [100 * e for e in err_rob], color="tab:red", label="robust classifier (trained at ε)")
-    axes[2].set_ylabel("error under L2 attack of radius ε (%)")
-    axes[2].legend(fontsize=8)
+    axes[2].set_ylabel("error under L2 attack\nof radius ε (%)")
+    axes[2].legend()
+    axes[2].set_xlabel("ε")
     for ax in axes:
-        ax.set_xlabel("ε")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -5,9 +5,10 @@ drawn: grey is zero, each map scaled to its own largest value (or a percentile o
 `alignment.ssim_alignment` compares maps drawn this way.
 
 Figures are drawn for the book's page: `COURSE_STYLE` (applied when this module is imported, and again by
-`use_course_style()`, which every chapter's import cell calls) draws at 200 dpi with no text under 10 pt, and
-the figure functions here keep to `MAX_WIDTH` (7 inches): a figure of that width, shown at the page's width,
-keeps its 10 pt text readable.
+`use_course_style()`, which every chapter's import cell calls) draws at 200 dpi with no text under
+`SMALLEST_POINTS` (12 pt), and the figure functions here keep to `MAX_WIDTH` (7 inches). A 7-inch figure shown
+on a phone (about 360 px wide) is scaled to about a quarter of its 1,400 pixels: 12 pt text is then about
+8.6 px high, 10 pt text would be 7 px (the browser check, tests/browser/check_book.mjs, fails under 8 px).
 """
 import textwrap
 
@@ -20,6 +21,7 @@ from . import checks
 NORM_NAMES = {"l2": "L2", "linf": "L∞"}
 
 MAX_WIDTH = 7.0   # inches: the widest figure the course draws
+SMALLEST_POINTS = 12  # the smallest text the course draws (readable at phone width, see the module's note)
 MAX_HEIGHT = 10.0  # inches: the tallest image grid
 FLIPPED = "tab:red"   # a prediction an attack changed (attack_grid)
 
@@ -27,19 +29,19 @@ COURSE_STYLE = {
     "figure.dpi": 200,              # the inline backend shows a figure at figure.dpi
     "savefig.dpi": 200,
     "figure.figsize": (6.0, 3.8),
-    "font.size": 10,
-    "axes.titlesize": 11,
-    "axes.labelsize": 10,
-    "xtick.labelsize": 10,
-    "ytick.labelsize": 10,
-    "legend.fontsize": 10,
-    "legend.title_fontsize": 10,
-    "figure.titlesize": 12,
+    "font.size": SMALLEST_POINTS,
+    "axes.titlesize": SMALLEST_POINTS + 1,
+    "axes.labelsize": SMALLEST_POINTS,
+    "xtick.labelsize": SMALLEST_POINTS,
+    "ytick.labelsize": SMALLEST_POINTS,
+    "legend.fontsize": SMALLEST_POINTS,
+    "legend.title_fontsize": SMALLEST_POINTS,
+    "figure.titlesize": SMALLEST_POINTS + 2,
 }
 
 
 def use_course_style():
-    """Draw figures for the page: 200 dpi, fonts of at least 10 pt (`COURSE_STYLE`).
+    """Draw figures for the page: 200 dpi, fonts of at least `SMALLEST_POINTS` (`COURSE_STYLE`).
 
     Applied when `pagutils.plots` is imported; chapters call it again in their import cell, after the notebook's
     plotting backend is set up. Introduced in Chapter 1."""
@@ -58,7 +60,7 @@ def image_grid(rows: list, row_titles: list = None, labels: list = None, scale: 
                label_colors: list = None):
     """A grid of images: `rows` is a list of (N, C, H, W) tensors in [0, 1], one per row.
 
-    `labels` (optional) is a list, per row, of N strings shown above the images (10 pt; a label may hold a line
+    `labels` (optional) is a list, per row, of N strings shown above the images (12 pt; a label may hold a line
     break); `label_colors` (optional) a list, per row, of N colours for them (None: black). Each image is
     `scale` inches wide, less where the grid would be wider than `MAX_WIDTH`.
 
@@ -78,7 +80,7 @@ def image_grid(rows: list, row_titles: list = None, labels: list = None, scale: 
     margin = 0.9 if row_titles else 0.1                  # room for the row titles on the left
     side = min(scale, (MAX_WIDTH - margin) / n)
     if labels is not None:                               # wrap a label wider than its image at its spaces
-        width = max(4, int(side * 13))                   # characters of 10 pt text in one image's width
+        width = max(4, int(side * 11))                   # characters of 12 pt text in one image's width
         def wrap(label):
             return "\n".join(textwrap.fill(line, width, break_long_words=False) for line in str(label).split("\n"))
         labels = [None if per is None else [wrap(t) for t in per] for per in labels]
@@ -87,7 +89,7 @@ def image_grid(rows: list, row_titles: list = None, labels: list = None, scale: 
     aspect = rows[0].shape[-2] / rows[0].shape[-1]       # height over width of one image
     if side * aspect * 1.05 * len(rows) + 0.2 * sum(lines) > MAX_HEIGHT:   # too tall for a page: shrink
         side = max(0.3, (MAX_HEIGHT - 0.2 * sum(lines)) / (aspect * 1.05 * len(rows)))
-    height = sum(side * aspect * 1.05 + 0.2 * k for k in lines)   # a title line of 10 pt takes about 0.2 in
+    height = sum(side * aspect * 1.05 + 0.24 * k for k in lines)   # a title line of 12 pt takes about 0.24 in
     fig, axes = plt.subplots(len(rows), n, figsize=(side * n + margin, height + 0.1), squeeze=False)
     for r, images in enumerate(rows):
         for c in range(n):
@@ -96,10 +98,10 @@ def image_grid(rows: list, row_titles: list = None, labels: list = None, scale: 
             ax.set_xticks([]), ax.set_yticks([])
             if labels is not None and labels[r] is not None:
                 colour = None if label_colors is None or label_colors[r] is None else label_colors[r][c]
-                ax.set_title(labels[r][c], fontsize=10, pad=2, **({} if colour is None else dict(color=colour)))
+                ax.set_title(labels[r][c], fontsize=SMALLEST_POINTS, pad=2, **({} if colour is None else dict(color=colour)))
         if row_titles:                                   # wrapped at its spaces to the row's height
             title = textwrap.fill(str(row_titles[r]), max(6, int(side * aspect * 13)), break_long_words=False)
-            axes[r, 0].set_ylabel(title, fontsize=10)
+            axes[r, 0].set_ylabel(title, fontsize=SMALLEST_POINTS)
     fig.tight_layout()
     return fig
 
@@ -164,7 +166,7 @@ def history(records: list, ax=None, title=None):
     twin.set_ylabel("accuracy (%)")
     twin.set_ylim(0, 100)
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(handles, [h.get_label() for h in handles], fontsize=10, loc="center right")
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=SMALLEST_POINTS, loc="center right")
     if title:
         ax.set_title(title)
     return ax
@@ -228,5 +230,5 @@ def bar_chart(labels, series: dict, ax=None, ylabel=None, percent=False, chance=
         ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
     if legend:
-        ax.legend(fontsize=10)
+        ax.legend(fontsize=SMALLEST_POINTS)
     return ax

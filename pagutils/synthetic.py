@@ -252,7 +252,7 @@ def plot_latent(manifold: SyntheticManifold, z: torch.Tensor, y: torch.Tensor, a
         latent = latent / latent.norm(dim=1, keepdim=True).clamp_min(1e-12)
         ax.quiver(*z.T, *latent.T, color=f"C{i + 2}", angles="xy", scale=25, width=0.004, label=name)
     if arrows:
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(loc="upper left")
     ax.set_xlabel("latent $z_1$")
     ax.set_ylabel("latent $z_2$")
     return ax
@@ -276,7 +276,7 @@ def plot_surface(manifold: SyntheticManifold, z: torch.Tensor, gradients_at: dic
         g = grads.flatten(1)
         g = 0.12 * g / g.norm(dim=1, keepdim=True).clamp_min(1e-12)
         ax.quiver(*points.T.numpy(), *g.T.numpy(), color=f"C{i}", label=name, linewidth=1.2)
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax
 
 

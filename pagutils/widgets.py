@@ -124,7 +124,7 @@ def gaussian_eps_slider(mu_star, sigma_star, eps_grid, x=None, y=None) -> ipywid
         fig, ax = plt.subplots(figsize=(6, 2.8))
         gaussian.plot_panel(ax, mu_star, sigma_star, eps, x, y)
         ax.set_ylabel("x₂ (non-robust feature)")
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(loc="upper left")
         pictures.append(figure_png(fig))
     return picture_slider(pictures, _labels(eps_grid), "ε")
 

@@ -10,7 +10,7 @@
 // image loaded, and on notebook pages the download, Colab and Binder buttons. Widget sliders must be visible
 // and must respond in the page (no kernel): the Chapter 1 page must have one.
 // Every page is checked at two widths, a desktop's (1280 px) and a phone's (390 px), for what a reader meets:
-// no figure without alt text, no figure whose text is drawn under 8 px (estimated from the course style: 10 pt
+// no figure without alt text, no figure whose text is drawn under 8 px (estimated from the course style: 12 pt
 // text at 200 dpi, scaled by the image's rendered over its natural width), no code or output line that scrolls
 // sideways (a <pre> wider than its box), no warning or traceback in a cell's output, and no raw LaTeX in a
 // page's title, headings or navigation. A screenshot of every page at both widths is saved for review
@@ -25,10 +25,10 @@ const HTML = resolve(process.argv[2] ?? "_build/html");
 const SHOTS = resolve(process.argv[3] ?? "_build/screenshots");
 const WIDGET_PAGES = ["book/ch01_adversarial_examples.html"];  // must show a working slider
 const WIDTHS = [{width: 1280, height: 900, suffix: ""}, {width: 390, height: 844, suffix: "__390px"}];
-// The course style (pagutils.plots.COURSE_STYLE): figures at 200 dpi, no text under 10 pt; a figure's text is
-// then 10 / 72 * 200 natural pixels high, times the rendered / natural width of its image on the page.
+// The course style (pagutils.plots.COURSE_STYLE): figures at 200 dpi, no text under 12 pt; a figure's text is
+// then 12 / 72 * 200 natural pixels high, times the rendered / natural width of its image on the page.
 const FIGURE_DPI = 200;
-const SMALLEST_POINTS = 10;
+const SMALLEST_POINTS = 12;  // pagutils.plots.SMALLEST_POINTS
 const SMALLEST_PIXELS = 8;
 const REQUIRED_PAGES = ["index.html", "book/intro.html", "book/ch01_adversarial_examples.html",
                         "book/running.html", "book/reproduction.html", "book/running_times.html", "book/bibliography.html"];
