@@ -145,11 +145,11 @@ def plot_sweep(ax, strengths, measures, label, metrics=("accuracy", "cosine", "o
         colour, marker, line = styles[metric]
         ax.plot(list(positions), [m[metric] for m in measures], color=colour, marker=marker, ls=line,
                 label=names[metric])
-    for regime in REGIMES:
+    shown = [regime for regime in REGIMES if regime in regimes]
+    for k, regime in enumerate(shown):  # every other name a line higher: narrow bands' names do not collide
         where = [i for i, r in enumerate(regimes) if r == regime]
-        if where:
-            ax.text(sum(where) / len(where), 1.02, regime, ha="center", va="bottom",
-                    color=REGIME_COLOURS[regime], transform=ax.get_xaxis_transform())
+        ax.text(sum(where) / len(where), 1.02 if k % 2 == 0 else 1.13, regime, ha="center", va="bottom",
+                color=REGIME_COLOURS[regime], transform=ax.get_xaxis_transform())
     ax.set_xticks(list(positions))
     ax.set_xticklabels([f"{s:g}" for s in strengths])
     ax.set_xlim(-0.5, len(strengths) - 0.5)

@@ -85,28 +85,28 @@ def small_resnet(in_shape, width=16):
     return features, 4 * width
 
 
-def resnet18(in_shape):
-    """torchvision's ResNet-18 with the CIFAR stem: a 3x3 stride-1 first convolution and no max-pool.
-    Introduced in Chapter 1."""
-    import torchvision
-    net = torchvision.models.resnet18(num_classes=10)
+def _cifar_stem(net, in_shape):
+    """A torchvision ResNet with the CIFAR stem (a 3x3 stride-1 first convolution and no max-pool) and no head:
+    (features, feature dimension)."""
     net.conv1 = nn.Conv2d(in_shape[0], 64, 3, 1, 1, bias=False)
     net.maxpool = nn.Identity()
     dim = net.fc.in_features
     net.fc = nn.Identity()
     return net, dim
+
+
+def resnet18(in_shape):
+    """torchvision's ResNet-18 with the CIFAR stem: a 3x3 stride-1 first convolution and no max-pool.
+    Introduced in Chapter 1."""
+    import torchvision
+    return _cifar_stem(torchvision.models.resnet18(num_classes=10), in_shape)
 
 
 def resnet50(in_shape):
     """torchvision's ResNet-50 with the CIFAR stem (3x3 stride-1 first convolution, no max-pool): the architecture
     of Ilyas et al. (2019) on CIFAR-10, used by the paper profile (`defaults.PAPER`)."""
     import torchvision
-    net = torchvision.models.resnet50(num_classes=10)
-    net.conv1 = nn.Conv2d(in_shape[0], 64, 3, 1, 1, bias=False)
-    net.maxpool = nn.Identity()
-    dim = net.fc.in_features
-    net.fc = nn.Identity()
-    return net, dim
+    return _cifar_stem(torchvision.models.resnet50(num_classes=10), in_shape)
 
 
 def vgg11(in_shape):
