@@ -115,21 +115,33 @@ def _noise_augmentation_loss(forward, frozen_forward, x, y, drawn, args):
     return _cross_entropies(forward(x + drawn), y).mean(1)
 
 
+class _Flat(nn.Module):
+    """K stacked models as one model of flat batches: (K * B, ...) -> (K * B, classes), for the attack loop."""
+
+    def __init__(self, forward, shape):
+        super().__init__()
+        self.stacked, self.shape = forward, shape
+
+    def forward(self, x):
+        return self.stacked(x.view(self.shape)).flatten(0, 1)
+
+
 def _pgd_loss(forward, frozen_forward, x, y, drawn, args):
     """PGD from each model's random start `drawn`, per example in (K * B, ...) with each model's eps and step
-    size, by the attack's own step class; then the cross-entropy on the adversarial batch."""
-    k, b = y.shape
-    x0 = x.flatten(0, 1)
-    step = attacks.STEPS[args["norm"]](x0, args["eps"].repeat_interleave(b), args["step_size"].repeat_interleave(b))
-    x_adv = drawn.flatten(0, 1)
-    for _ in range(args["steps"]):
-        x_adv.requires_grad_(True)
+    size: the attack loop (`attacks.ascend`) with the attack's own step class, centred on the clean batch; then
+    the cross-entropy on the adversarial batch."""
+    b = y.shape[1]
+    step = attacks.STEPS[args["norm"]](x.flatten(0, 1), args["eps"].repeat_interleave(b),
+                                       args["step_size"].repeat_interleave(b))
+
+    def summed_cross_entropy(model, x, y):
         with attacks.autocast(args["attack_precision"], x.device):
-            logits = frozen_forward(x_adv.view(x.shape))
-        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum")
-        (grad,) = torch.autograd.grad(loss, x_adv)
-        x_adv = step.project(step.step(x_adv.detach(), grad))
-    return _cross_entropies(forward(x_adv.detach().view(x.shape)), y).mean(1)
+            logits = model(x)
+        return F.cross_entropy(logits.float(), y, reduction="sum")
+
+    x_adv = attacks.ascend(_Flat(frozen_forward, x.shape), drawn.flatten(0, 1), y.flatten(), summed_cross_entropy,
+                           lambda start: step, args["steps"], fast_layout=False)
+    return _cross_entropies(forward(x_adv.view(x.shape)), y).mean(1)
 
 
 class Batched(NamedTuple):
