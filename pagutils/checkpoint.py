@@ -12,6 +12,7 @@ history, the recipe it belongs to): nothing is unpickled. It is written to a tem
 place, so a kill mid-write leaves the previous checkpoint whole, and no lock file is used. The checkpoint is
 deleted when the run completes (the trained model is then the zoo's cache file).
 """
+import contextlib
 import json
 import os
 import signal
@@ -137,3 +138,50 @@ class Preempted(SystemExit):
     def __init__(self, path):
         super().__init__(143)
         self.path = path
+
+
+class Saver:
+    """What the training loop asks of a run's checkpoint: where to `resume` from, a checkpoint after a step
+    (every `every_steps` steps, and on SIGTERM, then exit) and at every epoch's end, and deleting it once the run
+    is done. `Saver.of(None, ...)` is the saver of a run that is not resumable: it starts at the beginning and
+    writes nothing."""
+
+    def __init__(self, ckpt, identity, model, optimizer, generator):
+        self.ckpt, self.identity = ckpt, identity
+        self.model, self.optimizer, self.generator = model, optimizer, generator
+        self.preemption = Preemption() if ckpt is not None else contextlib.nullcontext()
+
+    @classmethod
+    def of(cls, checkpoint, identity, model, optimizer, generator) -> "Saver":
+        """The saver of `checkpoint` (a path, a `Checkpoint`, or None) for the run `identity` names."""
+        return cls(None if checkpoint is None else as_checkpoint(checkpoint), identity, model, optimizer, generator)
+
+    def resume(self, device) -> Position:
+        """Where the run starts: the checkpoint's position (its state restored), else the beginning."""
+        if self.ckpt is None:
+            return Position(history=[], loss_sum=0.0)
+        return load(self.ckpt, self.identity, self.model, self.optimizer, self.generator, device)
+
+    def _save(self, position):
+        if self.ckpt is not None and self.ckpt.write:
+            save(self.ckpt, self.identity, self.model, self.optimizer, self.generator, position)
+
+    def _stop_if_asked(self):
+        if self.ckpt is not None and self.preemption.requested:
+            raise Preempted(self.ckpt.path)
+
+    def after_step(self, epoch, step, done, history, loss_sum, epoch_state):
+        due = self.ckpt is not None and self.ckpt.every_steps and step % self.ckpt.every_steps == 0
+        if due or (self.ckpt is not None and self.preemption.requested):
+            self._save(Position(epoch, step, done, history, loss_sum, epoch_state))
+        self._stop_if_asked()
+
+    def after_epoch(self, next_epoch, step, history, generator):
+        self._save(Position(next_epoch, step, 0, history, 0.0, generator.get_state()))
+        self._stop_if_asked()
+
+    def finish(self):
+        """The run is done: its checkpoint is deleted (the trained model is the zoo's cache file)."""
+        if self.ckpt is not None and self.ckpt.write:
+            self.ckpt.path.unlink(missing_ok=True)
+

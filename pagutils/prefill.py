@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import cache, paths
 from .defaults import FULL, PAPER, PAPER_REPLICATES, PAPER_SETTINGS, QUICK, part2_recipe
-from .profiles import PROFILES
+from .profiles import PROFILES, settings
 
 BOOK = paths.project_root() / "book"
 
@@ -43,13 +43,14 @@ def chapter_settings(chapter: str, profile: str, overrides: dict = None) -> dict
     profiles = {keyword.arg: keyword.value for keyword in cell.keywords if keyword.arg in ("quick", "full")}
     names = dict(QUICK=QUICK, FULL=FULL, PAPER=PAPER, dict=dict)
     values = {name: eval(compile(ast.Expression(node), chapter, "eval"), names) for name, node in profiles.items()}
-    chosen = dict(values["quick" if profile == "quick" else "full"])
-    if profile == "paper":
-        chosen.update(PAPER_SETTINGS.get(chapter, {}))
-    unknown = sorted(set(overrides or {}) - set(chosen))
+    unknown = sorted(set(overrides or {}) - set(values["full"]))
     if unknown:
-        raise ValueError(f"prefill: unknown setting(s) {unknown} for {chapter}; it takes {', '.join(sorted(chosen))}")
-    return {**chosen, **(overrides or {}), "profile": profile}
+        raise ValueError(f"prefill: unknown setting(s) {unknown} for {chapter}; it takes "
+                         f"{', '.join(sorted(values['full']))}")
+    # resolved as the chapter resolves them (`profiles.settings`: the same defaults, checks and paper values)
+    chosen = settings(dict(profile=profile, **(overrides or {})), quick=values["quick"], full=values["full"],
+                      paper=PAPER_SETTINGS.get(chapter))
+    return {name: value for name, value in chosen.items() if name != "started"}
 
 
 def _settings_cell(notebook: Path):

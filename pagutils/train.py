@@ -5,7 +5,6 @@ settings; `train(model, data, recipe)` minimises it with SGD (momentum, weight d
 shows a progress bar, and returns a history of loss and clean/robust accuracy per epoch. Other chapters register
 more objectives (`register_objective`).
 """
-import contextlib
 import inspect
 import math
 import time
@@ -15,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .attacks import PRECISIONS, _pgd, accuracy, robust_accuracy
-from . import checks
+from . import checkpoint as checkpoints, checks
 from .data import augment_crop_flip
 from .device import resolve_compile
 from .models import channels_last
@@ -171,14 +170,11 @@ def train(model, data, recipe: Recipe, eval_data=None, eval_eps=None, eval_norm=
     generator = torch.Generator().manual_seed(recipe.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay, nesterov=recipe.momentum > 0)
-    resumable = None
-    if checkpoint is not None:
-        from . import checkpoint as checkpoints
-        resumable = (checkpoints.as_checkpoint(checkpoint), dict(recipe=recipe.config(), n=len(data)))
+    identity = dict(recipe=recipe.config(), n=len(data))
+    saver = checkpoints.Saver.of(checkpoint, identity, model, optimizer, generator)
     with channels_last(model):  # the faster layout for convolutions, restored after training
-        history = _epochs(model, data, recipe, optimizer, generator, evaluate, show_progress, resumable)
-    if resumable is not None and resumable[0].write:
-        resumable[0].path.unlink(missing_ok=True)
+        history = _epochs(model, data, recipe, optimizer, generator, evaluate, show_progress, saver)
+    saver.finish()
     model.eval()
     return history
 
@@ -192,13 +188,13 @@ def _evaluation(model, eval_data, eval_eps, eval_norm, eval_steps) -> dict:
     return record
 
 
-def _epochs(model, data, recipe, optimizer, generator, evaluate, show_progress, resumable=None):
-    """The training loop of `train`: one history record per epoch. With `resumable` (a checkpoint and the run's
-    identity), it starts where the checkpoint left off and writes new ones (`pagutils.checkpoint`)."""
+def _epochs(model, data, recipe, optimizer, generator, evaluate, show_progress, saver):
+    """The training loop of `train`: one history record per epoch. It starts where `saver`'s checkpoint left off
+    (at the beginning without one) and lets it write new ones (`pagutils.checkpoint.Saver`)."""
     loss_fn, epochs = recipe.loss(), recipe.epochs
     steps_per_epoch = math.ceil(len(data) / recipe.batch_size)
     total_steps, step, history = epochs * steps_per_epoch, 0, []
-    saver, at = _resumption(model, optimizer, generator, data.device, resumable)
+    at = saver.resume(data.device)
     first_epoch, step, history = at.epoch, at.step, at.history
     with saver.preemption:
         for epoch in range(first_epoch, epochs + 1):
@@ -248,53 +244,6 @@ def _epoch_batches(data, batch_size, generator, epoch_state, skip):
             if i >= skip:
                 yield batch
     return rest(), epoch_state
-
-
-class _NoCheckpoint:
-    """What `_epochs` calls when the run is not resumable: nothing."""
-    preemption = contextlib.nullcontext()
-
-    def after_step(self, *args):
-        pass
-
-    def after_epoch(self, *args):
-        pass
-
-
-class _Saver:
-    """Writes a run's checkpoints: every `every_steps` steps, at every epoch's end, and on SIGTERM (then exits)."""
-
-    def __init__(self, checkpoints, ckpt, identity, model, optimizer, generator):
-        self.checkpoints, self.ckpt, self.identity = checkpoints, ckpt, identity
-        self.model, self.optimizer, self.generator = model, optimizer, generator
-        self.preemption = checkpoints.Preemption()
-
-    def _save(self, position):
-        if self.ckpt.write:
-            self.checkpoints.save(self.ckpt, self.identity, self.model, self.optimizer, self.generator, position)
-
-    def after_step(self, epoch, step, done, history, loss_sum, epoch_state):
-        due = self.ckpt.every_steps and step % self.ckpt.every_steps == 0
-        if due or self.preemption.requested:
-            self._save(self.checkpoints.Position(epoch, step, done, history, loss_sum, epoch_state))
-        if self.preemption.requested:
-            raise self.checkpoints.Preempted(self.ckpt.path)
-
-    def after_epoch(self, next_epoch, step, history, generator):
-        self._save(self.checkpoints.Position(next_epoch, step, 0, history, 0.0, generator.get_state()))
-        if self.preemption.requested:
-            raise self.checkpoints.Preempted(self.ckpt.path)
-
-
-def _resumption(model, optimizer, generator, device, resumable):
-    """(saver, position): where `_epochs` starts (a checkpoint's position, else the beginning) and what saves."""
-    if resumable is None:
-        from .checkpoint import Position
-        return _NoCheckpoint(), Position(history=[], loss_sum=0.0)
-    from . import checkpoint as checkpoints
-    ckpt, identity = resumable
-    position = checkpoints.load(ckpt, identity, model, optimizer, generator, device)
-    return _Saver(checkpoints, ckpt, identity, model, optimizer, generator), position
 
 
 def fit_with_adam(net, x, batch_loss, epochs, lr, batch_size, generator, desc, show_progress=True, postfix="loss"):
