@@ -87,9 +87,10 @@ def image_grid(rows: list, row_titles: list = None, labels: list = None, scale: 
     lines = [max((t.count("\n") + 1 for t in per) if per else [0], default=0)
              for per in (labels if labels is not None else [None] * len(rows))]
     aspect = rows[0].shape[-2] / rows[0].shape[-1]       # height over width of one image
-    if side * aspect * 1.05 * len(rows) + 0.2 * sum(lines) > MAX_HEIGHT:   # too tall for a page: shrink
-        side = max(0.3, (MAX_HEIGHT - 0.2 * sum(lines)) / (aspect * 1.05 * len(rows)))
-    height = sum(side * aspect * 1.05 + 0.24 * k for k in lines)   # a title line of 12 pt takes about 0.24 in
+    line = 0.24                                          # inches: one title line of 12 pt text
+    if side * aspect * 1.05 * len(rows) + line * sum(lines) > MAX_HEIGHT:   # too tall for a page: shrink
+        side = max(0.3, (MAX_HEIGHT - line * sum(lines)) / (aspect * 1.05 * len(rows)))
+    height = sum(side * aspect * 1.05 + line * k for k in lines)
     fig, axes = plt.subplots(len(rows), n, figsize=(side * n + margin, height + 0.1), squeeze=False)
     for r, images in enumerate(rows):
         for c in range(n):
@@ -100,7 +101,7 @@ def image_grid(rows: list, row_titles: list = None, labels: list = None, scale: 
                 colour = None if label_colors is None or label_colors[r] is None else label_colors[r][c]
                 ax.set_title(labels[r][c], fontsize=SMALLEST_POINTS, pad=2, **({} if colour is None else dict(color=colour)))
         if row_titles:                                   # wrapped at its spaces to the row's height
-            title = textwrap.fill(str(row_titles[r]), max(6, int(side * aspect * 13)), break_long_words=False)
+            title = textwrap.fill(str(row_titles[r]), max(6, int(side * aspect * 11)), break_long_words=False)
             axes[r, 0].set_ylabel(title, fontsize=SMALLEST_POINTS)
     fig.tight_layout()
     return fig
