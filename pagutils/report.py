@@ -3,8 +3,13 @@
 `record(chapter, rows, cfg)` writes `<results dir>/<chapter>.json` (`PAG_RESULTS_DIR`, default
 `_build/results`) and returns a table that a notebook shows. Each row is a dict with `metric`,
 `value`, and optionally `paper` (the paper's number, or None) and `note`.
+
+`glue(key, value)` hands a number to the chapter's prose (myst-nb's `{glue:text}` role) and remembers it;
+`record` writes every value glued under the chapter's prefix (`"ch03_"` for `"ch03_..."`) into the same JSON
+file as `glued`, so that the text a reader sees and the recorded results are one and the same numbers.
 """
 import json
+import re
 import os
 import time
 from html import escape
@@ -38,6 +43,38 @@ class Table(dict):
         return "\n".join(lines)
 
 
+_GLUED = {}
+
+
+def _plain(value):
+    """A number or string fit for JSON and for myst-nb's format specs (`:.1%`, `:g`)."""
+    if hasattr(value, "item") and not isinstance(value, (int, float, str)):
+        try:
+            value = value.item()  # a one-element tensor or a numpy scalar
+        except (ValueError, RuntimeError):
+            raise checks.ArgumentTypeError(f"glue: value must be one number, got {checks.brief(value)}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise checks.ArgumentTypeError(f"glue: value must be a number or a string, got {checks.brief(value)}")
+    return value
+
+
+def glue(key: str, value):
+    """Show `value` in the chapter's text as ``{glue:text}`key:fmt` `` and record it with the chapter's results.
+
+    `key` starts with the chapter's prefix (`"ch03_dr_robust"`). Call it before `record`. Introduced in Chapter 1.
+    """
+    if not isinstance(key, str) or not re.fullmatch(r"ch\d\d_\w+", key):
+        raise ValueError(f"glue: key must look like 'ch03_name' (the chapter's prefix, then a name), got {key!r}")
+    value = _plain(value)
+    _GLUED[key] = value
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:  # outside a book build the value is only recorded
+        return value
+    myst_glue(key, value, display=False)
+    return value
+
+
 def _check_rows(rows):
     if not isinstance(rows, (list, tuple)):
         raise checks.ArgumentTypeError(f"record: rows must be a list of dicts, got {checks.brief(rows)}")
@@ -64,6 +101,7 @@ def record(chapter: str, rows: list, cfg: dict, title: str = None) -> Table:
         settings={k: v for k, v in cfg.items() if k != "started"},
         rows=[dict(metric=r["metric"], value=r["value"], paper=r.get("paper"), note=r.get("note")) for r in rows],
         recorded=time.strftime("%Y-%m-%d %H:%M:%S"),
+        glued={k: v for k, v in _GLUED.items() if k.startswith(chapter.split("_")[0] + "_")},
     )
     folder = paths.results_dir()
     folder.mkdir(parents=True, exist_ok=True)

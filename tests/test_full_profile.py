@@ -7,6 +7,7 @@ the recorded settings are checked against the papers' values.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,24 @@ def test_chapter_runs_in_the_full_profile(chapter, full_profile_env):
         assert results["settings"][name] == pytest.approx(value), name
     if paper.get("dataset") == "cifar10":
         assert "resnet18" in _trained_archs(root / "cache")
+    _check_glued_text(root / f"{chapter}.ipynb", results)
+
+
+GLUE_ROLE = re.compile(r"\{glue:(?:text|md)\}`([A-Za-z0-9_]+)")
+
+
+def _check_glued_text(executed, results):
+    """Every number the prose quotes ({glue:text}`key`) was glued by this run, and equals the recorded one."""
+    cells = json.loads(executed.read_text())["cells"]
+    quoted = {key for c in cells if c["cell_type"] == "markdown" for key in GLUE_ROLE.findall("".join(c["source"]))}
+    shown = {}
+    for cell in cells:
+        for output in cell.get("outputs", []):
+            scrap = output.get("metadata", {}).get("scrapbook")
+            if scrap:
+                shown[scrap["name"]] = output["data"].get("text/plain")
+    assert quoted <= set(shown), f"quoted in the text but never glued: {sorted(quoted - set(shown))}"
+    assert set(results.get("glued", {})) == set(shown), "glued values missing from the results JSON"
+    for key, value in results["glued"].items():
+        text = shown[key]
+        assert (text.strip("'\"") == value) if isinstance(value, str) else float(text) == pytest.approx(value), key

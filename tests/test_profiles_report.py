@@ -66,3 +66,20 @@ def test_settings_read_plain_values_only_not_shared_defaults_imported_beside_the
     assert cfg.epochs == QUICK.epochs and "QUICK" not in cfg
     with pytest.raises(NameError, match=r"unknown parameter\(s\) \['stray'\]"):
         profiles.settings(dict(namespace, stray=[1, 2]), quick=dict(epochs=3), full=dict(epochs=30))
+
+
+def test_glued_numbers_are_recorded_with_their_chapter_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAG_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setattr(report, "_GLUED", {})
+    import torch
+
+    assert report.glue("ch98_share", torch.tensor(0.25)) == 0.25
+    report.glue("ch97_other", 3)
+    cfg = pagutils.settings(_cell(), QUICK, FULL)
+    report.record("ch98_example", [dict(metric="share", value=0.25)], cfg)
+    saved = json.loads((tmp_path / "ch98_example.json").read_text())
+    assert saved["glued"] == {"ch98_share": 0.25}
+    with pytest.raises(ValueError, match="key must look like 'ch03_name'"):
+        report.glue("share", 0.1)
+    with pytest.raises(TypeError, match="glue: value must be one number"):
+        report.glue("ch98_many", torch.ones(3))
