@@ -178,10 +178,18 @@ def _match(model, x, z0, steps, step_size, record_every=None, compile=False):
 
 
 def start_order(n, seed=0) -> torch.Tensor:
-    """The seeded random permutation that assigns each image its starting point in `robustify` (a CPU tensor).
+    """The seeded random derangement that assigns each image its starting point in `robustify` (a CPU tensor).
+
+    `order[i]` is the image that image i starts from, and never i itself: a seeded random permutation p is walked
+    as one cycle, order[p[k]] = p[k + 1] (and order[p[n - 1]] = p[0]). A plain permutation would leave about one
+    image in n to start from itself and keep all of its features, robust and non-robust.
 
     Introduced in Chapter 3."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    checks.integer(n, "n", "start_order", low=2)
+    p = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    order = torch.empty_like(p)
+    order[p] = p.roll(-1)
+    return order
 
 
 def robustify(model, data, steps, step_size=0.1, seed=0, batch_size=DEFAULT_BATCH, record_every=None,
@@ -197,6 +205,8 @@ def robustify(model, data, steps, step_size=0.1, seed=0, batch_size=DEFAULT_BATC
     Introduced in Chapter 3."""
     where = "robustify"
     checks.nonempty(data, "data", where)
+    if len(data) < 2:
+        raise ValueError(f"{where}: data must hold at least 2 images (each starts from another one), got {len(data)}")
     checks.images(data.x, "data.x", where)
     checks.integer(steps, "steps", where)
     checks.positive(step_size, "step_size", where)
@@ -205,7 +215,7 @@ def robustify(model, data, steps, step_size=0.1, seed=0, batch_size=DEFAULT_BATC
     checks.integer(record_every, "record_every", where)
     compile = resolve_compile(None, where)
     config = dict(construction="robustify", source=_source(model, source), data=data_identity(data), steps=steps,
-                  step_size=float(step_size), seed=seed, record_every=record_every)
+                  step_size=float(step_size), seed=seed, record_every=record_every, start="derangement")
 
     recorded = [t for t in range(steps + 1) if t % record_every == 0 or t == steps]
 

@@ -56,6 +56,21 @@ def test_robustify_starts_from_other_images(trained_cnn, small_train):
     z, _ = features.robustify(trained_cnn, data, steps=1, step_size=1e-6, source=SOURCE, show_progress=False)
     order = features.start_order(len(data), seed=0)
     assert torch.allclose(z.x, data.x[order], atol=1e-4)
+    assert not (z.x - data.x).flatten(1).abs().amax(1).lt(1e-3).any()  # no image starts from itself
+    with pytest.raises(ValueError, match="data must hold at least 2 images"):
+        features.robustify(trained_cnn, data[:1], steps=1, source=SOURCE, show_progress=False)
+
+
+@pytest.mark.parametrize("n", [2, 3, 10, 1000])
+def test_start_order_is_a_seeded_derangement(n):
+    for seed in range(20 if n < 100 else 3):
+        order = features.start_order(n, seed=seed)
+        assert sorted(order.tolist()) == list(range(n))  # a permutation
+        assert not (order == torch.arange(n)).any()  # without a fixed point
+        assert torch.equal(order, features.start_order(n, seed=seed))
+    assert not torch.equal(features.start_order(50, seed=0), features.start_order(50, seed=1))
+    with pytest.raises(ValueError, match="n"):
+        features.start_order(1)
 
 
 def test_second_call_loads_the_cached_set_without_attacking(trained_cnn, small_train, monkeypatch):
