@@ -3,9 +3,9 @@
 Every model is a `Classifier`: `forward(x)` gives logits, `representation(x)` the penultimate layer.
 `make_classifier(arch, dataset)` makes one by name:
 
-- 'mlp', 'small_cnn', 'wide_cnn', 'small_resnet' for 28x28 or 32x32 inputs (the quick profile),
-- 'resnet18' (torchvision's, with a 3x3 stem and no max-pool for 32x32), 'vgg11', 'densenet121'
-  (torchvision's, adapted the same way) for CIFAR-10 (the full profile).
+- 'mlp', 'small_cnn', 'wide_cnn', 'small_resnet', 'small_vgg' for 28x28 or 32x32 inputs (the quick profile),
+- 'resnet18' (torchvision's, with a 3x3 stem and no max-pool for 32x32), 'vgg11', 'vgg16', 'densenet121',
+  'resnet50', 'googlenet' (torchvision's, adapted the same way) for CIFAR-10 (the full profile).
 
 `channels_last(model)` stores a convolutional model's weights channels-last for the duration of a block
 (the faster layout for convolutions on CPU and GPU); attacks and training run inside it. `frozen(model)` turns
@@ -130,9 +130,49 @@ def densenet121(in_shape):
     return nn.Sequential(net.features, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()), dim
 
 
+def small_vgg(in_shape, width=16, hidden=128):
+    """VGG's pattern in small: two stages of two 3x3 convolutions (width, 2*width channels), each stage
+    max-pooled, and a hidden layer; no batch norm. The quick profile's fifth architecture in Chapter 5.
+    Introduced in Chapter 5."""
+    c, h, w = in_shape
+    features = nn.Sequential(
+        nn.Conv2d(c, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1), nn.MaxPool2d(2),
+        nn.ReLU(), nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(2 * width * (h // 4) * (w // 4), hidden), nn.ReLU(),
+    )
+    return features, hidden
+
+
+def vgg16(in_shape):
+    """torchvision's VGG-16 with batch norm, adapted as `vgg11` (global pooling for 32x32 inputs): the VGG of
+    Ilyas et al.'s Figure 3. Introduced in Chapter 5."""
+    import torchvision
+    net = torchvision.models.vgg16_bn(num_classes=10)
+    if in_shape[0] != 3:
+        net.features[0] = nn.Conv2d(in_shape[0], 64, 3, padding=1)
+    return nn.Sequential(net.features, nn.AdaptiveAvgPool2d(1), nn.Flatten()), 512
+
+
+def googlenet(in_shape):
+    """torchvision's GoogLeNet (Inception-v1) with a 3x3 stride-1 stem and no pooling before the inception
+    blocks, without auxiliary heads: the nearest here to the Inception-v3 of Ilyas et al.'s Figure 3, whose
+    stem needs inputs of at least 75x75. Introduced in Chapter 5."""
+    import torchvision
+    from torchvision.models.googlenet import BasicConv2d
+    net = torchvision.models.googlenet(num_classes=10, aux_logits=False, transform_input=False, init_weights=True)
+    net.conv1 = BasicConv2d(in_shape[0], 64, kernel_size=3, stride=1, padding=1)
+    net.maxpool1 = nn.Identity()
+    net.maxpool2 = nn.Identity()
+    dim = net.fc.in_features
+    net.fc = nn.Identity()
+    return net, dim
+
+
 ARCHITECTURES = {
     "mlp": mlp, "small_cnn": small_cnn, "wide_cnn": lambda s: small_cnn(s, width=64, hidden=256),
     "small_resnet": small_resnet, "resnet18": resnet18, "resnet50": resnet50, "vgg11": vgg11, "densenet121": densenet121,
+    "small_vgg": small_vgg, "vgg16": vgg16, "googlenet": googlenet,
 }
 
 

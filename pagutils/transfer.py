@@ -1,0 +1,108 @@
+"""Transferability across architectures (Ilyas et al. 2019, Section 5 and Figure 3).
+
+- `target_configs`: the zoo configurations of the target models, one per architecture, every one trained from a
+  seed other than the source model's, so that no target is the model that made the adversarial examples (for the
+  source's own architecture the target is a second model, not the source: its transfer is not white-box);
+- `pearson`, `pearson_bootstrap`: the correlation across architectures between learning from non-robust features
+  and transfer, with a percentile bootstrap interval over architectures (with five points it is wide);
+- `leakage`: how often a robust model reads the new label in a relabelled set (D_rand, D_det), beside the same
+  share on the unattacked images, the control for robust features leaking into the perturbations.
+"""
+import math
+
+import numpy as np
+import torch
+
+from . import checks
+from .attacks import _predict
+from .models import ARCHITECTURES
+
+
+def target_configs(source_config: dict, archs, seed: int = None) -> dict:
+    """{arch: zoo configuration} of the transfer targets: the source's configuration (same data, recipe and
+    objective) with `arch` and the seed `seed` (by default the source's seed + 1), which must differ from the
+    source's. Every target, also the one of the source's own architecture, is then a model of its own, trained
+    from another initialisation, data order and training subset. Introduced in Chapter 5."""
+    where = "target_configs"
+    checks.mapping(source_config, "source_config", where, required=("arch", "seed"))
+    if isinstance(archs, str) or not isinstance(archs, (list, tuple)) or not archs:
+        raise checks.ArgumentTypeError(f"{where}: archs must be a non-empty list of architecture names, got "
+                                       f"{checks.brief(archs)}")
+    for arch in archs:
+        checks.one_of(arch, ARCHITECTURES, "archs", where)
+    if len(set(archs)) != len(archs):
+        raise ValueError(f"{where}: archs must not repeat an architecture, got {list(archs)}")
+    source_seed = source_config["seed"]
+    seed = source_seed + 1 if seed is None else checks.integer(seed, "seed", where, low=0)
+    if seed == source_seed:
+        raise ValueError(f"{where}: seed must differ from the source model's seed {source_seed}, got {seed}")
+    return {arch: {**source_config, "arch": arch, "seed": seed} for arch in archs}
+
+
+def _pair(x, y, where):
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape or len(x) < 3:
+        raise ValueError(f"{where}: x and y must be two 1-D sequences of the same length, at least 3, got shapes "
+                         f"{x.shape} and {y.shape}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError(f"{where}: x and y must be finite")
+    return x, y
+
+
+def _r(x, y):
+    dx, dy = x - x.mean(), y - y.mean()
+    denominator = math.sqrt(float((dx * dx).sum() * (dy * dy).sum()))
+    if denominator == 0:
+        return float("nan")
+    return float(min(1.0, max(-1.0, (dx * dy).sum() / denominator)))  # rounding can step past +-1
+
+
+def pearson(x, y) -> float:
+    """Pearson's correlation coefficient of two sequences (nan when one of them is constant).
+    Introduced in Chapter 5."""
+    return _r(*_pair(x, y, "pearson"))
+
+
+def pearson_bootstrap(x, y, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
+    """Pearson's r of (x, y) with a percentile bootstrap interval: the points (architectures) are resampled with
+    replacement `n_boot` times; resamples in which x or y is constant (r undefined) are dropped and counted.
+
+    Returns dict(r, low, high, n (points), level, n_boot, valid (resamples with a defined r)). With few points
+    the interval is wide: with five, a resample holds on average only about three distinct points.
+    Introduced in Chapter 5."""
+    where = "pearson_bootstrap"
+    x, y = _pair(x, y, where)
+    checks.integer(n_boot, "n_boot", where, low=10)
+    checks.number(level, "level", where, low=0, high=1, strict=True)
+    if level >= 1:
+        raise ValueError(f"{where}: level must be < 1, got {level}")
+    checks.integer(seed, "seed", where, low=0)
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, len(x), size=(n_boot, len(x)))
+    rs = np.array([_r(x[i], y[i]) for i in index])
+    rs = rs[np.isfinite(rs)]
+    tail = (1 - level) / 2
+    low, high = (np.quantile(rs, [tail, 1 - tail]) if len(rs) else (math.nan, math.nan))
+    return dict(r=_r(x, y), low=float(low), high=float(high), n=len(x), level=float(level), n_boot=n_boot,
+                valid=int(len(rs)))
+
+
+def leakage(robust_model, original, constructed, batch_size: int = 1000) -> dict:
+    """The share of a relabelled set's images (`constructed`: D_rand or D_det) that `robust_model` classifies as
+    their new label t, and the same share on the unattacked images (`original`, in the same order) read against
+    the same t. A robust model barely sees non-robust features, so a share well above the unattacked one means
+    the perturbations also carry robust features of t (Goh 2019). Returns dict(attacked, unattacked).
+    Introduced in Chapter 5."""
+    where = "leakage"
+    checks.nonempty(original, "original", where)
+    checks.nonempty(constructed, "constructed", where)
+    if len(original) != len(constructed):
+        raise ValueError(f"{where}: original and constructed must hold the same images (in the same order), got "
+                         f"{len(original)} and {len(constructed)}")
+    checks.integer(batch_size, "batch_size", where)
+    checks.model_logits(robust_model, constructed.x[:2], "robust_model", where)
+    t = constructed.y
+    with torch.no_grad():
+        attacked = (_predict(robust_model, constructed.x, batch_size) == t).float().mean().item()
+        unattacked = (_predict(robust_model, original.x, batch_size) == t).float().mean().item()
+    return dict(attacked=attacked, unattacked=unattacked)

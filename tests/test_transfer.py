@@ -1,0 +1,120 @@
+"""Chapter 5's pieces: targets that are never the source, Pearson's r with a bootstrap interval, leakage."""
+import numpy as np
+import pytest
+import torch
+
+from pagutils import features, transfer, zoo
+from pagutils.data import Data
+
+ARCHS = ["mlp", "small_cnn", "wide_cnn", "small_resnet", "small_vgg"]
+
+
+def test_no_target_config_is_the_source_config():
+    source = zoo.standard("mnist", "quick")
+    targets = transfer.target_configs(source, ARCHS)
+    assert list(targets) == ARCHS
+    for arch, config in targets.items():
+        assert config != source
+        assert config["arch"] == arch and config["seed"] == source["seed"] + 1
+        # the same data, recipe and objective as the source: only the architecture and the seed differ
+        assert {k: v for k, v in config.items() if k not in ("arch", "seed")} == \
+               {k: v for k, v in source.items() if k not in ("arch", "seed")}
+    assert targets["small_cnn"]["arch"] == source["arch"]  # the source's architecture is among the targets
+    assert transfer.target_configs(source, ["small_cnn"], seed=7)["small_cnn"]["seed"] == 7
+
+
+def test_target_configs_refuses_the_source_seed_and_bad_archs():
+    source = zoo.standard("mnist", "quick", seed=3)
+    with pytest.raises(ValueError, match="seed must differ from the source model's seed 3"):
+        transfer.target_configs(source, ["small_cnn"], seed=3)
+    with pytest.raises(ValueError, match="archs must be one of"):
+        transfer.target_configs(source, ["small_cnn", "lenet"])
+    with pytest.raises(ValueError, match="must not repeat"):
+        transfer.target_configs(source, ["mlp", "mlp"])
+    with pytest.raises(TypeError, match="archs must be a non-empty list"):
+        transfer.target_configs(source, "mlp")
+    with pytest.raises(ValueError, match="source_config"):
+        transfer.target_configs({"arch": "mlp"}, ["mlp"])
+
+
+def test_the_target_of_the_source_architecture_is_another_model():
+    """A tiny run of the zoo: the source's own architecture's target is trained anew, with other weights."""
+    source_config = zoo.standard("mnist", "quick", n_train=200, epochs=1)
+    source = zoo.get(source_config, show_progress=False)
+    targets = {arch: zoo.get(config, show_progress=False)
+               for arch, config in transfer.target_configs(source_config, ["small_cnn", "mlp"]).items()}
+    same = targets["small_cnn"]
+    assert same.trained_now  # not the source's cache entry
+    assert same.config != source.config
+    assert all(not torch.equal(p, q) for p, q in zip(same.parameters(), source.parameters()))
+    again = zoo.get(source_config, show_progress=False)
+    assert not again.trained_now  # the source itself is found in the cache: the target was a new entry
+
+
+def test_pearson_matches_numpy_and_is_nan_for_a_constant():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=7), rng.normal(size=7)
+    assert transfer.pearson(x, y) == pytest.approx(np.corrcoef(x, y)[0, 1])
+    assert transfer.pearson([1, 2, 3], [2, 4, 6.5]) > 0.99
+    assert np.isnan(transfer.pearson([1, 1, 1], [1, 2, 3]))
+    with pytest.raises(ValueError, match="same length, at least 3"):
+        transfer.pearson([1, 2], [1, 2])
+    with pytest.raises(ValueError, match="same length"):
+        transfer.pearson([1, 2, 3], [1, 2, 3, 4])
+
+
+def test_bootstrap_interval_of_an_exact_line_is_one_point():
+    result = transfer.pearson_bootstrap([0.1, 0.2, 0.3, 0.4, 0.5], [1, 3, 5, 7, 9], n_boot=500)
+    assert result["r"] == pytest.approx(1.0)
+    assert result["low"] == pytest.approx(1.0) and result["high"] == pytest.approx(1.0)
+    assert result["n"] == 5 and result["n_boot"] == 500
+    assert 0 < result["valid"] < 500  # resamples of one repeated point have no r and are dropped
+
+
+def test_bootstrap_interval_with_five_points_is_wide_and_seeded():
+    x = [0.25, 0.81, 0.42, 0.40, 0.30]
+    y = [0.57, 0.88, 0.86, 0.28, 0.60]
+    a = transfer.pearson_bootstrap(x, y, n_boot=1000, seed=0)
+    b = transfer.pearson_bootstrap(x, y, n_boot=1000, seed=0)
+    assert a == b
+    assert -1 <= a["low"] <= a["r"] <= a["high"] <= 1
+    assert a["high"] - a["low"] > 0.5  # five points: the interval spans much of [-1, 1]
+    assert a["low"] < 0 < a["high"]  # a weak r over five points is compatible with no correlation
+    with pytest.raises(ValueError, match="level"):
+        transfer.pearson_bootstrap(x, y, level=1.0)
+    with pytest.raises(ValueError, match="n_boot"):
+        transfer.pearson_bootstrap(x, y, n_boot=5)
+
+
+def test_leakage_of_unattacked_images_is_near_chance(trained_cnn, mnist_test):
+    data = mnist_test
+    shifted = Data(data.x, features.shifted_targets(data.y, 10), data.classes)
+    rand = Data(data.x, features.random_targets(data.y, 10, seed=0), data.classes)
+    # unchanged images read against t = y + 1: the model says t only where it errs
+    det = transfer.leakage(trained_cnn, data, shifted)
+    assert det["attacked"] == det["unattacked"] < 0.05
+    # against random t (t = y one time in ten): about chance
+    assert 0.05 < transfer.leakage(trained_cnn, data, rand)["unattacked"] < 0.16
+    # a set relabelled with the model's own predictions: full agreement, against chance on the originals
+    with torch.no_grad():
+        own = Data(data.x, trained_cnn(data.x).argmax(1), data.classes)
+    full = transfer.leakage(trained_cnn, shifted, own)
+    assert full["attacked"] == 1.0
+    with pytest.raises(ValueError, match="same images"):
+        transfer.leakage(trained_cnn, data, shifted[:10])
+
+
+@pytest.mark.parametrize("arch,dataset,shape", [
+    ("small_vgg", "mnist", (1, 28, 28)), ("small_vgg", "cifar10", (3, 32, 32)), ("vgg16", "cifar10", (3, 32, 32)),
+    ("googlenet", "cifar10", (3, 32, 32))])
+def test_chapter_5_architectures_give_logits_and_a_representation(arch, dataset, shape):
+    from pagutils import models
+    model = models.make_classifier(arch, dataset).eval()
+    x = torch.rand(2, *shape)
+    with torch.no_grad():
+        logits, features_ = model(x), model.representation(x)
+    assert logits.shape == (2, 10) and features_.dim() == 2
+    torch.testing.assert_close(model.head(features_), logits)
+    if arch == "googlenet":  # the CIFAR stem: 3x3 stride 1, no pooling before the inception blocks
+        assert model.features.conv1.conv.stride == (1, 1)
+        assert isinstance(model.features.maxpool1, torch.nn.Identity)
