@@ -7,8 +7,9 @@ constrained to an L2 or Linf ball (`L2Step`, `LinfStep`); representation inversi
 (`features.match_representation`) and image generation (`generation.generate`) are the same loop with another
 loss and an unconstrained step (`NormalisedStep`; `MaskedStep` with generation's mask, noise and optional ball).
 
-Norms, steps and projections are computed for each example separately (never over the batch,
-`per_example_norm`), iterates stay in [0, 1], the model runs in eval mode, and only input gradients are
+Norms, steps and projections are computed for each example separately (`per_example_norm`; over the whole
+batch only when `pgd` is asked for the batch-level budget of Srinivas et al.'s code, `BatchL2Step`), iterates
+stay in [0, 1], the model runs in eval mode, and only input gradients are
 computed: the model's parameter gradients are never touched. The loop checks no arguments: each public entry
 point (`pgd`, `robust_accuracy`, ...) checks its own once, and calls an unchecked inner function per batch.
 
@@ -74,6 +75,36 @@ class L2Step:
     def project(self, x):
         delta = x - self.x0
         return torch.addcmul(self.x0, delta, _ball_scale(delta, self.eps)).clamp_(0, 1)
+
+
+def batch_norm(v: torch.Tensor) -> torch.Tensor:
+    """The L2 norm of a whole batch taken as one vector (a 0-dim tensor): the norm of the paper's code's PGD.
+
+    Introduced in Chapter 10."""
+    return torch.linalg.vector_norm(v)
+
+
+class BatchL2Step(L2Step):
+    """`L2Step` with the budget of Srinivas et al.'s released code: the whole batch is one vector, so the random
+    start, the step's normalisation and the projection use `batch_norm` and a single radius `eps` (a number)
+    bounds ||δ||₂ of the batch, not of each example. An example may then move far more than eps / sqrt(B) while
+    another barely moves. Introduced in Chapter 10."""
+
+    def __init__(self, x0, eps, step_size):
+        self.x0, self.eps, self.step_size = x0, float(eps), float(step_size)
+
+    def random_start(self, generator=None):
+        noise = torch.randn(self.x0.shape, generator=generator, device="cpu").to(self.x0)
+        radius = torch.rand(1, generator=generator).item() ** (1 / self.x0.numel())
+        return self.project(self.x0 + noise * (radius * self.eps / batch_norm(noise).clamp_min(1e-12)))
+
+    def step(self, x, grad):
+        return x + grad * (self.step_size / batch_norm(grad).clamp_min(1e-12))
+
+    def project(self, x):
+        delta = x - self.x0
+        scale = (self.eps / batch_norm(delta).clamp_min(1e-12)).clamp(max=1.0)
+        return (self.x0 + delta * scale).clamp_(0, 1)
 
 
 class LinfStep:
@@ -147,6 +178,7 @@ class MaskedStep(NormalisedStep):
 
 STEPS = {"l2": L2Step, "linf": LinfStep}
 PRECISIONS = ("float32", "bfloat16")
+BUDGETS = ("example", "batch")
 
 
 def ascend(model, x, y, loss, make_step, steps, descend=False, random_start=False, generator=None,
@@ -210,7 +242,7 @@ def _summed_cross_entropy(logits, labels):
 
 
 def pgd(model, x, y, eps, norm="l2", steps=10, step_size=None, targeted=False, random_start=True,
-        generator=None, loss_fn=None, precision="float32", compile=None):
+        generator=None, loss_fn=None, precision="float32", compile=None, budget="example"):
     """Adversarial inputs within `eps` of x (per example, in the `norm` ball) and in [0, 1].
 
     Untargeted: ascend the cross-entropy of the true labels `y`. Targeted: descend the cross-entropy
@@ -219,14 +251,28 @@ def pgd(model, x, y, eps, norm="l2", steps=10, step_size=None, targeted=False, r
     'float32' or 'bfloat16' (the model runs under bfloat16 autocast; see the module's note). `compile`: run
     the model through torch.compile (None: `PAG_COMPILE` decides; see the module's note).
 
+    `budget='batch'` (L2 only) reproduces the released code of Srinivas et al. (2023): the whole batch is one
+    vector whose L2 norm is at most `eps` (a number), and the random start, the steps' normalisation and the
+    projection are computed over the batch (`BatchL2Step`). Spread evenly over B examples, a batch budget eps
+    is eps / sqrt(B) per example. The default 'example' is the per-example ball of every other chapter.
+
     Introduced in Chapter 1."""
     _check(model, x, y, eps, norm, steps, step_size, loss_fn, precision=precision)
+    checks.one_of(budget, BUDGETS, "budget", "pgd")
+    if budget == "batch":
+        if norm != "l2":
+            raise ValueError(f"pgd: budget='batch' is defined for the L2 norm only (an Linf ball of the batch is "
+                             f"the product of the examples' balls), got norm={norm!r}")
+        for name, value in (("eps", eps), ("step_size", step_size)):
+            if isinstance(value, torch.Tensor) and value.numel() != 1:
+                raise ValueError(f"pgd: with budget='batch', {name} must be one number for the whole batch, "
+                                 f"got {value.numel()} values")
     return _pgd(model, x, y, eps, norm, steps, step_size, targeted, random_start, generator, loss_fn, precision,
-                resolve_compile(compile, "pgd"))
+                resolve_compile(compile, "pgd"), budget)
 
 
 def _pgd(model, x, y, eps, norm="l2", steps=10, step_size=None, targeted=False, random_start=True, generator=None,
-         loss_fn=None, precision="float32", compile=False):
+         loss_fn=None, precision="float32", compile=False, budget="example"):
     """`pgd` without its argument checks (`compile` already resolved): the attack of a loop over batches whose
     caller checked everything once."""
     if step_size is None:
@@ -238,7 +284,8 @@ def _pgd(model, x, y, eps, norm="l2", steps=10, step_size=None, targeted=False, 
             logits = forward(model, x, compile)
         return loss_fn(logits.float(), y)
 
-    return ascend(model, x, y, loss, functools.partial(STEPS[norm], eps=eps, step_size=step_size), steps,
+    step_class = BatchL2Step if budget == "batch" else STEPS[norm]
+    return ascend(model, x, y, loss, functools.partial(step_class, eps=eps, step_size=step_size), steps,
                   descend=targeted, random_start=random_start, generator=generator)
 
 

@@ -13,7 +13,8 @@ known, and `learned_vs_exact` measures how well the learned one matches it.
 
 `EmpiricalDenoiser` is the ideal denoiser of a finite training set in closed form (the posterior mean),
 class-conditional too: `class_score` and `posterior_gradient` read ∇ log p_σ(x | y) and the Bayes-optimal
-classifier's ∇ log p_σ(y | x) off it.
+classifier's ∇ log p_σ(y | x) off it. `effective_neighbours` says how many training examples it averages over
+at a point, and `reference_sigma` picks its noise level by that number.
 """
 
 import torch
@@ -88,6 +89,49 @@ class EmpiricalDenoiser(nn.Module):
         if y is not None:
             log_w = log_w.masked_fill(self.labels[None, :] != y[:, None], float("-inf"))
         return (log_w.softmax(1) @ self.points).view_as(x)
+
+
+def effective_neighbours(denoiser, x, sigmas=None, batch_size=500) -> torch.Tensor:
+    """The effective number of training examples the ideal denoiser averages over at every example of x:
+    1 / Σ_i w_i(x)², with w its unconditional softmax weights. 1 when one training example takes all the weight
+    (the denoiser returns the nearest neighbour, and the Bayes-optimal gradient vanishes), the number of training
+    examples when all weigh the same.
+
+    `denoiser` is an `EmpiricalDenoiser`; `sigmas` (a list) evaluates other noise levels from the same distances
+    (default: the denoiser's own). Returns (N,) for one sigma, (len(sigmas), N) for a list. Introduced in
+    Chapter 10."""
+    _check_batch(x)
+    if not isinstance(denoiser, EmpiricalDenoiser):
+        raise ValueError(f"denoiser must be an EmpiricalDenoiser, got {type(denoiser).__name__}")
+    single = sigmas is None
+    sigmas = [denoiser.sigma] if single else [_check_sigma(s) for s in sigmas]
+    if not sigmas:
+        raise ValueError("sigmas must be a non-empty list of noise levels")
+    points = denoiser.points.to(x)
+    result = torch.empty(len(sigmas), len(x))
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            squared = torch.cdist(x[start:start + batch_size].flatten(1), points).pow(2)
+            for k, sigma in enumerate(sigmas):
+                w = (-squared / (2 * sigma ** 2)).softmax(1)
+                result[k, start:start + len(squared)] = 1 / w.pow(2).sum(1).cpu()
+    return result[0] if single else result
+
+
+def reference_sigma(denoiser, x, sigmas, neighbours) -> dict:
+    """The noise level of the alignment reference by a stated criterion: the smallest of `sigmas` at which the
+    ideal denoiser's median effective number of neighbours (`effective_neighbours`) at the examples x is at least
+    `neighbours`. When none reaches it (a small training set), the largest sigma. Returns dict(sigma=the chosen
+    one, median=[median effective neighbours per sigma], sigmas=sorted sigmas, reached=whether one reached it).
+    Introduced in Chapter 10."""
+    if not isinstance(sigmas, (list, tuple)) or not sigmas:
+        raise ValueError(f"sigmas must be a non-empty list of noise levels, got {sigmas!r}")
+    if not isinstance(neighbours, (int, float)) or isinstance(neighbours, bool) or not neighbours >= 1:
+        raise ValueError(f"neighbours must be a number >= 1, got {neighbours!r}")
+    sigmas = sorted(_check_sigma(s) for s in sigmas)
+    median = effective_neighbours(denoiser, x, sigmas).median(dim=1).values.tolist()
+    reached = [s for s, m in zip(sigmas, median) if m >= neighbours]
+    return dict(sigma=reached[0] if reached else sigmas[-1], median=median, sigmas=sigmas, reached=bool(reached))
 
 
 def empirical_denoiser(dataset, sigma, n_train=12000, seed=0, device=None) -> EmpiricalDenoiser:

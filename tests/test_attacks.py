@@ -205,3 +205,50 @@ def test_robust_accuracy_checks_once_not_per_batch(trained_cnn, mnist_test, monk
     with pytest.raises(ValueError, match=r"robust_accuracy: data.y must hold class indices in \[0, 10\)"):
         bad = mnist_test[:4]
         attacks.robust_accuracy(trained_cnn, type(bad)(bad.x, bad.y + 10), 1.0, steps=1, show_progress=False)
+
+
+def test_batch_budget_projects_the_whole_batch_as_one_vector():
+    """budget='batch' (Srinivas et al.'s code): the projection shrinks the batch's perturbation as one vector,
+    computed here by hand, and one step moves along the gradient normalised over the batch."""
+    x0 = torch.full((3, 1, 2, 2), 0.5)
+    step = attacks.BatchL2Step(x0, eps=0.3, step_size=0.1)
+    delta = torch.zeros_like(x0)
+    delta[0, 0, 0, 0], delta[1, 0, 1, 1], delta[2, 0, 0, 1] = 0.3, -0.4, 0.0  # batch norm 0.5 > eps
+    projected = step.project(x0 + delta)
+    expected = x0.clone()
+    expected[0, 0, 0, 0], expected[1, 0, 1, 1] = 0.5 + 0.3 * 0.3 / 0.5, 0.5 - 0.4 * 0.3 / 0.5
+    torch.testing.assert_close(projected, expected)
+    # the per-example projection would leave example 0 (0.3 <= eps) alone and shrink only example 1
+    per_example = attacks.L2Step(x0, 0.3, 0.1).project(x0 + delta)
+    assert per_example[0, 0, 0, 0] == pytest.approx(0.8) and not torch.allclose(per_example, projected)
+    inside = x0 + 0.5 * delta  # batch norm 0.25 <= eps: unchanged
+    torch.testing.assert_close(step.project(inside), inside)
+    grad = torch.zeros_like(x0)
+    grad[0, 0, 0, 0], grad[2, 0, 0, 0] = 3.0, 4.0
+    moved = step.step(x0, grad) - x0
+    assert moved[0, 0, 0, 0] == pytest.approx(0.1 * 3 / 5) and moved[2, 0, 0, 0] == pytest.approx(0.1 * 4 / 5)
+
+
+def test_batch_budget_bounds_the_batch_norm_not_each_example(trained_cnn, mnist_test):
+    x, y = mnist_test.x[:32], mnist_test.y[:32]
+    eps = 1.5 * 32 ** 0.5  # per example 1.5 if spread evenly
+    x_adv = attacks.pgd(trained_cnn, x, y, eps, "l2", steps=5, budget="batch",
+                        generator=torch.Generator().manual_seed(0))
+    delta = x_adv - x
+    assert delta.norm() <= eps + 1e-4 and x_adv.min() >= 0 and x_adv.max() <= 1
+    assert delta.norm() > 0.5 * eps  # the attack uses the budget
+    norms = _norms(delta, "l2")
+    assert norms.max() > 1.5 * norms.min()  # unevenly spread over the examples
+    start = attacks.BatchL2Step(x, eps, 0.1).random_start(torch.Generator().manual_seed(0))
+    assert (start - x).norm() <= eps + 1e-4
+    # the default stays the per-example budget
+    default = attacks.pgd(trained_cnn, x, y, 1.5, "l2", steps=5, generator=torch.Generator().manual_seed(0))
+    explicit = attacks.pgd(trained_cnn, x, y, 1.5, "l2", steps=5, budget="example",
+                           generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(default, explicit, atol=0, rtol=0)
+    with pytest.raises(ValueError, match="budget='batch' is defined for the L2 norm only"):
+        attacks.pgd(trained_cnn, x, y, 0.1, "linf", budget="batch")
+    with pytest.raises(ValueError, match="eps must be one number for the whole batch"):
+        attacks.pgd(trained_cnn, x, y, torch.full((32,), 1.0), "l2", budget="batch")
+    with pytest.raises(ValueError, match="budget"):
+        attacks.pgd(trained_cnn, x, y, 1.0, "l2", budget="batches")
