@@ -21,10 +21,13 @@ import hashlib
 import itertools
 import math
 
+import functools
+
 import torch
+import torch.nn.functional as F
 
 from . import cache, checks, zoo
-from .attacks import NormalisedStep, _pgd, _predict, ascend, per_example_norm
+from .attacks import STEPS, NormalisedStep, _pgd, _predict, ascend, per_example_norm
 from .data import Data
 from .device import resolve_compile
 from .models import evaluating, representation
@@ -288,14 +291,34 @@ def _check_attack(model, data, eps, steps, step_size, norm, where):
     checks.model_logits(model, data.x, "model", where)
 
 
-def _relabel(model, data, targets, eps, steps, step_size, norm, batch_size, name, config, show_progress):
+def _noisy_targeted(model, x, t, eps, norm, steps, step_size, noise, seed):
+    """Targeted PGD whose every step descends the cross-entropy of t at x + N(0, noise^2 I) (one fresh draw per
+    step, seeded): the perturbation must move the model's prediction under noise too. The attack loop is
+    `attacks.ascend` with this loss."""
+    generator = torch.Generator().manual_seed(seed)
+    step_size = 2.5 * eps / max(steps, 1) if step_size is None else step_size
+
+    def loss(model, x, t):
+        drawn = torch.randn(x.shape, generator=generator).to(x)
+        return F.cross_entropy(model(x + noise * drawn), t, reduction="sum")
+
+    return ascend(model, x, t, loss, functools.partial(STEPS[norm], eps=eps, step_size=step_size), steps,
+                  descend=True)
+
+
+def _relabel(model, data, targets, eps, steps, step_size, norm, batch_size, name, config, show_progress,
+             noise=0.0):
     """`relabel_by_attack` without its argument checks."""
     targets = targets.to(data.device)
     compile = resolve_compile(None, "relabel_by_attack")
 
     def batch(index):
         x, t = data.x[index], targets[index]
-        x_adv = _pgd(model, x, t, eps, norm, steps, step_size, targeted=True, random_start=False, compile=compile)
+        if noise:
+            x_adv = _noisy_targeted(model, x, t, eps, norm, steps, step_size, noise, seed=int(index[0]))
+        else:
+            x_adv = _pgd(model, x, t, eps, norm, steps, step_size, targeted=True, random_start=False,
+                         compile=compile)
         return dict(x=x_adv, success=_predict(model, x_adv) == t)
 
     def build():
@@ -315,39 +338,91 @@ def _relabel(model, data, targets, eps, steps, step_size, norm, batch_size, name
     return Data(tensors["x"], tensors["y"], data.classes, f"{data.name} {name}"), info
 
 
-def _relabel_config(kind, model, data, eps, steps, step_size, norm, seed, source):
+def _relabel_config(kind, model, data, eps, steps, step_size, norm, seed, source, noise=0.0):
     """Check the arguments of `make_<kind>` (once) and return the construction's cache key."""
     where = f"make_{kind}"
     _check_attack(model, data, eps, steps, step_size, norm, where)
     checks.integer(seed, "seed", where, low=0)
-    return dict(construction=kind, source=_source(model, source), data=data_identity(data), eps=float(eps),
-                steps=steps, step_size=None if step_size is None else float(step_size), norm=norm, seed=seed)
+    checks.positive(noise, "noise", where, allow_zero=True)
+    config = dict(construction=kind, source=_source(model, source), data=data_identity(data), eps=float(eps),
+                  steps=steps, step_size=None if step_size is None else float(step_size), norm=norm, seed=seed)
+    if noise:  # the key of a construction without noise stays what it was
+        config["noise"] = float(noise)
+    return config
 
 
 def make_d_rand(model, data, eps, steps, step_size=None, seed=0, norm="l2", batch_size=DEFAULT_BATCH, source=None,
-                show_progress=True):
+                show_progress=True, noise=0.0):
     """D_rand: each image attacked toward a class t drawn uniformly at random (seeded) and relabelled t.
 
     The images look like their original class to a person; only non-robust features point to t.
-    Returns (Data, info) as `relabel_by_attack`.
+    Returns (Data, info) as `relabel_by_attack`. `noise` > 0 attacks under Gaussian noise of that standard
+    deviation (every step descends the loss at a fresh noisy copy), so that the planted features survive noise.
 
     Introduced in Chapter 4."""
-    config = _relabel_config("d_rand", model, data, eps, steps, step_size, norm, seed, source)
+    config = _relabel_config("d_rand", model, data, eps, steps, step_size, norm, seed, source, noise)
     targets = random_targets(data.y, data.num_classes, seed)
-    return _relabel(model, data, targets, eps, steps, step_size, norm, batch_size, "D_rand", config, show_progress)
+    return _relabel(model, data, targets, eps, steps, step_size, norm, batch_size, "D_rand", config, show_progress,
+                    noise)
 
 
 def make_d_det(model, data, eps, steps, step_size=None, seed=0, norm="l2", batch_size=DEFAULT_BATCH, source=None,
-               show_progress=True):
+               show_progress=True, noise=0.0):
     """D_det: each image attacked toward t = (y + 1) mod C and relabelled t.
 
     Robust features now point away from the label (y is always mapped to y + 1), so a model can only
-    generalise to the original test set through the non-robust features. Returns (Data, info).
+    generalise to the original test set through the non-robust features. Returns (Data, info); `noise` as in
+    `make_d_rand`.
 
     Introduced in Chapter 4."""
-    config = _relabel_config("d_det", model, data, eps, steps, step_size, norm, seed, source)
+    config = _relabel_config("d_det", model, data, eps, steps, step_size, norm, seed, source, noise)
     targets = shifted_targets(data.y, data.num_classes)
-    return _relabel(model, data, targets, eps, steps, step_size, norm, batch_size, "D_det", config, show_progress)
+    return _relabel(model, data, targets, eps, steps, step_size, norm, batch_size, "D_det", config, show_progress,
+                    noise)
+
+
+def leakage(judge, relabelled, original) -> dict:
+    """How much of a relabelled set's new label a robust model can see: robust-feature leakage.
+
+    `judge` is an adversarially trained model, which ignores non-robust features. `attacked`: the share of
+    `relabelled`'s images it classifies as their new label t; `unattacked`: the same share on the `original`
+    images before the attack (t is then about as often predicted as chance allows: 1/C for random targets,
+    about 0 for t = y + 1). The gap is the target class's robust evidence that the attack drew into the images
+    (Goh, in the Distill discussion of Ilyas et al. 2019, measured it for D_rand).
+
+    Introduced in Chapter 4."""
+    where = "leakage"
+    checks.nonempty(relabelled, "relabelled", where)
+    checks.nonempty(original, "original", where)
+    if relabelled.x.shape != original.x.shape:
+        raise ValueError(f"{where}: relabelled and original must hold the same images before and after the attack, "
+                         f"got shapes {tuple(relabelled.x.shape)} and {tuple(original.x.shape)}")
+    checks.model_logits(judge, original.x[:1], "judge", where)
+    t = relabelled.y.to(relabelled.x.device)
+    return dict(attacked=(_predict(judge, relabelled.x) == t).float().mean().item(),
+                unattacked=(_predict(judge, original.x) == t.to(original.x.device)).float().mean().item())
+
+
+def quiet_radius(radii, leakage, accuracy, chance, max_leakage=0.2, margin=0.05):
+    """The radius at which a relabelled set shows non-robust features without leaked robust ones, or None.
+
+    Among `radii` whose `leakage` (the judge's agreement with the new labels, `leakage()['attacked']`) is at most
+    `max_leakage`, the one whose model's test `accuracy` is highest, if that accuracy exceeds `chance` by more than
+    `margin`; None when no radius satisfies both. Introduced in Chapter 4."""
+    where = "quiet_radius"
+    if not isinstance(radii, (list, tuple)) or not radii:
+        raise checks.ArgumentTypeError(f"{where}: radii must be a non-empty list, got {checks.brief(radii)}")
+    for name, values in (("leakage", leakage), ("accuracy", accuracy)):
+        if not isinstance(values, (list, tuple)) or len(values) != len(radii):
+            raise ValueError(f"{where}: {name} must hold one number per radius ({len(radii)}), got "
+                             f"{checks.brief(values)}")
+    checks.number(max_leakage, "max_leakage", where, low=0, high=1)
+    checks.number(margin, "margin", where, low=0, high=1)
+    quiet = [(a, r) for r, l, a in zip(radii, leakage, accuracy) if l <= max_leakage]
+    if not quiet:
+        return None
+    best_accuracy, best = max(quiet)
+    return best if best_accuracy > chance + margin else None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -358,10 +433,14 @@ def train_on(constructed, info, config, eval_data=None, device=None, show_progre
     """A fresh model trained (once, through the zoo) on a constructed set with the zoo recipe `config`.
 
     The zoo key is `config` plus `train_data` (the construction's configuration from `info`) and the set's size.
+    `info=None` trains on `constructed` as it is, an original (unconstructed) set named by `data_identity`: the
+    like-for-like baseline, on the very images a construction started from.
 
     Introduced in Chapter 3."""
     checks.nonempty(constructed, "constructed", "train_on")
     checks.images(constructed.x, "constructed.x", "train_on")
+    if info is None:
+        info = dict(config=dict(construction="original", data=data_identity(constructed)))
     checks.mapping(info, "info", "train_on", required=("config",))
     full = {**config, "n_train": len(constructed), "train_data": info["config"]}
     return zoo.get(full, data=constructed, device=device, eval_data=eval_data, show_progress=show_progress)

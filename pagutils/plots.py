@@ -125,20 +125,40 @@ def magnified(v: torch.Tensor, signed: bool = True, percentile: float = 100.0) -
     return (0.5 + 0.5 * scaled).clamp(0, 1) if signed else scaled.clamp(0, 1)
 
 
-def accuracy_curves(eps_list, curves: dict, norm: str = "l2", ax=None, title=None):
-    """Accuracy against epsilon, one line per entry of `curves` (name -> list of accuracies).
+def _per_seed(values):
+    """(mean, low, high) lists of a curve given either as one list or as one list per seed (all equally long)."""
+    if values and isinstance(values[0], (list, tuple)):
+        lengths = {len(v) for v in values}
+        if len(lengths) != 1:
+            raise ValueError(f"every seed's list must be equally long, got lengths {sorted(lengths)}")
+        columns = list(zip(*values))
+        return ([sum(c) / len(c) for c in columns], [min(c) for c in columns], [max(c) for c in columns])
+    return list(values), list(values), list(values)
 
-    Introduced in Chapter 1."""
+
+def accuracy_curves(eps_list, curves: dict, norm: str = "l2", ax=None, title=None):
+    """Accuracy against epsilon, one line per entry of `curves` (name -> list of accuracies, one per epsilon).
+
+    An entry may instead hold one such list per seed: then the line is their mean and a band spans their minimum
+    and maximum. Introduced in Chapter 1."""
     checks.norm(norm, "accuracy_curves")
     checks.mapping(curves, "curves", "accuracy_curves")
+    drawn = {}
     for name, accuracies in curves.items():
-        if len(accuracies) != len(eps_list):
+        try:
+            drawn[name] = _per_seed(accuracies)
+        except ValueError as error:
+            raise ValueError(f"accuracy_curves: curves[{name!r}]: {error}") from None
+        if len(drawn[name][0]) != len(eps_list):
             raise ValueError(f"accuracy_curves: curves[{name!r}] must hold one accuracy per epsilon "
-                             f"({len(eps_list)}), got {len(accuracies)}")
+                             f"({len(eps_list)}), got {len(drawn[name][0])}")
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 3.6))
-    for name, accuracies in curves.items():
-        ax.plot(eps_list, [100 * a for a in accuracies], marker="o", label=name)
+    for name, (mean, low, high) in drawn.items():
+        line, = ax.plot(eps_list, [100 * a for a in mean], marker="o", label=name)
+        if low != high:
+            ax.fill_between(eps_list, [100 * a for a in low], [100 * a for a in high], color=line.get_color(),
+                            alpha=0.2, linewidth=0)
     ax.set_xlabel(f"{NORM_NAMES[norm]} radius ε")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
@@ -198,6 +218,9 @@ def attack_grid(model, x, x_adv, classes, y=None):
 def bar_chart(labels, series: dict, ax=None, ylabel=None, percent=False, chance=None, colors=None, rotate=0):
     """Grouped bars: for every entry of `labels`, one bar per entry of `series` (name -> one value per label).
 
+    A value may be a list of numbers, one per seed: the bar is then their mean, with an error bar from their
+    minimum to their maximum.
+
     `percent` draws fractions as percentages on a 0-100 axis; `chance` adds a dashed line at that value (a
     fraction when `percent`); `colors` gives each series a colour (or, for one series, a list with one colour per
     bar); `rotate` turns the labels by that many degrees. Introduced in Chapter 3.
@@ -218,8 +241,13 @@ def bar_chart(labels, series: dict, ax=None, ylabel=None, percent=False, chance=
     legend = len(series) > 1 or chance is not None
     for i, (name, values) in enumerate(series.items()):
         offset = (i - (len(series) - 1) / 2) * width
-        ax.bar([j + offset for j in range(len(labels))], [scale * v for v in values], width=width,
-               label=name if legend else None, color=None if colors is None else colors[i])
+        seeds = [v if isinstance(v, (list, tuple)) else [v] for v in values]
+        means = [scale * sum(v) / len(v) for v in seeds]
+        spread = [[max(0.0, m - scale * min(v)) for m, v in zip(means, seeds)],
+                  [max(0.0, scale * max(v) - m) for m, v in zip(means, seeds)]]
+        ax.bar([j + offset for j in range(len(labels))], means, width=width, label=name if legend else None,
+               color=None if colors is None else colors[i],
+               yerr=spread if any(len(v) > 1 for v in seeds) else None, capsize=3)
     if chance is not None:
         ax.axhline(scale * chance, color="tab:red", linestyle="--", label="chance")
     ax.set_xticks(range(len(labels)), labels)

@@ -61,6 +61,7 @@ def _plain(value):
 def glue(key: str, value):
     """Show `value` in the chapter's text as ``{glue:text}`key:fmt` `` and record it with the chapter's results.
 
+    A string (a verdict such as "holds", a list of radii) is quoted with ``{glue:md}`key` `` instead.
     `key` starts with the chapter's prefix (`"ch03_dr_robust"`). Call it before `record`. Introduced in Chapter 1.
     """
     if not isinstance(key, str) or not re.fullmatch(r"ch\d\d_\w+", key):
@@ -71,7 +72,11 @@ def glue(key: str, value):
         from myst_nb import glue as myst_glue
     except ImportError:  # outside a book build the value is only recorded
         return value
-    myst_glue(key, value, display=False)
+    if isinstance(value, str):  # quoted as markdown, ``{glue:md}`key` ``, without the quotes of a repr
+        from IPython.display import Markdown
+        myst_glue(key, Markdown(value), display=False)
+    else:
+        myst_glue(key, value, display=False)
     return value
 
 

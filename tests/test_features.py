@@ -156,3 +156,42 @@ def test_constructions_check_their_data_once_not_per_batch(trained_cnn, small_tr
     else:
         features.make_d_det(trained_cnn, data, eps=1.0, steps=2, batch_size=20, source=SOURCE, show_progress=False)
     assert seen == ["data.x"]
+
+
+def test_leakage_is_chance_before_the_attack_and_counts_the_judges_agreement_after(trained_cnn, small_train):
+    d_rand, _ = features.make_d_rand(trained_cnn, small_train, eps=3.0, steps=5, source=SOURCE, show_progress=False)
+    d_det, _ = features.make_d_det(trained_cnn, small_train, eps=3.0, steps=5, source=SOURCE, show_progress=False)
+    # the source model judging its own attacks sees every successful one: leakage by construction
+    seen = features.leakage(trained_cnn, d_det, small_train)
+    predicted = attacks.predict(trained_cnn, d_det.x)
+    assert seen["attacked"] == pytest.approx((predicted == d_det.y).float().mean().item())
+    assert seen["unattacked"] < 0.05  # t = y + 1 is almost never what the model says of the original image
+    rand = features.leakage(trained_cnn, d_rand, small_train)
+    agree = (d_rand.y == small_train.y).float().mean().item()  # random targets equal to the true label
+    assert rand["unattacked"] == pytest.approx(agree, abs=0.05) and 0.03 < agree < 0.2
+    with pytest.raises(ValueError, match="relabelled and original must hold the same images"):
+        features.leakage(trained_cnn, d_det, small_train[:10])
+
+
+def test_quiet_radius_takes_the_best_accuracy_among_low_leakage_radii_or_none():
+    radii = [1.0, 2.0, 3.0, 4.0]
+    leak = [0.05, 0.12, 0.3, 0.6]
+    assert features.quiet_radius(radii, leak, [0.12, 0.25, 0.5, 0.7], chance=0.1) == 2.0
+    assert features.quiet_radius(radii, leak, [0.08, 0.13, 0.5, 0.7], chance=0.1) is None  # not clearly above
+    assert features.quiet_radius(radii, [0.3] * 4, [0.9] * 4, chance=0.1) is None  # every radius leaks
+    with pytest.raises(ValueError, match="leakage must hold one number per radius"):
+        features.quiet_radius(radii, leak[:2], [0.1] * 4, chance=0.1)
+
+
+def test_attack_under_noise_is_seeded_bounded_and_keyed_apart(trained_cnn, small_train):
+    data = small_train[:40]
+    plain, plain_info = features.make_d_det(trained_cnn, data, eps=2.0, steps=4, source=SOURCE, show_progress=False)
+    noisy, info = features.make_d_det(trained_cnn, data, eps=2.0, steps=4, source=SOURCE, show_progress=False,
+                                      noise=0.3)
+    again, _ = features.make_d_det(trained_cnn, data, eps=2.0, steps=4, source=SOURCE, show_progress=False,
+                                   noise=0.3)
+    assert info["config"]["noise"] == 0.3 and "noise" not in plain_info["config"]
+    assert torch.equal(noisy.x, again.x) and not torch.allclose(noisy.x, plain.x)
+    assert _l2(noisy.x - data.x).max() <= 2.0 + 1e-4 and noisy.x.min() >= 0 and noisy.x.max() <= 1
+    with pytest.raises(ValueError, match="noise"):
+        features.make_d_det(trained_cnn, data, eps=2.0, steps=4, source=SOURCE, noise=-0.1)

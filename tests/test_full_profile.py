@@ -25,17 +25,19 @@ CHAPTERS = {
     "ch01_adversarial_examples": (dict(n_train=40, n_test=20, epochs=1, attack_steps=1),
                                   dict(dataset="cifar10", train_eps=0.5, eps_linf=[0.0, 2 / 255, 4 / 255, 8 / 255])),
     "ch02_robust_features": (dict(n_samples=20000), dict(eps_list=[0.0, 0.1, 0.25, 0.5, 1.0])),
-    "ch03_robustified_datasets": (dict(SOURCE, steps=2, n_robust=10, attack_steps=1, n_curve=10, curve_steps=1),
+    "ch03_robustified_datasets": (dict(SOURCE, steps=2, n_curve=10, curve_steps=1, seeds=[0, 1], adv_steps=1),
                                   dict(dataset="cifar10", step_size=0.1, eval_eps=0.25, train_eps=0.5)),
     "ch04_non_robust_features": (dict(SOURCE, steps=2), dict(dataset="cifar10", eps=0.5, step_size=0.1)),
     "ch05_transferability": (dict(SOURCE, steps=2, n_transfer=10, transfer_steps=1),
-                             dict(dataset="cifar10", eps=0.5, archs=["resnet18", "vgg11", "densenet121"])),
+                             dict(dataset="cifar10", eps=0.5, train_eps=0.5,
+                                  archs=["vgg16", "googlenet", "resnet18", "densenet121", "resnet50"])),
     "ch06_perceptually_aligned_gradients": (
         dict(n_train=100, epochs=1, n_eval=10, smooth_samples=2, gen_steps=2, cf_steps=2, denoise_steps=2,
              inpaint_steps=2), dict(dataset="cifar10", train_eps=0.5, judge_arch="vgg11")),
     "ch07_off_manifold_theory": (dict(n_train=200, n_eval=50, n_robust=20, epochs=1),
                                  dict(dataset="synthetic", dim=40, robust_eps=[0.15, 0.3, 0.6, 1.0])),
-    "ch08_distractor": (dict(n_train=100, n_test=50, epochs=1, n_draws=1), dict(dataset="mnist", pgd_steps=10)),
+    "ch08_distractor": (dict(n_train=100, n_test=10, epochs=1, n_draws=1, n_seeds=1, pgd_steps=1),
+                        dict(dataset="mnist", arch="resnet18", pgd_eps=[0.5, 1.0, 2.0, 3.0])),
     "ch09_manifold_real_images": (dict(n_train=40, epochs=1, ae_n_train=40, ae_epochs=1, n_eval=6, n_noise=2),
                                   dict(dataset="cifar10", latent_dim=64, train_eps=0.5)),
     "ch10_four_ways_three_regimes": (dict(n_train=40, epochs=1, n_test=10, pgd_steps=1, reference_n_train=40,
@@ -105,9 +107,10 @@ def _check_glued_text(executed, results):
         for output in cell.get("outputs", []):
             scrap = output.get("metadata", {}).get("scrapbook")
             if scrap:
-                shown[scrap["name"]] = output["data"].get("text/plain")
+                data = output["data"]
+                shown[scrap["name"]] = data.get("text/markdown", data.get("text/plain"))
     assert quoted <= set(shown), f"quoted in the text but never glued: {sorted(quoted - set(shown))}"
     assert set(results.get("glued", {})) == set(shown), "glued values missing from the results JSON"
     for key, value in results["glued"].items():
         text = shown[key]
-        assert (text.strip("'\"") == value) if isinstance(value, str) else float(text) == pytest.approx(value), key
+        assert (text == value) if isinstance(value, str) else float(text) == pytest.approx(value), key

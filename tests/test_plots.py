@@ -30,3 +30,21 @@ def test_one_series_gets_one_colour_per_bar_and_no_legend():
 def test_bad_bar_charts_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         plots.bar_chart(**kwargs)
+
+
+def test_per_seed_bars_show_the_mean_with_a_min_max_error_bar():
+    ax = plots.bar_chart(["D_R", "D"], {"robust": [[0.2, 0.3, 0.4], [0.1, 0.1, 0.1]]}, percent=True)
+    assert [round(b.get_height(), 6) for b in ax.patches] == [30.0, 10.0]
+    segments = ax.collections[0].get_segments()  # the error bars, one per bar
+    assert [round(float(s[0][1]), 6) for s in segments] == [20.0, 10.0]
+    assert [round(float(s[1][1]), 6) for s in segments] == [40.0, 10.0]
+
+
+def test_per_seed_curves_draw_the_mean_and_a_min_max_band():
+    ax = plots.accuracy_curves([1.0, 2.0], {"D_R": [[0.5, 0.2], [0.7, 0.4]], "D": [0.6, 0.1]})
+    assert list(ax.lines[0].get_ydata()) == pytest.approx([60.0, 30.0])
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(20.0) and band.max() == pytest.approx(70.0)
+    assert len(ax.collections) == 1  # one curve without seeds has no band
+    with pytest.raises(ValueError, match=r"curves\['D'\]: every seed's list must be equally long"):
+        plots.accuracy_curves([1.0, 2.0], {"D": [[0.5, 0.2], [0.7]]})
