@@ -141,8 +141,11 @@ PAPER_SETTINGS_SOURCES = {
         _entry(f"{IL}, Sec. 5 / App. C (D_rand as in Chapter 4; 150 epochs per architecture)",
                source_n_train=50000, source_epochs=150, n_construct=50000, eps=0.5, steps=100, step_size=0.1,
                epochs=150, n_test=10000),
-        _entry(f"{IL}, Fig. 3 (architectures: ResNet-50, VGG, DenseNet; the course keeps its three)",
-               archs=["resnet50", "vgg11", "densenet121"]),
+        _entry(f"{IL}, Fig. 3 (architectures: VGG-16, Inception-v3, ResNet-18, DenseNet, ResNet-50; GoogLeNet "
+               f"(Inception-v1) stands in for Inception-v3, whose stem needs inputs of at least 75x75)",
+               archs=["vgg16", "googlenet", "resnet18", "densenet121", "resnet50"]),
+        _entry(f"{IL}, App. C (the leakage control reads the sets with the robust model of Chapter 1, L2 eps 0.5)",
+               train_eps=0.5),
     ],
     "ch06_perceptually_aligned_gradients": [
         _entry(f"{IL}, App. C (the robust ResNet-50 of Chapter 1)", n_train=50000, epochs=150, train_eps=0.5),

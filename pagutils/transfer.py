@@ -4,27 +4,28 @@
   seed other than the source model's, so that no target is the model that made the adversarial examples (for the
   source's own architecture the target is a second model, not the source: its transfer is not white-box);
 - `pearson`, `pearson_bootstrap`: the correlation across architectures between learning from non-robust features
-  and transfer, with a percentile bootstrap interval over architectures (with five points it is wide);
-- `leakage`: how often a robust model reads the new label in a relabelled set (D_rand, D_det), beside the same
-  share on the unattacked images, the control for robust features leaking into the perturbations.
+  and transfer, with a percentile bootstrap interval over architectures (with five points it is wide).
+
+The leakage control beside them (a robust model reading the new labels of D_rand and D_det) is Chapter 4's
+`features.leakage`.
 """
 import math
 
 import numpy as np
-import torch
 
 from . import checks
-from .attacks import _predict
 from .models import ARCHITECTURES
 
 
-def target_configs(source_config: dict, archs, seed: int = None) -> dict:
-    """{arch: zoo configuration} of the transfer targets: the source's configuration (same data, recipe and
-    objective) with `arch` and the seed `seed` (by default the source's seed + 1), which must differ from the
-    source's. Every target, also the one of the source's own architecture, is then a model of its own, trained
-    from another initialisation, data order and training subset. Introduced in Chapter 5."""
+def target_configs(source_config: dict, archs, recipe: dict = None, seed: int = None) -> dict:
+    """{arch: zoo configuration} of the transfer targets, one per architecture in `archs`: `recipe` (a zoo
+    configuration; by default the source's own) with `arch` and the seed `seed` (by default the source's seed
+    + 1), which must differ from the source's. Every target, also the one of the source's own architecture, is
+    then a model of its own, trained from another initialisation and data order, never the model that made the
+    adversarial examples. Introduced in Chapter 5."""
     where = "target_configs"
     checks.mapping(source_config, "source_config", where, required=("arch", "seed"))
+    recipe = source_config if recipe is None else checks.mapping(recipe, "recipe", where, required=("arch",))
     if isinstance(archs, str) or not isinstance(archs, (list, tuple)) or not archs:
         raise checks.ArgumentTypeError(f"{where}: archs must be a non-empty list of architecture names, got "
                                        f"{checks.brief(archs)}")
@@ -36,7 +37,7 @@ def target_configs(source_config: dict, archs, seed: int = None) -> dict:
     seed = source_seed + 1 if seed is None else checks.integer(seed, "seed", where, low=0)
     if seed == source_seed:
         raise ValueError(f"{where}: seed must differ from the source model's seed {source_seed}, got {seed}")
-    return {arch: {**source_config, "arch": arch, "seed": seed} for arch in archs}
+    return {arch: {**recipe, "arch": arch, "seed": seed} for arch in archs}
 
 
 def _pair(x, y, where):
@@ -86,23 +87,3 @@ def pearson_bootstrap(x, y, n_boot: int = 2000, level: float = 0.95, seed: int =
     return dict(r=_r(x, y), low=float(low), high=float(high), n=len(x), level=float(level), n_boot=n_boot,
                 valid=int(len(rs)))
 
-
-def leakage(robust_model, original, constructed, batch_size: int = 1000) -> dict:
-    """The share of a relabelled set's images (`constructed`: D_rand or D_det) that `robust_model` classifies as
-    their new label t, and the same share on the unattacked images (`original`, in the same order) read against
-    the same t. A robust model barely sees non-robust features, so a share well above the unattacked one means
-    the perturbations also carry robust features of t (Goh 2019). Returns dict(attacked, unattacked).
-    Introduced in Chapter 5."""
-    where = "leakage"
-    checks.nonempty(original, "original", where)
-    checks.nonempty(constructed, "constructed", where)
-    if len(original) != len(constructed):
-        raise ValueError(f"{where}: original and constructed must hold the same images (in the same order), got "
-                         f"{len(original)} and {len(constructed)}")
-    checks.integer(batch_size, "batch_size", where)
-    checks.model_logits(robust_model, constructed.x[:2], "robust_model", where)
-    t = constructed.y
-    with torch.no_grad():
-        attacked = (_predict(robust_model, constructed.x, batch_size) == t).float().mean().item()
-        unattacked = (_predict(robust_model, original.x, batch_size) == t).float().mean().item()
-    return dict(attacked=attacked, unattacked=unattacked)
