@@ -153,7 +153,11 @@ PAPER_SETTINGS_SOURCES = {
     ],
     "ch07_off_manifold_theory": [_entry(f"{SR}, Sec. 3 (synthetic; the full values)", n_train=20000)],
     "ch08_distractor": [_entry(f"{SR}, Sec. 4 (MNIST with a distractor; full MNIST, the full values)",
-                               n_train=60000, epochs=20)],
+                               n_train=60000, epochs=20),
+                        _entry(f"{SR}, Fig. 5 and its code (tml-tuebingen/pags, notebooks/MNISTDistractor.ipynb: "
+                               f"ResNet-18 with one input channel, 30 noise levels 0 and logspace(-2, 1))",
+                               arch="resnet18",
+                               noise_eval=[0.0] + _logspace(0.01, 10.0))],
     "ch09_manifold_real_images": [
         _entry(f"{IL}, App. C (the robust model of Chapter 1)", n_train=50000, epochs=150, train_eps=0.5),
         _entry(f"{SR}, Sec. 5 (autoencoder manifold: {FULL_SIZED})", ae_n_train=50000),

@@ -9,7 +9,11 @@ manifold ignores noise in the distractor half and puts no gradient there; a stan
 - `make_distractor_data`: the stacked set and the mask of the digit half.
 - `train_model`: a classifier for the stacked images, trained once and cached by its configuration.
 - `noise_sensitivity`, `gradient_mass`: the two measurements of off-manifold robustness.
+- `relative_noise_robustness`: Srinivas et al.'s Figure 5, the output change under noise on the digit half
+  divided by that under noise on the distractor half, at every noise level.
 """
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -120,14 +124,18 @@ def noise_sensitivity(model, x, digit_mask, sigma, half="distractor", n_draws=4,
         raise ValueError(f"half must be 'digit' or 'distractor', got {half!r}")
     checks.positive(sigma, "sigma", "noise_sensitivity", allow_zero=True)
     checks.integer(n_draws, "n_draws", "noise_sensitivity")
+    with evaluating(model):
+        return _sensitivity(model, x, digit_mask, torch.softmax(model(x), 1), sigma, half, n_draws, seed)
+
+
+def _sensitivity(model, x, digit_mask, clean, sigma, half, n_draws, seed):
+    """`noise_sensitivity` given the clean softmax outputs `clean` (the model already in eval mode)."""
     region = (digit_mask if half == "digit" else 1 - digit_mask).to(x)
     generator = torch.Generator().manual_seed(seed)
     total = 0.0
-    with evaluating(model):
-        clean = torch.softmax(model(x), 1)
-        for _ in range(n_draws):
-            noise = torch.randn(x.shape, generator=generator).to(x)
-            total += (torch.softmax(model(x + sigma * region * noise), 1) - clean).abs().sum(1).mean().item()
+    for _ in range(n_draws):
+        noise = torch.randn(x.shape, generator=generator).to(x)
+        total += (torch.softmax(model(x + sigma * region * noise), 1) - clean).abs().sum(1).mean().item()
     return total / n_draws
 
 
@@ -159,16 +167,106 @@ def sensitivity_curves(models, x, digit_mask, sigmas, n_draws=4, seed=0, show_pr
     return curves
 
 
+def noise_ratio(digit: float, distractor: float) -> float:
+    """The relative noise robustness at one noise level: the output change under noise on the digit half divided
+    by that under noise on the distractor half.
+
+    Above 1, the model is more robust to the distractor (off the manifold) than to the digit; about 1, it treats
+    both halves alike. Where both changes are 0 (at σ = 0 always) the ratio is undefined and NaN; where only the
+    distractor change is 0 it is infinite. Srinivas et al.'s code adds 1e-12 to the denominator instead, which
+    turns σ = 0 into a ratio of 0. Introduced in Chapter 8."""
+    checks.number(digit, "digit", "noise_ratio", low=0)
+    checks.number(distractor, "distractor", "noise_ratio", low=0)
+    if distractor == 0:
+        return math.nan if digit == 0 else math.inf
+    return digit / distractor
+
+
+def relative_noise_robustness(model, x, digit_mask, sigmas, n_draws=4, seed=0) -> dict:
+    """Srinivas et al.'s Figure 5 for one model: at every noise level of `sigmas`, the mean output change under
+    Gaussian noise on the digit half (`noise_sensitivity`), on the distractor half, and their ratio (`noise_ratio`).
+
+    Returns dict(sigma=[...], digit=[...], distractor=[...], ratio=[...]) of floats, one entry per sigma. The paper
+    runs σ over 0 and `numpy.logspace(-2, 1, 30)` and expects a ratio of about 1 for a standard model and well
+    above 1 for robust ones. Introduced in Chapter 8."""
+    _check_mask(x, digit_mask)
+    if not isinstance(sigmas, (list, tuple)) or not sigmas:
+        raise ValueError(f"relative_noise_robustness: sigmas must be a non-empty list of noise levels, got {sigmas!r}")
+    for sigma in sigmas:
+        checks.positive(sigma, "sigmas", "relative_noise_robustness", allow_zero=True)
+    checks.integer(n_draws, "n_draws", "relative_noise_robustness")
+    result = dict(sigma=[float(s) for s in sigmas], digit=[], distractor=[], ratio=[])
+    with torch.no_grad(), evaluating(model):
+        clean = torch.softmax(model(x), 1)
+        for sigma in sigmas:
+            for half in ("digit", "distractor"):
+                result[half].append(_sensitivity(model, x, digit_mask, clean, sigma, half, n_draws, seed))
+            result["ratio"].append(noise_ratio(result["digit"][-1], result["distractor"][-1]))
+    return result
+
+
+def ratio_summary(runs, sigmas) -> dict:
+    """The relative noise robustness of one model over its seeds: `runs` is a list of ratio curves, one per seed,
+    each with one entry per noise level of `sigmas` (`relative_noise_robustness(...)["ratio"]`).
+
+    Returns dict(sigma, mean, low, high) over the noise levels where every seed's ratio is defined and finite
+    (σ = 0 and a distractor change of exactly 0 are left out), `low`/`high` the minimum and maximum over seeds,
+    and the peak of the mean: `peak`, `peak_sigma`, `peak_low`, `peak_high`. Introduced in Chapter 8."""
+    if not isinstance(runs, (list, tuple)) or not runs:
+        raise ValueError(f"ratio_summary: runs must be a non-empty list of ratio curves, got {runs!r}")
+    if not isinstance(sigmas, (list, tuple)) or any(len(run) != len(sigmas) for run in runs):
+        raise ValueError(f"ratio_summary: every curve of runs must have one ratio per sigma ({len(sigmas)} sigmas)")
+    values = torch.tensor([[float(r) for r in run] for run in runs], dtype=torch.float64)
+    keep = [j for j, s in enumerate(sigmas) if s > 0 and torch.isfinite(values[:, j]).all()]
+    if not keep:
+        raise ValueError("ratio_summary: no noise level has a finite ratio for every seed")
+    values = values[:, keep]
+    mean, low, high = values.mean(0), values.amin(0), values.amax(0)
+    best = int(mean.argmax())
+    return dict(sigma=[float(sigmas[j]) for j in keep], mean=mean.tolist(), low=low.tolist(), high=high.tolist(),
+                peak=mean[best].item(), peak_sigma=float(sigmas[keep[best]]), peak_low=low[best].item(),
+                peak_high=high[best].item())
+
+
+def plot_relative_robustness(ratios, sigmas, ax=None):
+    """Srinivas et al.'s Figure 5: the relative noise robustness against the noise level (log scale), one line per
+    model, the mean over its seeds with a band from their minimum to their maximum.
+
+    `ratios` maps a model's name to a list of ratio curves, one per seed (`relative_noise_robustness(...)["ratio"]`);
+    noise levels where a ratio is undefined (σ = 0) or infinite are left out. A dashed line marks 1, a model that
+    treats both halves alike. Introduced in Chapter 8."""
+    import matplotlib.pyplot as plt
+    if not isinstance(ratios, dict) or not ratios:
+        raise ValueError("plot_relative_robustness: ratios must be a non-empty dict of name -> list of curves")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.2))
+    for i, (name, runs) in enumerate(ratios.items()):
+        summary = ratio_summary(runs, sigmas)
+        label = f"{name} ({len(runs)} seeds)" if len(runs) > 1 else name
+        ax.plot(summary["sigma"], summary["mean"], marker="o", ms=4, color=f"C{i}", label=label)
+        if len(runs) > 1:
+            ax.fill_between(summary["sigma"], summary["low"], summary["high"], color=f"C{i}", alpha=0.2, lw=0)
+    ax.axhline(1, color="k", ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("noise standard deviation σ")
+    ax.set_ylabel("change (digit noise) / change (distractor noise)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax
+
+
 def plot_sensitivity(curves, sigmas, axes=None):
     """Two panels, one above the other, noise on the digit half (top) and on the distractor half (bottom): output
-    change against noise level. Introduced in Chapter 8."""
+    change against noise level (log scale; σ = 0 is left out). Introduced in Chapter 8."""
     import matplotlib.pyplot as plt
     if axes is None:
         _, axes = plt.subplots(2, 1, figsize=(7, 6.4), sharey=True, sharex=True)
     names = list(dict.fromkeys(name for name, _ in curves))
+    keep = [j for j, s in enumerate(sigmas) if s > 0]
     for ax, half in zip(axes, ("digit", "distractor")):
         for name in names:
-            ax.plot(sigmas, curves[name, half], marker="o", label=name)
+            ax.plot([sigmas[j] for j in keep], [curves[name, half][j] for j in keep], marker="o", ms=4, label=name)
+        ax.set_xscale("log")
         ax.set_xlabel("noise standard deviation σ")
         ax.set_title(f"noise on the {half} half")
         ax.grid(alpha=0.3)
