@@ -239,7 +239,7 @@ def plot_relative_robustness(ratios, sigmas, ax=None):
     if not isinstance(ratios, dict) or not ratios:
         raise ValueError("plot_relative_robustness: ratios must be a non-empty dict of name -> list of curves")
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.2))
+        _, ax = plt.subplots(figsize=(7, 5.2), layout="constrained")
     for i, (name, runs) in enumerate(ratios.items()):
         summary = ratio_summary(runs, sigmas)
         label = f"{name} ({len(runs)} seeds)" if len(runs) > 1 else name
@@ -249,9 +249,9 @@ def plot_relative_robustness(ratios, sigmas, ax=None):
     ax.axhline(1, color="k", ls="--", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("noise standard deviation σ")
-    ax.set_ylabel("change (digit noise) / change (distractor noise)")
+    ax.set_ylabel("change (digit noise) /\nchange (distractor noise)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)  # below the axes, off the lines
     return ax
 
 
@@ -260,17 +260,17 @@ def plot_sensitivity(curves, sigmas, axes=None):
     change against noise level (log scale; σ = 0 is left out). Introduced in Chapter 8."""
     import matplotlib.pyplot as plt
     if axes is None:
-        _, axes = plt.subplots(2, 1, figsize=(7, 6.4), sharey=True, sharex=True)
+        _, axes = plt.subplots(2, 1, figsize=(7, 6.4), sharey=True, sharex=True, layout="constrained")
     names = list(dict.fromkeys(name for name, _ in curves))
     keep = [j for j, s in enumerate(sigmas) if s > 0]
     for ax, half in zip(axes, ("digit", "distractor")):
         for name in names:
             ax.plot([sigmas[j] for j in keep], [curves[name, half][j] for j in keep], marker="o", ms=4, label=name)
         ax.set_xscale("log")
-        ax.set_xlabel("noise standard deviation σ")
         ax.set_title(f"noise on the {half} half")
         ax.grid(alpha=0.3)
     for ax in axes:
         ax.set_ylabel("‖softmax(x + δ) − softmax(x)‖₁")
+    axes[-1].set_xlabel("noise standard deviation σ")
     axes[1].legend()
     return axes
