@@ -4,8 +4,9 @@ Srinivas et al. (2023) measure perceptual alignment by comparing the input gradi
 of a classifier with the score ∇_x log p(x) of a generative model. Two measures, one value per
 example: the cosine of the two vectors (`cosine_alignment`, the library's one per-example cosine, which
 Chapter 6 also uses to compare gradient maps), and the structural similarity (SSIM, Wang et al. 2004) of the
-two drawn as images (`plots.magnified`). `three_regimes` reads the weak / Bayes-aligned / excessive regimes
-off a sweep.
+two drawn as images (`plots.magnified`). `regimes` reads the weak / Bayes-aligned / excessive regimes off a
+sweep's measured on/off-manifold signature, and `alignment_claim` tests whether alignment is higher in the
+Bayes-aligned regime than in the standard model by more than the spread over seeds.
 """
 import math
 
@@ -83,34 +84,121 @@ def ssim_alignment(grad, score, window=7):
     return ssim(magnified(grad), magnified(score), data_range=1.0, window=window)
 
 
-def three_regimes(strengths, alignment):
-    """The regime of every strength of a sweep, read off the measured alignment (one value per strength).
+def summarise(per_seed) -> dict:
+    """Mean, min and max over seeds of every metric of `per_seed` (one `measure` dict per seed of one strength):
+    dict(metric -> dict(mean=, min=, max=, values=[...])). NaN values (e.g. an undefined on_fraction) are left
+    out of the mean, min and max. Introduced in Chapter 10."""
+    per_seed = list(per_seed)
+    if not per_seed or not all(isinstance(m, dict) for m in per_seed):
+        raise ValueError(f"per_seed must be a non-empty list of measure dicts, got {per_seed!r}")
+    keys = set(per_seed[0])
+    if any(set(m) != keys for m in per_seed):
+        raise ValueError("every seed's measure dict must have the same metrics")
+    out = {}
+    for key in per_seed[0]:
+        values = [float(m[key]) for m in per_seed]
+        finite = [v for v in values if not math.isnan(v)] or [math.nan]
+        out[key] = dict(mean=sum(finite) / len(finite), min=min(finite), max=max(finite), values=values)
+    return out
 
-    The strength with the highest alignment marks the Bayes-aligned regime; smaller strengths are the
-    weak regime, larger ones the excessive regime. Returns (regime per strength, the Bayes-aligned strength).
 
+def regimes(strengths, rows, on_kept=0.5, accuracy_drop=0.05):
+    """The regime of every strength of a sweep, read off its measured on/off signature, not off its alignment.
+
+    `rows` holds one dict per strength with the mean `on` and `off` output changes and the clean `accuracy`
+    (e.g. the means of `summarise`, or `measure` dicts); `strengths[0]` must be 0, the standard model, which
+    the tolerances refer to. A strength is
+
+    - excessive when its on-manifold change has fallen below `on_kept` times the standard model's, or its
+      accuracy more than `accuracy_drop` (absolute) below the standard model's: the model has stopped following
+      the data along the manifold, or stopped classifying;
+    - else weak when its off-manifold change is at least its on-manifold change (off >= on);
+    - else Bayes-aligned: off < on, with on-manifold change and accuracy still near the standard model's.
+
+    Returns the list of regimes (`REGIMES` names), one per strength. Introduced in Chapter 10."""
+    strengths = [float(s) for s in strengths]
+    rows = list(rows)
+    if not strengths or len(strengths) != len(rows):
+        raise ValueError(f"strengths and rows must be non-empty and of equal length, got {len(strengths)} and {len(rows)}")
+    if sorted(strengths) != strengths or strengths[0] != 0:
+        raise ValueError(f"strengths must be sorted in increasing order and start at 0 (the standard model), "
+                         f"got {strengths}")
+    for i, row in enumerate(rows):
+        missing = {"on", "off", "accuracy"} - set(row)
+        if missing:
+            raise ValueError(f"rows[{i}] must hold 'on', 'off' and 'accuracy', missing {sorted(missing)}")
+        if any(math.isnan(float(row[k])) for k in ("on", "off", "accuracy")):
+            raise ValueError(f"rows[{i}] must not hold NaN, got {row}")
+    if not 0 <= on_kept <= 1 or not 0 <= accuracy_drop <= 1:
+        raise ValueError(f"on_kept and accuracy_drop must lie in [0, 1], got {on_kept} and {accuracy_drop}")
+    on0, accuracy0 = float(rows[0]["on"]), float(rows[0]["accuracy"])
+    labels = []
+    for row in rows:
+        on, off, accuracy = float(row["on"]), float(row["off"]), float(row["accuracy"])
+        if on < on_kept * on0 or accuracy < accuracy0 - accuracy_drop:
+            labels.append(REGIMES[2])
+        elif off >= on:
+            labels.append(REGIMES[0])
+        else:
+            labels.append(REGIMES[1])
+    return labels
+
+
+VERDICTS = ("holds", "does not hold", "no Bayes-aligned strength")
+
+
+def alignment_claim(strengths, labels, alignment_per_seed) -> dict:
+    """Test the claim of Srinivas et al. (2023) on one method's sweep: alignment in the Bayes-aligned regime
+    exceeds the standard model's (strength 0) by more than the spread over seeds.
+
+    `labels` are the regimes of `regimes`, `alignment_per_seed` one list of alignments (one per seed) per
+    strength. The Bayes-aligned strength (other than 0) with the highest mean alignment is compared with
+    strength 0: the claim holds when its lowest seed lies above strength 0's highest seed (their ranges over
+    seeds do not overlap). Returns dict(verdict= one of `VERDICTS`, strength= the compared strength or None,
+    gap= the difference of the mean alignments (None without a Bayes-aligned strength), margin= its lowest seed
+    minus strength 0's highest seed (> 0 when it holds), aligned= the Bayes-aligned strengths other than 0).
     Introduced in Chapter 10."""
-    strengths, alignment = list(strengths), [float(a) for a in alignment]
-    if len(strengths) == 0 or len(strengths) != len(alignment):
-        raise ValueError(f"strengths and alignment must be non-empty and of equal length, "
-                         f"got {len(strengths)} and {len(alignment)}")
-    if any(math.isnan(a) for a in alignment):
-        raise ValueError(f"alignment must not contain NaN, got {alignment}")
-    if sorted(strengths) != strengths:
-        raise ValueError(f"strengths must be sorted in increasing order, got {strengths}")
-    best = max(range(len(alignment)), key=alignment.__getitem__)
-    regimes = [REGIMES[0] if i < best else REGIMES[1] if i == best else REGIMES[2] for i in range(len(strengths))]
-    return regimes, strengths[best]
+    strengths, labels = [float(s) for s in strengths], list(labels)
+    values = [[float(a) for a in seeds] for seeds in alignment_per_seed]
+    if not (len(strengths) == len(labels) == len(values)) or not strengths or any(not v for v in values):
+        raise ValueError("strengths, labels and alignment_per_seed must be of equal length, with at least one seed "
+                         "per strength")
+    if strengths[0] != 0:
+        raise ValueError(f"strengths must start at 0 (the standard model), got {strengths}")
+    unknown = set(labels) - set(REGIMES)
+    if unknown:
+        raise ValueError(f"labels must be regimes {REGIMES}, got {sorted(unknown)}")
+    mean = lambda v: sum(v) / len(v)
+    aligned = [i for i in range(1, len(strengths)) if labels[i] == REGIMES[1]]
+    if not aligned:
+        return dict(verdict=VERDICTS[2], strength=None, gap=None, margin=None, aligned=[])
+    best = max(aligned, key=lambda i: mean(values[i]))
+    margin = min(values[best]) - max(values[0])
+    return dict(verdict=VERDICTS[0] if margin > 0 else VERDICTS[1], strength=strengths[best],
+                gap=mean(values[best]) - mean(values[0]), margin=margin, aligned=[strengths[i] for i in aligned])
 
 
-def measure(model, x, y, reference, basis, noise_norm, n_samples=8, seed=0) -> dict:
+def logit_sum_gradient(model, x) -> torch.Tensor:
+    """∇_x Σ_k f_k(x), the gradient of the sum of all logits, for every example (shaped like x): the gradient the
+    released code of Srinivas et al. (2023) compares with an unconditional score. Eval mode, input gradient only.
+    Introduced in Chapter 10."""
+    from .models import evaluating
+    with evaluating(model):
+        x = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(model(x).sum(), x)
+    return grad.detach()
+
+
+def measure(model, x, y, reference, basis, noise_norm, n_samples=8, seed=0, unconditional=None) -> dict:
     """What a point of a robustness sweep is judged by, averaged over the examples (x, y):
 
     accuracy (clean), on / off (mean L1 change of the softmax under noise of L2 norm `noise_norm`
     along / orthogonal to the tangent spaces `basis`, see `manifold.on_off_robustness`), cosine and
     ssim (alignment of the input gradient ∇_x log p(y|x) with `reference`, a generative model's gradient
     at x, e.g. `score.posterior_gradient`), and on_fraction (the share of the gradient's squared norm in
-    the tangent spaces).
+    the tangent spaces). With `unconditional` (an unconditional score ∇ log p(x) at x, e.g.
+    `score.tweedie_score` of a learned denoiser) also paper_cosine: the cosine of the gradient of the sum of the
+    logits (`logit_sum_gradient`) with it, the paper's code's measure.
 
     Introduced in Chapter 10."""
     from .attacks import predict
@@ -119,40 +207,50 @@ def measure(model, x, y, reference, basis, noise_norm, n_samples=8, seed=0) -> d
     _check_pair(x, reference, names=("x", "reference"))
     grad = input_gradient(model, x, y)
     change = on_off_robustness(model, x, basis, noise_norm, n_samples=n_samples, seed=seed)
-    return dict(accuracy=(predict(model, x) == y).float().mean().item(), on=change["on"].mean().item(),
-                off=change["off"].mean().item(), cosine=cosine_alignment(grad, reference).mean().item(),
-                ssim=ssim_alignment(grad, reference).mean().item(),
-                on_fraction=on_manifold_fraction(grad, basis).nanmean().item())
+    result = dict(accuracy=(predict(model, x) == y).float().mean().item(), on=change["on"].mean().item(),
+                  off=change["off"].mean().item(), cosine=cosine_alignment(grad, reference).mean().item(),
+                  ssim=ssim_alignment(grad, reference).mean().item(),
+                  on_fraction=on_manifold_fraction(grad, basis).nanmean().item())
+    if unconditional is not None:
+        _check_pair(x, unconditional, names=("x", "unconditional"))
+        result["paper_cosine"] = cosine_alignment(logit_sum_gradient(model, x), unconditional).mean().item()
+    return result
 
 
-def plot_sweep(ax, strengths, measures, label, metrics=("accuracy", "cosine", "on", "off")):
-    """One method's sweep on `ax`: the `metrics` of `measures` (one dict per strength, from `measure`) against
-    the strength, with the three regimes, read off the measured cosine alignment, shaded behind them.
+METRIC_NAMES = dict(accuracy="clean accuracy", cosine="alignment cos(∇ log p(y|x), Bayes-optimal)",
+                    ssim="alignment SSIM", on="on-manifold change", off="off-manifold change",
+                    paper_cosine="paper's measure cos(∇ Σ logits, ∇ log p(x))", train_loss="final training CE")
+METRIC_STYLES = dict(accuracy=("k", "o", "-"), cosine=("tab:green", "s", "-"), ssim=("tab:olive", "^", "-"),
+                     on=("tab:purple", "v", "--"), off=("tab:orange", "D", "--"),
+                     paper_cosine=("tab:brown", "P", ":"), train_loss=("tab:gray", "x", ":"))
+
+
+def plot_sweep(ax, strengths, summaries, label, labels, metrics=("accuracy", "cosine", "on", "off")):
+    """One method's sweep on `ax`: for every metric of `metrics`, its mean over seeds against the strength with
+    a band from the lowest to the highest seed (`summaries`: one `summarise` dict per strength), and the regimes
+    `labels` (from `regimes`, read off the on/off signature) shaded behind.
 
     Strengths sit at equal spacing (they usually grow geometrically); 0 is the standard model.
-    Returns the regime of every strength.
-
     Introduced in Chapter 10."""
-    regimes, _ = three_regimes(strengths, [m["cosine"] for m in measures])
-    positions = range(len(strengths))
-    names = dict(accuracy="clean accuracy", cosine="alignment cos(∇ log p(y|x), score)",
-                 ssim="alignment SSIM", on="on-manifold change", off="off-manifold change")
-    styles = dict(accuracy=("k", "o", "-"), cosine=("tab:green", "s", "-"), ssim=("tab:olive", "^", "-"),
-                  on=("tab:purple", "v", "--"), off=("tab:orange", "D", "--"))
-    for i, regime in enumerate(regimes):
+    if len(strengths) != len(summaries) or len(strengths) != len(labels):
+        raise ValueError(f"strengths, summaries and labels must be of equal length, got {len(strengths)}, "
+                         f"{len(summaries)} and {len(labels)}")
+    positions = list(range(len(strengths)))
+    for i, regime in enumerate(labels):
         ax.axvspan(i - 0.5, i + 0.5, color=REGIME_COLOURS[regime], alpha=0.12, lw=0)
     for metric in metrics:
-        colour, marker, line = styles[metric]
-        ax.plot(list(positions), [m[metric] for m in measures], color=colour, marker=marker, ls=line,
-                label=names[metric])
-    shown = [regime for regime in REGIMES if regime in regimes]
+        colour, marker, line = METRIC_STYLES[metric]
+        ax.plot(positions, [s[metric]["mean"] for s in summaries], color=colour, marker=marker, ls=line,
+                label=METRIC_NAMES[metric])
+        ax.fill_between(positions, [s[metric]["min"] for s in summaries], [s[metric]["max"] for s in summaries],
+                        color=colour, alpha=0.2, lw=0)
+    shown = [regime for regime in REGIMES if regime in labels]
     for k, regime in enumerate(shown):  # every other name a line higher: narrow bands' names do not collide
-        where = [i for i, r in enumerate(regimes) if r == regime]
+        where = [i for i, r in enumerate(labels) if r == regime]
         ax.text(sum(where) / len(where), 1.02 if k % 2 == 0 else 1.13, regime, ha="center", va="bottom",
                 color=REGIME_COLOURS[regime], transform=ax.get_xaxis_transform())
-    ax.set_xticks(list(positions))
+    ax.set_xticks(positions)
     ax.set_xticklabels([f"{s:g}" for s in strengths])
     ax.set_xlim(-0.5, len(strengths) - 0.5)
     ax.set_xlabel(label)
     ax.grid(alpha=0.3)
-    return regimes

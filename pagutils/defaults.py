@@ -170,7 +170,8 @@ PAPER_SETTINGS_SOURCES = {
         _entry(f"{SR}, Sec. 6 / App. (30 log-spaced strengths per method over the full profile's ranges; "
                f"{PAPER_REPLICATES} replicates: `PAPER_REPLICATES`, swept by pagutils.prefill)",
                lam_gradient_norm=_logspace(1e-4, 10.0), lam_noise_consistency=_logspace(1e-3, 100.0),
-               sigma_noise_augmentation=_logspace(0.01, 3.0), eps_pgd=_logspace(0.01, 10.0)),
+               sigma_noise_augmentation=_logspace(0.01, 3.0), eps_pgd=_logspace(0.01, 10.0),
+               n_seeds=PAPER_REPLICATES),
         _entry(f"{SR}, App. (denoiser for the score: trained on the whole training set, {FULL_SIZED} epochs)",
                denoiser_n_train=50000, reference_n_train=50000),
     ],

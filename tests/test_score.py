@@ -51,12 +51,6 @@ def test_ssim_of_identical_images_is_one_and_lower_otherwise():
     assert (alignment.ssim_alignment(a - 0.5, 0.5 - a) < -0.5).all()
 
 
-def test_three_regimes_are_read_off_the_alignment():
-    regimes, best = alignment.three_regimes([0, 0.1, 1, 10, 100], [0.1, 0.3, 0.5, 0.4, 0.2])
-    assert best == 1 and regimes == ["weak", "weak", "bayes-aligned", "excessive", "excessive"]
-    assert alignment.three_regimes([0, 1], [0.9, 0.1]) == (["bayes-aligned", "excessive"], 0)
-
-
 def test_bad_inputs_raise_errors_naming_the_argument():
     v = torch.zeros(2, 4)
     with pytest.raises(ValueError, match="grad and score must have the same shape"):
@@ -67,10 +61,6 @@ def test_bad_inputs_raise_errors_naming_the_argument():
         alignment.ssim(torch.zeros(2, 1, 8, 8, 1), torch.zeros(2, 1, 8, 8, 1))
     with pytest.raises(ValueError, match="window must be an odd int"):
         alignment.ssim(torch.zeros(2, 1, 8, 8), torch.zeros(2, 1, 8, 8), window=4)
-    with pytest.raises(ValueError, match="strengths and alignment must be non-empty and of equal length"):
-        alignment.three_regimes([1, 2], [0.5])
-    with pytest.raises(ValueError, match="strengths must be sorted"):
-        alignment.three_regimes([2, 1], [0.5, 0.4])
     with pytest.raises(ValueError, match="sigma must be a number > 0"):
         score.tweedie_score(score.make_denoiser((3,), 4), torch.zeros(2, 3), 0.0)
     with pytest.raises(ValueError, match="x must be a float tensor"):

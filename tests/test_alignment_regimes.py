@@ -1,0 +1,101 @@
+"""Chapter 10's regimes, read off a sweep's measured on/off signature, and the test of the paper's claim."""
+import math
+
+import matplotlib.pyplot as plt
+import pytest
+
+from pagutils import alignment
+
+# A synthetic sweep with a known crossover: off-manifold change above on-manifold change at strengths 0 and 0.1
+# (weak), below it from 1 on; at 10 on-manifold change and accuracy still near the standard model's
+# (Bayes-aligned); at 100 both collapse (excessive).
+STRENGTHS = [0.0, 0.1, 1.0, 10.0, 100.0]
+ROWS = [dict(on=0.50, off=0.80, accuracy=0.95),
+        dict(on=0.48, off=0.60, accuracy=0.95),
+        dict(on=0.45, off=0.20, accuracy=0.94),
+        dict(on=0.30, off=0.05, accuracy=0.92),
+        dict(on=0.05, off=0.01, accuracy=0.40)]
+
+
+def test_regimes_follow_the_crossover_and_the_collapse():
+    assert alignment.regimes(STRENGTHS, ROWS) == ["weak", "weak", "bayes-aligned", "bayes-aligned", "excessive"]
+
+
+def test_the_tolerances_are_the_arguments():
+    # keeping 80% of the standard model's on-manifold change: strength 10 (0.30 < 0.8 * 0.5) is excessive
+    assert alignment.regimes(STRENGTHS, ROWS, on_kept=0.8)[3] == "excessive"
+    # an accuracy drop of at most 1 point: strength 1 (0.94) still near, 10 (0.92) not
+    assert alignment.regimes(STRENGTHS, ROWS, accuracy_drop=0.01)[2:] == ["bayes-aligned", "excessive", "excessive"]
+    # a constant predictor (no change anywhere) is excessive, not weak, although off >= on
+    flat = ROWS[:1] + [dict(on=0.0, off=0.0, accuracy=0.1)]
+    assert alignment.regimes([0, 1], flat) == ["weak", "excessive"]
+
+
+def test_the_crossover_is_at_equality():
+    rows = [dict(on=0.5, off=0.5, accuracy=0.9), dict(on=0.5, off=0.4999, accuracy=0.9)]
+    assert alignment.regimes([0, 1], rows) == ["weak", "bayes-aligned"]
+
+
+def test_the_claim_holds_only_when_the_seed_ranges_do_not_overlap():
+    labels = alignment.regimes(STRENGTHS, ROWS)
+    separated = [[0.40, 0.42, 0.44], [0.41, 0.43, 0.45], [0.50, 0.52, 0.55], [0.46, 0.49, 0.60], [0.1, 0.1, 0.2]]
+    result = alignment.alignment_claim(STRENGTHS, labels, separated)
+    assert result["verdict"] == "holds"
+    assert result["strength"] == 1.0  # the Bayes-aligned strength with the highest mean (0.523 > 0.517)
+    assert result["margin"] == pytest.approx(0.50 - 0.44)
+    assert result["gap"] == pytest.approx((0.50 + 0.52 + 0.55) / 3 - 0.42)
+    assert result["aligned"] == [1.0, 10.0]
+    overlapping = [list(v) for v in separated]
+    overlapping[0][2] = 0.51  # strength 0's best seed above strength 1's worst
+    overlapping[3] = [0.3, 0.3, 0.3]
+    result = alignment.alignment_claim(STRENGTHS, labels, overlapping)
+    assert result["verdict"] == "does not hold" and result["margin"] == pytest.approx(-0.01)
+
+
+def test_no_bayes_aligned_strength_is_its_own_verdict():
+    labels = ["weak", "weak", "excessive"]
+    result = alignment.alignment_claim([0, 1, 2], labels, [[0.1], [0.9], [0.95]])
+    assert result == dict(verdict="no Bayes-aligned strength", strength=None, gap=None, margin=None, aligned=[])
+    # strength 0 itself Bayes-aligned does not count as the regime's alignment
+    result = alignment.alignment_claim([0, 1], ["bayes-aligned", "excessive"], [[0.5], [0.1]])
+    assert result["verdict"] == "no Bayes-aligned strength"
+
+
+def test_summarise_gives_mean_min_max_over_seeds():
+    summary = alignment.summarise([dict(cosine=0.2, on=1.0), dict(cosine=0.4, on=3.0), dict(cosine=0.6, on=math.nan)])
+    assert summary["cosine"]["mean"] == pytest.approx(0.4)
+    assert (summary["cosine"]["min"], summary["cosine"]["max"]) == (0.2, 0.6)
+    assert summary["on"]["mean"] == pytest.approx(2.0)  # NaN left out
+    assert summary["on"]["values"][:2] == [1.0, 3.0]
+
+
+def test_plot_sweep_draws_a_band_per_metric_and_the_given_regimes():
+    summaries = [alignment.summarise([dict(row, cosine=0.4), dict(row, cosine=0.5)]) for row in ROWS]
+    labels = alignment.regimes(STRENGTHS, [{k: s[k]["mean"] for k in ("on", "off", "accuracy")} for s in summaries])
+    fig, ax = plt.subplots()
+    alignment.plot_sweep(ax, STRENGTHS, summaries, "λ", labels, metrics=("cosine", "on"))
+    assert len(ax.lines) == 2 and len(ax.collections) == 2  # a mean line and a min-max band each
+    texts = {t.get_text() for t in ax.texts}
+    assert texts == {"weak", "bayes-aligned", "excessive"}
+    plt.close(fig)
+
+
+def test_bad_inputs_raise_errors_naming_the_argument():
+    with pytest.raises(ValueError, match="strengths and rows must be non-empty and of equal length"):
+        alignment.regimes([0, 1], ROWS[:1])
+    with pytest.raises(ValueError, match="start at 0"):
+        alignment.regimes([1, 2], ROWS[:2])
+    with pytest.raises(ValueError, match="sorted"):
+        alignment.regimes([0, 2, 1], ROWS[:3])
+    with pytest.raises(ValueError, match="missing \\['accuracy'\\]"):
+        alignment.regimes([0], [dict(on=1, off=1)])
+    with pytest.raises(ValueError, match="must not hold NaN"):
+        alignment.regimes([0], [dict(on=math.nan, off=1, accuracy=1)])
+    with pytest.raises(ValueError, match="on_kept and accuracy_drop"):
+        alignment.regimes([0], ROWS[:1], on_kept=2)
+    with pytest.raises(ValueError, match="labels must be regimes"):
+        alignment.alignment_claim([0, 1], ["weak", "fine"], [[0.1], [0.2]])
+    with pytest.raises(ValueError, match="equal length"):
+        alignment.alignment_claim([0, 1], ["weak"], [[0.1], [0.2]])
+    with pytest.raises(ValueError, match="per_seed must be a non-empty list"):
+        alignment.summarise([])
