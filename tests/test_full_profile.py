@@ -109,7 +109,7 @@ def _check_glued_text(executed, results):
         for output in cell.get("outputs", []):
             scrap = output.get("metadata", {}).get("scrapbook")
             if scrap:
-                data = output["data"]
+                data = {k[len(scrap.get("mime_prefix", "")):]: v for k, v in output["data"].items()}
                 shown[scrap["name"]] = data.get("text/markdown", data.get("text/plain"))
     assert quoted <= set(shown), f"quoted in the text but never glued: {sorted(quoted - set(shown))}"
     assert set(results.get("glued", {})) == set(shown), "glued values missing from the results JSON"
