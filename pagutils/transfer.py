@@ -64,13 +64,14 @@ def pearson(x, y) -> float:
     return _r(*_pair(x, y, "pearson"))
 
 
-def pearson_bootstrap(x, y, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
+def pearson_bootstrap(x, y, n_boot: int = 2000, level: float = 0.95, seed: int = 0, min_distinct: int = 3) -> dict:
     """Pearson's r of (x, y) with a percentile bootstrap interval: the points (architectures) are resampled with
-    replacement `n_boot` times; resamples in which x or y is constant (r undefined) are dropped and counted.
+    replacement `n_boot` times. A resample holding fewer than `min_distinct` distinct points is dropped (through
+    two points r is +-1 whatever the data: with five points about one resample in ten), and so is one in which x
+    or y is constant (r undefined); `valid` counts the rest.
 
-    Returns dict(r, low, high, n (points), level, n_boot, valid (resamples with a defined r)). With few points
-    the interval is wide: with five, a resample holds on average only about three distinct points.
-    Introduced in Chapter 5."""
+    Returns dict(r, low, high, n (points), level, n_boot, valid). With few points the interval is wide: with
+    five, a resample holds on average only about three distinct points. Introduced in Chapter 5."""
     where = "pearson_bootstrap"
     x, y = _pair(x, y, where)
     checks.integer(n_boot, "n_boot", where, low=10)
@@ -78,12 +79,14 @@ def pearson_bootstrap(x, y, n_boot: int = 2000, level: float = 0.95, seed: int =
     if level >= 1:
         raise ValueError(f"{where}: level must be < 1, got {level}")
     checks.integer(seed, "seed", where, low=0)
+    checks.integer(min_distinct, "min_distinct", where, low=2)
+    if min_distinct > len(x):
+        raise ValueError(f"{where}: min_distinct must be at most the number of points {len(x)}, got {min_distinct}")
     rng = np.random.default_rng(seed)
     index = rng.integers(0, len(x), size=(n_boot, len(x)))
-    rs = np.array([_r(x[i], y[i]) for i in index])
+    rs = np.array([_r(x[i], y[i]) if len(set(i.tolist())) >= min_distinct else math.nan for i in index])
     rs = rs[np.isfinite(rs)]
     tail = (1 - level) / 2
     low, high = (np.quantile(rs, [tail, 1 - tail]) if len(rs) else (math.nan, math.nan))
     return dict(r=_r(x, y), low=float(low), high=float(high), n=len(x), level=float(level), n_boot=n_boot,
                 valid=int(len(rs)))
-

@@ -71,7 +71,10 @@ def test_bootstrap_interval_of_an_exact_line_is_one_point():
     assert result["r"] == pytest.approx(1.0)
     assert result["low"] == pytest.approx(1.0) and result["high"] == pytest.approx(1.0)
     assert result["n"] == 5 and result["n_boot"] == 500
-    assert 0 < result["valid"] < 500  # resamples of one repeated point have no r and are dropped
+    assert 400 < result["valid"] < 480  # resamples of fewer than 3 distinct points (about 1 in 10) are dropped
+    assert transfer.pearson_bootstrap([1, 2, 3, 4, 5], [1, 3, 2, 5, 4], min_distinct=2, n_boot=500)["valid"] > 490
+    with pytest.raises(ValueError, match="min_distinct must be at most the number of points 5"):
+        transfer.pearson_bootstrap([1, 2, 3, 4, 5], [1, 3, 2, 5, 4], min_distinct=6)
 
 
 def test_bootstrap_interval_with_five_points_is_wide_and_seeded():
