@@ -117,6 +117,40 @@ def record(chapter: str, rows: list, cfg: dict, title: str = None) -> Table:
     return table
 
 
+HOLDS, FAILS = "holds", "does not hold"
+VERDICTS = {"all": "reproduced", "some": "partly", "none": "not here"}
+
+
+def claims(rows) -> list:
+    """The claims among a results table's rows: every row whose value is a verdict, "holds" or "does not hold".
+
+    A chapter states a claim of the paper as a test with a rule it gives in its text, computes "holds" or "does not
+    hold" from its measurements, and records it as a row (the metric names the claim, the note the control).
+    Introduced in Chapter 3."""
+    return [r for r in rows if r.get("value") in (HOLDS, FAILS)]
+
+
+def verdict(rows) -> str:
+    """'reproduced' when every claim among `rows` holds, 'partly' when some do, 'not here' when none does, and
+    '–' when there is no claim. Introduced in Chapter 3."""
+    found = claims(rows)
+    if not found:
+        return "–"
+    held = sum(r["value"] == HOLDS for r in found)
+    return VERDICTS["all" if held == len(found) else "some" if held else "none"]
+
+
+def claims_markdown(rows) -> str:
+    """A Markdown table of the claims among `rows` (claim, control or note, this run) and their verdict: the box a
+    chapter shows near its top. Introduced in Chapter 3."""
+    lines = ["| claim | this run | control, or where it was read |", "|---|---|---|"]
+    for r in claims(rows):
+        text = r["metric"].removeprefix("claim: ")
+        mark = "✓ holds" if r["value"] == HOLDS else "✗ does not hold"
+        lines.append(f"| {text} | **{mark}** | {r.get('note') or ''} |")
+    return "\n".join(lines + ["", f"Verdict of this run: **{verdict(rows)}**."])
+
+
 def load_all(folder=None) -> list:
     """Every recorded chapter table in the results folder, sorted by chapter name. Introduced in Chapter 1."""
     folder = folder or paths.results_dir()

@@ -97,13 +97,14 @@ def test_chapter_runs_in_the_full_profile(chapter, full_profile_env):
     _check_glued_text(root / f"{chapter}.ipynb", results)
 
 
-GLUE_ROLE = re.compile(r"\{glue:(?:text|md)\}`([A-Za-z0-9_]+)")
+GLUE_ROLE = re.compile(r"\{glue:(?:text|md)\}`([A-Za-z0-9_]+)|```\{glue:md\} ([A-Za-z0-9_]+)")
 
 
 def _check_glued_text(executed, results):
     """Every number the prose quotes ({glue:text}`key`) was glued by this run, and equals the recorded one."""
     cells = json.loads(executed.read_text())["cells"]
-    quoted = {key for c in cells if c["cell_type"] == "markdown" for key in GLUE_ROLE.findall("".join(c["source"]))}
+    quoted = {role or directive for c in cells if c["cell_type"] == "markdown"
+              for role, directive in GLUE_ROLE.findall("".join(c["source"]))}
     shown = {}
     for cell in cells:
         for output in cell.get("outputs", []):
