@@ -5,7 +5,9 @@ Modules, each named after the idea it computes (and the chapter that introduces 
   defaults        the settings chapters, tests and benchmarks share, per profile (one home)
   checks          argument validation shared by every public function, called once where a value comes in
   gaussian        the robust Gaussian model of Ilyas et al., Section 4 (Chapter 2)
-  features        D_R / D_NR by representation matching, D_rand / D_det by targeted PGD (Chapters 3-5)
+  features        D_R / D_NR by representation matching, D_rand / D_det by targeted PGD, leakage (Chapters 3-5)
+  spread          a measurement over seeds: mean with min-max, and when two are separated by it (Chapter 3)
+  transfer        transfer targets never the source model, Pearson r with a bootstrap interval (Chapter 5)
   gradients       input gradients and SmoothGrad; generation: gradient ascent on a class (Chapter 6)
   synthetic       a dataset with a known manifold and its Bayes-optimal classifier (Chapter 7)
   manifold        tangent spaces, projections, on/off-manifold robustness, autoencoders (Chapters 7, 9)
@@ -35,7 +37,7 @@ if _os.environ.get("PYTORCH_JIT", "1") == "1" and __debug__:
 
 from . import (alignment, attacks, cache, checks, data, defaults, distractor, features, gaussian, generation,
                gradients, manifold, models, paths, plots, profiles, replicates, report, robust_losses, score,
-               synthetic, train, widgets, zoo)
+               spread, synthetic, train, transfer, widgets, zoo)
 from .device import default_device
 from .profiles import settings
 
