@@ -13,6 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .spread import over_seeds, separated
+
 REGIMES = ("weak", "bayes-aligned", "excessive")
 REGIME_COLOURS = {"weak": "tab:blue", "bayes-aligned": "tab:green", "excessive": "tab:red"}
 
@@ -168,14 +170,14 @@ def alignment_claim(strengths, labels, alignment_per_seed) -> dict:
     unknown = set(labels) - set(REGIMES)
     if unknown:
         raise ValueError(f"labels must be regimes {REGIMES}, got {sorted(unknown)}")
-    mean = lambda v: sum(v) / len(v)
+    spreads = [over_seeds(v) for v in values]
     aligned = [i for i in range(1, len(strengths)) if labels[i] == REGIMES[1]]
     if not aligned:
         return dict(verdict=VERDICTS[2], strength=None, gap=None, margin=None, aligned=[])
-    best = max(aligned, key=lambda i: mean(values[i]))
-    margin = min(values[best]) - max(values[0])
-    return dict(verdict=VERDICTS[0] if margin > 0 else VERDICTS[1], strength=strengths[best],
-                gap=mean(values[best]) - mean(values[0]), margin=margin, aligned=[strengths[i] for i in aligned])
+    best = max(aligned, key=lambda i: spreads[i].mean)
+    return dict(verdict=VERDICTS[0] if separated(spreads[best], spreads[0]) else VERDICTS[1],
+                strength=strengths[best], gap=spreads[best].mean - spreads[0].mean,
+                margin=spreads[best].low - spreads[0].high, aligned=[strengths[i] for i in aligned])
 
 
 def logit_sum_gradient(model, x) -> torch.Tensor:
