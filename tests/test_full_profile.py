@@ -84,8 +84,8 @@ def test_chapter_runs_in_the_full_profile(chapter, full_profile_env):
     notebook = ROOT / "book" / f"{chapter}.ipynb"
     command = [str(BIN / "papermill"), str(notebook), str(root / f"{chapter}.ipynb"), "-p", "profile", "full",
                "--cwd", str(notebook.parent)]
-    for name, value in sizes.items():
-        command += ["-p", name, str(value)]
+    for name, value in sizes.items():  # a list goes as YAML (-y), so that it stays a list
+        command += ["-y", json.dumps({name: value})] if isinstance(value, list) else ["-p", name, str(value)]
     run = subprocess.run(command, env=env, capture_output=True, text=True)
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
     results = json.loads((root / "results" / f"{chapter}.json").read_text())
