@@ -7,6 +7,9 @@
 #   make assignments    otter assign on every assignment (student notebook, solutions, autograder zip) and the
 #                       exercise pages (book/teacher.md; installs requirements-teaching.txt first)
 #   make student-book   builds the book with every exercise solution hidden into _build/student
+#   make pdf    the whole executed book as one PDF, _build/latex/book.pdf, through XeLaTeX (needs Debian's TeX Live:
+#               apt-get install texlive-xetex texlive-latex-extra texlive-fonts-recommended texlive-fonts-extra
+#               latexmk fonts-freefont-otf; run make book first and the notebooks come from its execution cache)
 VENV    ?= .venv
 PYTHON  ?= python3
 STAMP   := $(VENV)/.installed
@@ -19,7 +22,7 @@ export PATH := $(BIN):$(PATH)
 # ../shared/data (beside the checkout) is used when present and PAGUTILS_DATA_DIR is unset
 export PAGUTILS_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 
-.PHONY: setup book test unit notebooks bench clean browser-test assignments student-book
+.PHONY: setup book test unit notebooks bench clean browser-test assignments student-book pdf
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +41,10 @@ $(NODE_STAMP): package.json package-lock.json
 book: $(STAMP) $(NODE_STAMP)
 	PAG_PROGRESS=0 $(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Book built: open _build/html/index.html"
+
+pdf: $(STAMP) $(NODE_STAMP)
+	PAG_PROGRESS=0 $(BIN)/jupyter-book build . --builder pdflatex
+	@echo "PDF built: _build/latex/book.pdf"
 
 # otter-grader and what it pulls in: only for the assignments and their tests, not for the book
 $(TEACH_STAMP): $(STAMP) requirements-teaching.txt

@@ -146,8 +146,7 @@ def claims_markdown(rows) -> str:
     lines = ["| claim | this run | control, or where it was read |", "|---|---|---|"]
     for r in claims(rows):
         text = r["metric"].removeprefix("claim: ")
-        mark = "✓ holds" if r["value"] == HOLDS else "✗ does not hold"
-        lines.append(f"| {text} | **{mark}** | {r.get('note') or ''} |")
+        lines.append(f"| {text} | **{r['value']}** | {r.get('note') or ''} |")
     return "\n".join(lines + ["", f"Verdict of this run: **{verdict(rows)}**."])
 
 

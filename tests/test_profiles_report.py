@@ -93,5 +93,5 @@ def test_claims_and_the_verdict_follow_the_recorded_rows():
     assert report.verdict(rows[:2]) == "reproduced" and report.verdict([rows[0], rows[2]]) == "not here"
     assert report.verdict(rows[:1]) == "–"
     box = report.claims_markdown(rows)
-    assert "| D_R above D | **✓ holds** | 3 seeds |" in box and "**✗ does not hold**" in box
+    assert "| D_R above D | **holds** | 3 seeds |" in box and "| D_NR not above D | **does not hold** |  |" in box
     assert box.endswith("Verdict of this run: **partly**.")
