@@ -5,104 +5,48 @@
     python -m pagutils.prefill ch01_adversarial_examples --profile paper --slurm-partition gpu --timeout-min 2880
 
 The configurations are those the chapter asks `zoo.get` for (its zoo classifiers; sets it constructs and the
-models trained on them come later, in the chapter), computed from the chapter's own settings cell (its
-`quick=` / `full=` dicts, and `defaults.PAPER_SETTINGS` for the paper profile), so the chapter finds every one
-in the cache. In the paper profile Chapter 10's sweep gets `defaults.PAPER_REPLICATES` seeds. `--set NAME=VALUE`
-replaces a setting as papermill's `-p` does. The missing configurations run as one job array through submitit
+models trained on them come later, in the chapter), read from the chapter's experiment spec
+(`pagutils.experiments`: `spec.zoo_models(spec.settings(profile=...))`), the same object the notebook reads, so
+the chapter finds every one in the cache. `--set NAME=VALUE` replaces a setting as papermill's `-p` does. The missing configurations run as one job array through submitit
 (`submitit.AutoExecutor`: SLURM where `sbatch` exists, else its local executor; `--executor local` forces it),
 one task and one GPU each, no scheduler of our own. Each task trains resumably (`pagutils.checkpoint`, a
 checkpoint every epoch and every `--checkpoint-steps` steps, under the submitit folder) and is requeued by
 submitit when SLURM times it out or preempts it. A second call finds everything cached and submits nothing.
 """
 import argparse
-import ast
 import json
 import os
 from pathlib import Path
 
-from . import cache, paths
-from .defaults import FULL, PAPER, PAPER_REPLICATES, PAPER_SETTINGS, QUICK, part2_recipe
-from .profiles import PROFILES, settings
-
-BOOK = paths.project_root() / "book"
+from . import cache, experiments, paths
+from .profiles import PROFILES
 
 
 def chapters() -> list:
-    """The chapters (notebook names under book/, without .ipynb)."""
-    return sorted(p.stem for p in BOOK.glob("ch*.ipynb"))
+    """The chapters, by their notebooks' names (`pagutils.experiments.CHAPTERS`)."""
+    return list(experiments.CHAPTERS)
 
 
 def chapter_settings(chapter: str, profile: str, overrides: dict = None) -> dict:
-    """`chapter`'s settings in `profile`, read from its settings cell (its `quick=` and `full=` dicts), the paper
-    profile's from `defaults.PAPER_SETTINGS` over the full ones, then `overrides` (as papermill's `-p`)."""
-    if chapter not in chapters():
+    """`chapter`'s settings in `profile` after `overrides` (as papermill's `-p`), from its experiment spec."""
+    if chapter not in experiments.EXPERIMENTS:
         raise ValueError(f"prefill: unknown chapter {chapter!r}; chapters are {', '.join(chapters())}")
     if profile not in PROFILES:
         raise ValueError(f"prefill: unknown profile {profile!r}; profiles are {PROFILES}")
-    cell = _settings_cell(BOOK / f"{chapter}.ipynb")
-    profiles = {keyword.arg: keyword.value for keyword in cell.keywords if keyword.arg in ("quick", "full")}
-    names = dict(QUICK=QUICK, FULL=FULL, PAPER=PAPER, dict=dict)
-    values = {name: eval(compile(ast.Expression(node), chapter, "eval"), names) for name, node in profiles.items()}
-    unknown = sorted(set(overrides or {}) - set(values["full"]))
+    spec = experiments.get(chapter)
+    unknown = sorted(set(overrides or {}) - set(spec.full))
     if unknown:
         raise ValueError(f"prefill: unknown setting(s) {unknown} for {chapter}; it takes "
-                         f"{', '.join(sorted(values['full']))}")
-    # resolved as the chapter resolves them (`profiles.settings`: the same defaults, checks and paper values)
-    chosen = settings(dict(profile=profile, **(overrides or {})), quick=values["quick"], full=values["full"],
-                      paper=PAPER_SETTINGS.get(chapter))
-    return {name: value for name, value in chosen.items() if name != "started"}
-
-
-def _settings_cell(notebook: Path):
-    """The `settings(globals(), quick=..., full=...)` call of a notebook's settings cell (parsed, not run)."""
-    for cell in json.loads(notebook.read_text())["cells"]:
-        source = "".join(cell["source"])
-        if cell["cell_type"] == "code" and "settings(" in source and "full=" in source:
-            for node in ast.walk(ast.parse(source)):
-                if isinstance(node, ast.Call) and any(k.arg == "full" for k in node.keywords):
-                    return node
-    raise ValueError(f"prefill: {notebook} has no settings cell (`pagutils.settings(globals(), quick=, full=)`)")
+                         f"{', '.join(sorted(spec.full))}")
+    return spec.settings(profile=profile, **(overrides or {}))
 
 
 def configurations(chapter: str, profile: str = "quick", overrides: dict = None) -> list:
-    """The zoo configurations `chapter` asks for in `profile` (after `overrides`), without repeats."""
-    from . import robust_losses, zoo
+    """The zoo configurations `chapter` asks for in `profile` (after `overrides`), without repeats: its spec's
+    `zoo_models`, the very list the notebook asks `zoo.get` for."""
     cfg = chapter_settings(chapter, profile, overrides)
-    p, found = cfg["profile"], []
-    if chapter in ("ch01_adversarial_examples", "ch06_perceptually_aligned_gradients", "ch09_manifold_real_images"):
-        recipe = dict(n_train=cfg["n_train"], epochs=cfg["epochs"])
-        found = [zoo.standard(cfg["dataset"], p, **recipe), zoo.robust(cfg["dataset"], p, eps=cfg["train_eps"], **recipe)]
-        if "judge_arch" in cfg:
-            found.append(zoo.standard(cfg["dataset"], p, arch=cfg["judge_arch"], **recipe))
-    elif chapter in ("ch03_robustified_datasets", "ch04_non_robust_features", "ch05_transferability"):
-        recipe = dict(n_train=cfg["source_n_train"], epochs=cfg["source_epochs"])
-        found = [zoo.standard(cfg["dataset"], p, **recipe)]
-        if "train_eps" in cfg:
-            found.append(zoo.robust(cfg["dataset"], p, eps=cfg["train_eps"], **recipe))
-        found += [zoo.standard(cfg["dataset"], p, arch=arch, **recipe) for arch in cfg.get("archs", [])]
-    elif chapter == "ch10_four_ways_three_regimes":
-        found = _chapter10(cfg, robust_losses)
-    unique = {cache.config_key(config): config for config in found}
+    unique = {cache.config_key(c): c for c in experiments.get(chapter).zoo_models(cfg).values()}
     return list(unique.values())
-
-
-def _chapter10(cfg, robust_losses) -> list:
-    """Chapter 10's sweep, as its notebook builds it; in the paper profile with Srinivas et al.'s recipe
-    (`defaults.part2_recipe`) and `PAPER_REPLICATES` seeds."""
-    strengths = {"gradient_norm": cfg["lam_gradient_norm"], "noise_consistency": cfg["lam_noise_consistency"],
-                 "noise_augmentation": cfg["sigma_noise_augmentation"], "pgd": cfg["eps_pgd"]}
-    extra = {"noise_consistency": dict(objective_args=dict(sigma=cfg["consistency_sigma"])),
-             "pgd": dict(objective_args=dict(steps=cfg["pgd_steps"]))}
-    seeds = range(PAPER_REPLICATES) if cfg["profile"] == "paper" else [None]
-    found = []
-    for method, values in strengths.items():
-        for s in [0.0] + list(values):
-            for seed in seeds:
-                seeded = {} if seed in (None, 0) else dict(seed=seed)
-                found.append(robust_losses.config(method, s, cfg["dataset"], cfg["profile"], n_train=cfg["n_train"],
-                                                  epochs=cfg["epochs"], **extra.get(method, {}), **seeded,
-                                                  **part2_recipe(cfg["profile"])))
-    return found
 
 
 def missing(configs: list) -> list:

@@ -15,6 +15,7 @@ import time
 from html import escape
 
 from . import checks, paths
+from .claims import Claim, markdown as claims_markdown, verdict as claims_verdict
 
 
 def _fmt(value):
@@ -28,18 +29,25 @@ def _fmt(value):
 class Table(dict):
     """A recorded results table; shows as HTML in a notebook and as text elsewhere. Introduced in Chapter 1."""
 
+    def _seconds(self) -> str:
+        return "run time not recorded" if self.get("seconds") is None else f"{self['seconds']:.0f} s"
+
     def _repr_html_(self):
         head = "".join(f"<th>{h}</th>" for h in ("metric", "this run", "paper", "note"))
         body = "".join(
             f"<tr><td>{escape(r['metric'])}</td><td>{_fmt(r['value'])}</td><td>{_fmt(r.get('paper'))}</td>"
             f"<td>{escape(r.get('note') or '')}</td></tr>" for r in self["rows"])
+        body += "".join(
+            f"<tr><td>claim: {escape(c['statement'])}</td><td><b>{escape(c['outcome'])}</b></td><td>holds</td>"
+            f"<td>{escape(c['note'] or '')}</td></tr>" for c in self.get("claims", []))
         caption = (f"{escape(self['title'])} — profile <b>{self['profile']}</b>, dataset {self['dataset']}, "
-                   f"{self['seconds']:.0f} s")
+                   f"{self._seconds()}")
         return f"<table><caption>{caption}</caption><tr>{head}</tr>{body}</table>"
 
     def __repr__(self):
-        lines = [f"{self['title']} (profile {self['profile']}, dataset {self['dataset']}, {self['seconds']:.0f} s)"]
+        lines = [f"{self['title']} (profile {self['profile']}, dataset {self['dataset']}, {self._seconds()})"]
         lines += [f"  {r['metric']:<48} {_fmt(r['value']):>10}   paper: {_fmt(r.get('paper'))}" for r in self["rows"]]
+        lines += [f"  claim: {c['statement']:<41} {c['outcome']:>10}   paper: holds" for c in self.get("claims", [])]
         return "\n".join(lines)
 
 
@@ -94,19 +102,35 @@ def _check_rows(rows):
                 raise ValueError(f"rows[{i}][{key!r}] must be a number, a string or None, got {checks.brief(value)}")
 
 
-def record(chapter: str, rows: list, cfg: dict, title: str = None) -> Table:
-    """Write the chapter's results table as JSON and return it for display. Introduced in Chapter 1."""
+def record(chapter: str, rows: list, cfg: dict, title: str = None, claims: list = ()) -> Table:
+    """Write the chapter's results table as JSON and return it for display. Introduced in Chapter 1.
+
+    `claims` are the chapter's claims as the run read them (`claims.Claim`, from the chapter's experiment spec):
+    they are stored beside the rows and shown under them, and their box is glued as `<prefix>_claims` (quoted in
+    the chapter's text with ``{glue:md}`ch03_claims` ``). The zoo models the chapter asked for (`zoo.requested`)
+    are stored as `zoo`, so a test can compare them with what `pagutils.prefill` prepares."""
     if not isinstance(chapter, str) or not chapter or any(c in chapter for c in "/\\") or chapter.startswith("."):
         raise ValueError(f"record: chapter must be a file-name-like id such as 'ch01_adversarial_examples', got {chapter!r}")
     checks.mapping(cfg, "cfg", "record")
     _check_rows(rows)
+    claims = list(claims)
+    for i, claim in enumerate(claims):
+        if not isinstance(claim, Claim):
+            raise checks.ArgumentTypeError(f"record: claims[{i}] must be a claims.Claim (spec.claim(key).read(...)), "
+                                           f"got {checks.brief(claim)}")
+    prefix = chapter.split("_")[0]
+    if claims and re.fullmatch(r"ch\d\d", prefix):
+        glue(f"{prefix}_claims", claims_markdown(claims))
+    from . import zoo
     table = Table(
         chapter=chapter, title=title or chapter, profile=cfg.get("profile"), dataset=cfg.get("dataset"),
         seconds=time.perf_counter() - cfg["started"] if "started" in cfg else None,
         settings={k: v for k, v in cfg.items() if k != "started"},
         rows=[dict(metric=r["metric"], value=r["value"], paper=r.get("paper"), note=r.get("note")) for r in rows],
         recorded=time.strftime("%Y-%m-%d %H:%M:%S"),
-        glued={k: v for k, v in _GLUED.items() if k.startswith(chapter.split("_")[0] + "_")},
+        glued={k: v for k, v in _GLUED.items() if k.startswith(prefix + "_")},
+        claims=[c.as_dict() for c in claims],
+        zoo=sorted(zoo.requested()),
     )
     folder = paths.results_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -117,37 +141,16 @@ def record(chapter: str, rows: list, cfg: dict, title: str = None) -> Table:
     return table
 
 
-HOLDS, FAILS = "holds", "does not hold"
-VERDICTS = {"all": "reproduced", "some": "partly", "none": "not here"}
+def claims(table) -> list:
+    """The claims a recorded results table holds (`claims.Claim` objects, read by the run).
+    Introduced in Chapter 1."""
+    return [Claim.from_dict(c) for c in table.get("claims", [])]
 
 
-def claims(rows) -> list:
-    """The claims among a results table's rows: every row whose value is a verdict, "holds" or "does not hold".
-
-    A chapter states a claim of the paper as a test with a rule it gives in its text, computes "holds" or "does not
-    hold" from its measurements, and records it as a row (the metric names the claim, the note the control).
-    Introduced in Chapter 3."""
-    return [r for r in rows if r.get("value") in (HOLDS, FAILS)]
-
-
-def verdict(rows) -> str:
-    """'reproduced' when every claim among `rows` holds, 'partly' when some do, 'not here' when none does, and
-    '–' when there is no claim. Introduced in Chapter 3."""
-    found = claims(rows)
-    if not found:
-        return "–"
-    held = sum(r["value"] == HOLDS for r in found)
-    return VERDICTS["all" if held == len(found) else "some" if held else "none"]
-
-
-def claims_markdown(rows) -> str:
-    """A Markdown table of the claims among `rows` (claim, control or note, this run) and their verdict: the box a
-    chapter shows near its top. Introduced in Chapter 3."""
-    lines = ["| claim | this run | control, or where it was read |", "|---|---|---|"]
-    for r in claims(rows):
-        text = r["metric"].removeprefix("claim: ")
-        lines.append(f"| {text} | **{r['value']}** | {r.get('note') or ''} |")
-    return "\n".join(lines + ["", f"Verdict of this run: **{verdict(rows)}**."])
+def verdict(table) -> str:
+    """The chapter's verdict from its recorded claims: reproduced, partly, not here, or '–' without claims
+    (`claims.verdict`). Introduced in Chapter 1."""
+    return claims_verdict(claims(table))
 
 
 def load_all(folder=None) -> list:

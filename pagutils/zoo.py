@@ -48,8 +48,8 @@ def cached_model(config: dict, model, fit, device=None):
     The one path by which every trained model of the course is made: the weights are loaded from the
     safetensors cache when a model with exactly this `config` was trained before (by any chapter), and otherwise
     trained now and cached. `history` is a list of per-epoch records (dicts with at least `epoch` and `loss`);
-    `fit` may instead return a dict holding `history` and more entries to store (`replicates.get_many` stores
-    the joint run's `train_seconds` and `trained_together`).
+    `fit` may instead return a dict holding `history` and more entries to store (benchmarks/replicates.py's
+    `get_many` stores the joint run's `train_seconds` and `trained_together`).
     The model comes back in eval mode and carries `config`, `history`, `trained_now` (False when loaded) and
     `train_seconds` (of the run that trained it). Introduced in Chapter 1.
     """
@@ -70,6 +70,16 @@ def cached_model(config: dict, model, fit, device=None):
     return model
 
 
+_REQUESTED = {}  # config key -> configuration, of every zoo.get on a named dataset in this process
+
+
+def requested() -> dict:
+    """The configurations (by cache key) this process asked `get` for on a named training set (not on a given
+    `data`): what `pagutils.prefill` must prepare for a chapter. `report.record` stores their keys.
+    Introduced in Chapter 1."""
+    return dict(_REQUESTED)
+
+
 def get(config: dict, data=None, device=None, eval_data=None, show_progress=True):
     """The model trained with `config`, loaded from the cache or trained now and cached (`cached_model`).
 
@@ -85,6 +95,8 @@ def get(config: dict, data=None, device=None, eval_data=None, show_progress=True
         checks.nonempty(eval_data, "eval_data", "zoo.get")
     device = resolve(device)
     recipe = Recipe.from_config(config)
+    if data is None:
+        _REQUESTED[cache.config_key(config)] = config
     model = make_classifier(config["arch"], config["dataset"], seed=recipe.seed).to(device)
 
     def fit(model):

@@ -16,6 +16,8 @@ import pytest
 from safetensors import safe_open
 
 from cifar_fixture import SITECUSTOMIZE, write_cifar_fixture
+from pagutils import cache, experiments, prefill
+from pagutils.claims import OUTCOMES
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -95,6 +97,12 @@ def test_chapter_runs_in_the_full_profile(chapter, full_profile_env):
     if paper.get("dataset") == "cifar10":
         assert "resnet18" in _trained_archs(root / "cache")
     _check_glued_text(root / f"{chapter}.ipynb", results)
+    # the run asked the zoo for exactly what prefill prepares, and read every claim its spec declares
+    prepared = {cache.config_key(c) for c in prefill.configurations(chapter, "full", sizes)}
+    assert set(results["zoo"]) == prepared, "the chapter's zoo requests differ from its spec's (prefill's)"
+    spec = experiments.get(chapter)
+    assert [c["key"] for c in results["claims"]] == [c.key for c in spec.claims]
+    assert all(c["outcome"] in OUTCOMES for c in results["claims"])
 
 
 GLUE_ROLE = re.compile(r"\{glue:(?:text|md)\}`([A-Za-z0-9_]+)|```\{glue:md\} ([A-Za-z0-9_]+)")

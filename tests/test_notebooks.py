@@ -47,10 +47,10 @@ def test_chapter_reads_on_the_page(path):
         if "figure" in mystnb:
             assert mystnb.get("image", {}).get("alt", "").strip(), \
                 f"{path.name}: figure {mystnb['figure'].get('name')} has no alt text (mystnb.image.alt)"
-        if "parameters" in cell.metadata.get("tags", []) or "pagutils.settings(" in cell.source:
+        if "parameters" in cell.metadata.get("tags", []) or "spec.settings(" in cell.source:
             assert "hide-cell" in cell.metadata.get("tags", []), f"{path.name}: the settings are not folded away"
             assert mystnb.get("code_prompt_show") == "Settings of this run"
-            if "pagutils.settings(" in cell.source:
+            if "spec.settings(" in cell.source:
                 assert "use_course_style()" in cell.source, f"{path.name}: the import cell sets no figure style"
     title = nb.cells[1].source.splitlines()[0]
     assert title.startswith("# ") and "$" not in title and "\\" not in title, f"{path.name}: title {title!r}"

@@ -85,13 +85,3 @@ def test_glued_numbers_are_recorded_with_their_chapter_only(tmp_path, monkeypatc
         report.glue("ch98_many", torch.ones(3))
 
 
-def test_claims_and_the_verdict_follow_the_recorded_rows():
-    rows = [dict(metric="accuracy", value=0.9), dict(metric="claim: D_R above D", value="holds", note="3 seeds"),
-            dict(metric="claim: D_NR not above D", value="does not hold")]
-    assert [r["metric"] for r in report.claims(rows)] == ["claim: D_R above D", "claim: D_NR not above D"]
-    assert report.verdict(rows) == "partly"
-    assert report.verdict(rows[:2]) == "reproduced" and report.verdict([rows[0], rows[2]]) == "not here"
-    assert report.verdict(rows[:1]) == "–"
-    box = report.claims_markdown(rows)
-    assert "| D_R above D | **holds** | 3 seeds |" in box and "| D_NR not above D | **does not hold** |  |" in box
-    assert box.endswith("Verdict of this run: **partly**.")
