@@ -26,12 +26,13 @@ alone.
 """
 import contextlib
 import functools
+import inspect
 import math
 
 import torch
 import torch.nn.functional as F
 
-from . import checks
+from . import cache, checks
 from .device import resolve_compile
 from .models import channels_last, evaluating, forward, frozen
 from .progress import progress
@@ -348,13 +349,40 @@ def robust_accuracy(model, data, eps, norm="l2", steps=20, step_size=None, batch
     return correct / len(data)
 
 
-def accuracy_vs_eps(model, data, eps_list, norm="l2", steps=20, **kwargs) -> list:
-    """Robust accuracy at every epsilon of `eps_list`.
+_SETTINGS = inspect.signature(robust_accuracy)  # the attack settings (and defaults) accuracy_vs_eps caches under
 
-    Introduced in Chapter 1."""
+
+def accuracy_vs_eps(model, data, eps_list, norm="l2", steps=20, **kwargs) -> list:
+    """Robust accuracy at every epsilon of `eps_list` (`robust_accuracy`, whose settings `kwargs` are).
+
+    A model that carries its `config` (as every zoo model does) has its curve cached (`cache.cached_values`),
+    keyed by that config, digests of its weights and of `data`, the radii and the attack's settings: asked again,
+    it is read, not recomputed. Introduced in Chapter 1."""
     if not isinstance(eps_list, (list, tuple)) or not eps_list:
         raise checks.ArgumentTypeError(f"accuracy_vs_eps: eps_list must be a non-empty list of radii, got "
                                        f"{checks.brief(eps_list)}")
     for eps in eps_list:
         checks.positive(eps, "every entry of eps_list", "accuracy_vs_eps", allow_zero=True)
-    return [robust_accuracy(model, data, eps, norm, steps, **kwargs) for eps in eps_list]
+    curve = lambda: [robust_accuracy(model, data, eps, norm, steps, **kwargs) for eps in eps_list]
+    if not isinstance(getattr(model, "config", None), dict):
+        return curve()
+    return cache.cached_values("evaluations", _curve_config(model, data, eps_list, norm, steps, kwargs), curve)[0]
+
+
+def _curve_config(model, data, eps_list, norm, steps, kwargs) -> dict:
+    """The cache key of `accuracy_vs_eps`: the model, the images, the radii and every setting of the attack
+    (`robust_accuracy`'s defaults filled in, so leaving one out or naming its default gives the same key)."""
+    checks.nonempty(data, "data", "accuracy_vs_eps")
+    try:
+        bound = _SETTINGS.bind(model, data, 0.0, norm, steps, **kwargs)
+    except TypeError as error:
+        raise checks.ArgumentTypeError(f"accuracy_vs_eps: kwargs must be settings of robust_accuracy, got "
+                                       f"{sorted(kwargs)}: {error}") from None
+    bound.apply_defaults()
+    attack = {name: value for name, value in bound.arguments.items()
+              if name not in ("model", "data", "eps", "show_progress")}
+    if attack["step_size"] is not None:
+        attack["step_size"] = float(attack["step_size"])
+    return dict(evaluation="accuracy_vs_eps", model=model.config, weights=cache.tensor_digest(model.state_dict()),
+                data=cache.tensor_digest({"x": data.x, "y": data.y}), eps=[float(eps) for eps in eps_list],
+                attack=attack)

@@ -9,6 +9,11 @@ holds its configuration and a SHA-256 digest of its tensors (both checked on loa
 give the tensor shapes it expects (`expect`), so a file whose tensors do not fit is rebuilt too. (A file
 written before digests were stored is checked for its configuration and shapes only.)
 Only safetensors files are read: loading one never runs code.
+
+The key also holds the versions of the algorithms that made the artefact (`pagutils.versions`: its kind's, and
+those of every objective, construction, model kind and evaluation its configuration names), and the file stores
+them. Bump the version in the commit that changes the algorithm: its artefacts are then rebuilt, the others kept.
+`cached_values` caches a list of numbers, such as a robust-accuracy curve, the same way.
 """
 import contextlib
 import hashlib
@@ -21,7 +26,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from . import checks, paths
+from . import checks, paths, versions
 
 try:
     import fcntl
@@ -42,10 +47,20 @@ def config_key(config: dict) -> str:
 
 
 def path_for(kind: str, config: dict) -> Path:
+    """The file of `config`'s artefact of `kind`: named by a hash of `config` and of the versions of the
+    algorithms that make it (`versions.of`; a kind or name without a version is an error). Introduced in Chapter 1."""
     if not isinstance(kind, str) or not kind or any(c in kind for c in "/\\.") :
         raise ValueError(f"cache: kind must be a non-empty folder name (no '/', '\\' or '.'), got {kind!r}")
     checks.mapping(config, "config", "cache")
-    return paths.cache_dir() / kind / f"{config_key(config)}.safetensors"
+    canonical(config)  # a configuration that is not JSON is refused before its versions are looked up
+    key = config_key({"config": config, "versions": versions.of(kind, config)})
+    return paths.cache_dir() / kind / f"{key}.safetensors"
+
+
+def _versions_at(path: Path, config: dict):
+    """The versions a file at `path` records: those of its kind (its folder) when it lies in the cache, where
+    `path_for` puts it, else None."""
+    return versions.of(path.parent.name, config) if path.parent.parent == paths.cache_dir() else None
 
 
 @contextlib.contextmanager
@@ -97,11 +112,15 @@ def read(path: Path, config: dict, device="cpu", expect: dict = None, warn: bool
     shapes `expect` gives), else None (with a warning). Introduced in Chapter 1."""
     if not path.is_file():
         return None
+    made_by = _versions_at(path, config)
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
         if metadata.get("config") != canonical(config):
             raise ValueError("it was made for another configuration")
+        if made_by is not None and metadata.get("versions", canonical(made_by)) != canonical(made_by):
+            raise ValueError(f"it was made by other versions of the algorithms ({metadata['versions']}, now "
+                             f"{canonical(made_by)})")
         tensors = load_file(str(path), device="cpu")
         if "digest" in metadata and tensor_digest(tensors) != metadata["digest"]:
             raise ValueError("its tensors do not match the digest stored with them (the file is corrupt)")
@@ -117,12 +136,15 @@ def read(path: Path, config: dict, device="cpu", expect: dict = None, warn: bool
 
 
 def write(path: Path, config: dict, tensors: dict, info: dict = None):
-    """Write tensors atomically: to a temporary file beside `path`, then rename it into place.
-    Introduced in Chapter 1."""
+    """Write tensors atomically: to a temporary file beside `path`, then rename it into place. A file in the
+    cache also records the versions of the algorithms that made it. Introduced in Chapter 1."""
+    made_by = _versions_at(path, config)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     cpu = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
     metadata = {"config": canonical(config), "info": json.dumps(info or {}), "digest": tensor_digest(cpu)}
+    if made_by is not None:
+        metadata["versions"] = canonical(made_by)
     try:
         save_file(cpu, str(temporary), metadata=metadata)
         os.replace(temporary, path)
@@ -164,6 +186,31 @@ def _check_built(result, expect, kind):
     if problem:
         raise ValueError(f"cache: the {kind!r} artefact just built does not fit its expected shapes: {problem}")
     return result
+
+
+def cached_values(kind: str, config: dict, build):
+    """(values, built): a list of numbers for `config`, read from the cache or computed by `build() -> list`.
+
+    For evaluations too slow to repeat, such as a robust-accuracy curve: `config` names the evaluation
+    (`config['evaluation']`, whose version enters the key) and everything the numbers depend on. They are stored
+    as one float64 tensor (exact for Python floats). `built` is True when `build` ran. Introduced in Chapter 1.
+    """
+    where = "cache.cached_values"
+    checks.mapping(config, "config", where, required=("evaluation",))
+    if not callable(build):
+        raise checks.ArgumentTypeError(f"{where}: build must be a function returning a list of numbers, got "
+                                       f"{checks.brief(build)}")
+
+    def build_tensors():
+        values = build()
+        if not isinstance(values, (list, tuple)) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise checks.ArgumentTypeError(f"{where}: build for {config['evaluation']!r} must return a list of "
+                                           f"numbers, got {checks.brief(values)}")
+        return {"values": torch.tensor([float(v) for v in values], dtype=torch.float64)}, {}
+
+    tensors, _, built = cached(kind, config, build_tensors, expect={"values": (None,)})
+    return tensors["values"].tolist(), built
 
 
 def remove(kind: str, config: dict):

@@ -67,3 +67,14 @@ def test_writes_are_atomic_and_leave_no_temporary_files():
 def test_unserialisable_configuration_is_refused():
     with pytest.raises(ValueError, match="config must hold only JSON values"):
         cache.config_key({"model": object()})
+
+
+def test_a_bumped_objective_version_retrains_its_models_only(monkeypatch):
+    from pagutils import versions
+    zoo.get(TINY, device="cpu", show_progress=False)
+    calls = _count_training(monkeypatch)
+    monkeypatch.setitem(versions.VERSIONS["objective"], "pgd", versions.VERSIONS["objective"]["pgd"] + 1)
+    assert not zoo.get(TINY, device="cpu", show_progress=False).trained_now, "a standard model outlives pgd's bump"
+    monkeypatch.setitem(versions.VERSIONS["objective"], "standard", versions.VERSIONS["objective"]["standard"] + 1)
+    assert zoo.get(TINY, device="cpu", show_progress=False).trained_now and calls == [1]
+    assert not zoo.get(TINY, device="cpu", show_progress=False).trained_now and calls == [1]
