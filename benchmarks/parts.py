@@ -332,8 +332,8 @@ def run_floor_profile(ctx):
 
 @part("seeds", devices=("cpu", "cuda"), show=tables.seeds)
 def run_seeds(ctx):
-    """Seeds at the price of one: 3 seeds of a small model trained together (`pagutils.replicates`) against one by
-    one, models per second (benchmarks/seeds.py)."""
+    """Seeds at the price of one: 3 seeds of a small model trained together (benchmarks/replicates.py) against
+    one by one, models per second (benchmarks/seeds.py)."""
     import seeds
     return [seeds.measure(3, 2000, 1, arch, device=ctx.device, timer=ctx.timer) for arch in ("small_cnn", "mlp")]
 

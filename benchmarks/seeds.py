@@ -1,4 +1,4 @@
-"""Seeds at the price of one? Training K replicates together (`pagutils.replicates`) against one by one.
+"""Seeds at the price of one? Training K replicates together (`replicates.py`, here) against one by one.
 
     python benchmarks/seeds.py                                  # small CNN and MLP, 3 seeds, 2,000 MNIST images
     python benchmarks/seeds.py --arch small_cnn --models 3 6 --objective gradient_norm --threads 1
@@ -12,8 +12,9 @@ import argparse
 
 import torch
 
-from pagutils import data, models, replicates, train
+from pagutils import data, models, train
 from pagutils.device import resolve
+import replicates
 from timing import CLOCKS, Timer, clock_name
 
 

@@ -109,5 +109,5 @@ def floor_profile(rows, results):
 
 def seeds(rows, results):
     import seeds as seeds_benchmark
-    return ["", "Seeds trained together (pagutils.replicates) against one by one, 3 models, 2,000 MNIST images, "
-                "1 epoch:", *("  " + line for line in seeds_benchmark.table(rows))]
+    return ["", "Seeds trained together (benchmarks/replicates.py) against one by one, 3 models, 2,000 MNIST "
+                "images, 1 epoch:", *("  " + line for line in seeds_benchmark.table(rows))]

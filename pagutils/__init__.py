@@ -13,7 +13,6 @@ Modules, each named after the idea it computes (and the chapter that introduces 
   manifold        tangent spaces, projections, on/off-manifold robustness, autoencoders (Chapters 7, 9)
   distractor      MNIST with a fixed distractor half (Chapter 8)
   robust_losses   gradient-norm, noise-consistency, noise-augmentation objectives (Chapter 10)
-  replicates      several seeds or strengths of one small model trained together in one pass (Chapter 10)
   score, alignment  denoiser scores, the ideal denoiser's Bayes-optimal gradient, alignment (Chapter 10)
   widgets         sliders over pre-rendered pictures that work in the static book (Chapters 1, 2, 9)
 Paper scale (README, 'When one machine is not enough'; imported on demand, not here):
@@ -36,8 +35,8 @@ if _os.environ.get("PYTORCH_JIT", "1") == "1" and __debug__:
         from torch._decomp import decompositions_for_jvp as _decompositions_for_jvp  # noqa: F401
 
 from . import (alignment, attacks, cache, checks, data, defaults, distractor, features, gaussian, generation,
-               gradients, manifold, models, paths, plots, profiles, replicates, report, robust_losses, score,
-               spread, synthetic, train, transfer, widgets, zoo)
+               gradients, manifold, models, paths, plots, profiles, report, robust_losses, score, spread,
+               synthetic, train, transfer, widgets, zoo)
 from .device import default_device
 from .profiles import settings
 

@@ -88,19 +88,20 @@ def ssim_alignment(grad, score, window=7):
 
 def summarise(per_seed) -> dict:
     """Mean, min and max over seeds of every metric of `per_seed` (one `measure` dict per seed of one strength):
-    dict(metric -> dict(mean=, min=, max=, values=[...])). NaN values (e.g. an undefined on_fraction) are left
-    out of the mean, min and max. Introduced in Chapter 10."""
+    dict(metric -> dict(mean=, min=, max=, values=[...])), each metric reduced by `spread.over_seeds`: a NaN value
+    (a failed seed, e.g. an undefined on_fraction) is left out of the mean, min and max but kept in `values`, and a
+    metric NaN for every seed has NaN mean, min and max. Introduced in Chapter 10."""
     per_seed = list(per_seed)
     if not per_seed or not all(isinstance(m, dict) for m in per_seed):
-        raise ValueError(f"per_seed must be a non-empty list of measure dicts, got {per_seed!r}")
+        raise ValueError(f"summarise: per_seed must be a non-empty list of measure dicts, got {per_seed!r}")
     keys = set(per_seed[0])
     if any(set(m) != keys for m in per_seed):
-        raise ValueError("every seed's measure dict must have the same metrics")
+        raise ValueError("summarise: every seed's measure dict must have the same metrics")
     out = {}
     for key in per_seed[0]:
-        values = [float(m[key]) for m in per_seed]
-        finite = [v for v in values if not math.isnan(v)] or [math.nan]
-        out[key] = dict(mean=sum(finite) / len(finite), min=min(finite), max=max(finite), values=values)
+        values = [m[key] for m in per_seed]
+        s = over_seeds(values, name=f"per_seed's {key!r} values", where="summarise")
+        out[key] = dict(mean=s.mean, min=s.low, max=s.high, values=[float(v) for v in values])
     return out
 
 

@@ -77,7 +77,7 @@ PAPER_REPLICATES = 3  # seeds per (method, strength) in Srinivas et al.'s CIFAR-
 def part2_recipe(profile: str) -> dict:
     """The zoo-recipe overrides of Part II's models (Chapter 10) in `profile`: in the paper profile Srinivas et
     al.'s ResNet-18 recipe (`PAPER_SRINIVAS`, less n_train and epochs, which are chapter settings), else none.
-    Chapter 10 passes them to `robust_losses.config`, as `pagutils.prefill` does."""
+    Chapter 10 passes them to `zoo.trained_with`, as `pagutils.prefill` does."""
     if profile != "paper":
         return {}
     return {k: v for k, v in PAPER_SRINIVAS.items() if k not in ("n_train", "epochs")}

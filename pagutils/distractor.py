@@ -24,7 +24,6 @@ from .device import resolve
 from .gradients import input_gradient
 from .models import ARCHITECTURES, Classifier, evaluating
 from .progress import progress
-from . import robust_losses  # noqa: F401  (registers the 'noise_augmentation' objective)
 from .train import Recipe, train
 from .zoo import cached_model
 
@@ -209,23 +208,31 @@ def ratio_summary(runs, sigmas) -> dict:
     """The relative noise robustness of one model over its seeds: `runs` is a list of ratio curves, one per seed,
     each with one entry per noise level of `sigmas` (`relative_noise_robustness(...)["ratio"]`).
 
-    Returns dict(sigma, mean, low, high) over the noise levels where every seed's ratio is defined and finite
-    (σ = 0 and a distractor change of exactly 0 are left out), `low`/`high` the minimum and maximum over seeds,
+    Every noise level is reduced over seeds by `spread.over_seeds`: a NaN ratio (both changes 0, undefined) is a
+    failed seed there, left out. Left out entirely are σ = 0, the levels where some seed's ratio is infinite (a
+    distractor change of exactly 0: a ratio no mean holds) and those where no seed has a ratio.
+
+    Returns dict(sigma, mean, low, high) over the levels kept, `low`/`high` the minimum and maximum over seeds,
     and the peak of the mean: `peak`, `peak_sigma`, `peak_low`, `peak_high`. Introduced in Chapter 8."""
+    from .spread import over_seeds
     if not isinstance(runs, (list, tuple)) or not runs:
         raise ValueError(f"ratio_summary: runs must be a non-empty list of ratio curves, got {runs!r}")
     if not isinstance(sigmas, (list, tuple)) or any(len(run) != len(sigmas) for run in runs):
         raise ValueError(f"ratio_summary: every curve of runs must have one ratio per sigma ({len(sigmas)} sigmas)")
-    values = torch.tensor([[float(r) for r in run] for run in runs], dtype=torch.float64)
-    keep = [j for j, s in enumerate(sigmas) if s > 0 and torch.isfinite(values[:, j]).all()]
-    if not keep:
-        raise ValueError("ratio_summary: no noise level has a finite ratio for every seed")
-    values = values[:, keep]
-    mean, low, high = values.mean(0), values.amin(0), values.amax(0)
-    best = int(mean.argmax())
-    return dict(sigma=[float(sigmas[j]) for j in keep], mean=mean.tolist(), low=low.tolist(), high=high.tolist(),
-                peak=mean[best].item(), peak_sigma=float(sigmas[keep[best]]), peak_low=low[best].item(),
-                peak_high=high[best].item())
+    kept, spreads = [], []   # the noise levels kept and the Spread of their ratios over seeds
+    for j, sigma in enumerate(sigmas):
+        ratios = [run[j] for run in runs]
+        if sigma > 0 and not any(r in (math.inf, -math.inf) for r in ratios):
+            spread = over_seeds(ratios, name=f"the ratios of runs at sigmas[{j}]", where="ratio_summary")
+            if spread.n:
+                kept.append(float(sigma))
+                spreads.append(spread)
+    if not kept:
+        raise ValueError("ratio_summary: no noise level above 0 has a finite ratio for any seed")
+    best = max(range(len(spreads)), key=lambda i: spreads[i].mean)
+    return dict(sigma=kept, mean=[s.mean for s in spreads], low=[s.low for s in spreads],
+                high=[s.high for s in spreads], peak=spreads[best].mean, peak_sigma=kept[best],
+                peak_low=spreads[best].low, peak_high=spreads[best].high)
 
 
 def plot_relative_robustness(ratios, sigmas, ax=None):

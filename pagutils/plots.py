@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from . import checks
+from .spread import over_seeds
 
 NORM_NAMES = {"l2": "L2", "linf": "L∞"}
 
@@ -125,40 +126,44 @@ def magnified(v: torch.Tensor, signed: bool = True, percentile: float = 100.0) -
     return (0.5 + 0.5 * scaled).clamp(0, 1) if signed else scaled.clamp(0, 1)
 
 
-def _per_seed(values):
-    """(mean, low, high) lists of a curve given either as one list or as one list per seed (all equally long)."""
+def _per_point(values, name):
+    """The `Spread` at every epsilon of a curve given either as one list or as one list per seed (all equally
+    long): each point reduced over seeds by `spread.over_seeds`."""
     if values and isinstance(values[0], (list, tuple)):
+        if not all(isinstance(v, (list, tuple)) for v in values):
+            raise ValueError(f"accuracy_curves: {name}: every seed's accuracies must be a list when the first "
+                             f"seed's are")
         lengths = {len(v) for v in values}
         if len(lengths) != 1:
-            raise ValueError(f"every seed's list must be equally long, got lengths {sorted(lengths)}")
-        columns = list(zip(*values))
-        return ([sum(c) / len(c) for c in columns], [min(c) for c in columns], [max(c) for c in columns])
-    return list(values), list(values), list(values)
+            raise ValueError(f"accuracy_curves: {name}: every seed's list must be equally long, got lengths "
+                             f"{sorted(lengths)}")
+        columns = [list(column) for column in zip(*values)]
+    else:
+        columns = [[value] for value in values]
+    return [over_seeds(column, name=f"{name} at eps_list[{j}]", where="accuracy_curves")
+            for j, column in enumerate(columns)]
 
 
 def accuracy_curves(eps_list, curves: dict, norm: str = "l2", ax=None, title=None):
     """Accuracy against epsilon, one line per entry of `curves` (name -> list of accuracies, one per epsilon).
 
     An entry may instead hold one such list per seed: then the line is their mean and a band spans their minimum
-    and maximum. Introduced in Chapter 1."""
+    and maximum, at every epsilon by `spread.over_seeds` (a NaN seed, a failed run, is left out there).
+    Introduced in Chapter 1."""
     checks.norm(norm, "accuracy_curves")
     checks.mapping(curves, "curves", "accuracy_curves")
-    drawn = {}
-    for name, accuracies in curves.items():
-        try:
-            drawn[name] = _per_seed(accuracies)
-        except ValueError as error:
-            raise ValueError(f"accuracy_curves: curves[{name!r}]: {error}") from None
-        if len(drawn[name][0]) != len(eps_list):
+    drawn = {name: _per_point(accuracies, f"curves[{name!r}]") for name, accuracies in curves.items()}
+    for name, spreads in drawn.items():
+        if len(spreads) != len(eps_list):
             raise ValueError(f"accuracy_curves: curves[{name!r}] must hold one accuracy per epsilon "
-                             f"({len(eps_list)}), got {len(drawn[name][0])}")
+                             f"({len(eps_list)}), got {len(spreads)}")
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 3.6))
-    for name, (mean, low, high) in drawn.items():
-        line, = ax.plot(eps_list, [100 * a for a in mean], marker="o", label=name)
-        if low != high:
-            ax.fill_between(eps_list, [100 * a for a in low], [100 * a for a in high], color=line.get_color(),
-                            alpha=0.2, linewidth=0)
+    for name, spreads in drawn.items():
+        line, = ax.plot(eps_list, [100 * s.mean for s in spreads], marker="o", label=name)
+        if any(s.n > 1 for s in spreads):
+            ax.fill_between(eps_list, [100 * s.low for s in spreads], [100 * s.high for s in spreads],
+                            color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xlabel(f"{NORM_NAMES[norm]} radius ε")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
@@ -219,7 +224,7 @@ def bar_chart(labels, series: dict, ax=None, ylabel=None, percent=False, chance=
     """Grouped bars: for every entry of `labels`, one bar per entry of `series` (name -> one value per label).
 
     A value may be a list of numbers, one per seed: the bar is then their mean, with an error bar from their
-    minimum to their maximum.
+    minimum to their maximum (`spread.over_seeds`: a NaN seed, a failed run, is left out).
 
     `percent` draws fractions as percentages on a 0-100 axis; `chance` adds a dashed line at that value (a
     fraction when `percent`); `colors` gives each series a colour (or, for one series, a list with one colour per
@@ -228,10 +233,13 @@ def bar_chart(labels, series: dict, ax=None, ylabel=None, percent=False, chance=
     checks.mapping(series, "series", "bar_chart")
     if not series:
         raise ValueError("bar_chart: series must hold at least one entry (name -> values)")
+    bars = {}   # name -> the Spread of every bar over its seeds
     for name, values in series.items():
         if len(values) != len(labels):
             raise ValueError(f"bar_chart: series[{name!r}] must hold one value per label ({len(labels)}), "
                              f"got {len(values)}")
+        bars[name] = [over_seeds(v if isinstance(v, (list, tuple)) else [v], name=f"series[{name!r}][{j}]",
+                                 where="bar_chart") for j, v in enumerate(values)]
     if colors is not None and len(colors) != len(series):
         raise ValueError(f"bar_chart: colors must hold one entry per series ({len(series)}), got {len(colors)}")
     if ax is None:
@@ -239,15 +247,14 @@ def bar_chart(labels, series: dict, ax=None, ylabel=None, percent=False, chance=
     scale = 100 if percent else 1
     width = 0.8 / len(series)
     legend = len(series) > 1 or chance is not None
-    for i, (name, values) in enumerate(series.items()):
+    for i, (name, spreads) in enumerate(bars.items()):
         offset = (i - (len(series) - 1) / 2) * width
-        seeds = [v if isinstance(v, (list, tuple)) else [v] for v in values]
-        means = [scale * sum(v) / len(v) for v in seeds]
-        spread = [[max(0.0, m - scale * min(v)) for m, v in zip(means, seeds)],
-                  [max(0.0, scale * max(v) - m) for m, v in zip(means, seeds)]]
+        means = [scale * s.mean for s in spreads]
+        errors = [[max(0.0, m - scale * s.low) for m, s in zip(means, spreads)],
+                  [max(0.0, scale * s.high - m) for m, s in zip(means, spreads)]]
         ax.bar([j + offset for j in range(len(labels))], means, width=width, label=name if legend else None,
                color=None if colors is None else colors[i],
-               yerr=spread if any(len(v) > 1 for v in seeds) else None, capsize=3)
+               yerr=errors if any(s.n > 1 for s in spreads) else None, capsize=3)
     if chance is not None:
         ax.axhline(scale * chance, color="tab:red", linestyle="--", label="chance")
     ax.set_xticks(range(len(labels)), labels)

@@ -1,7 +1,8 @@
 """Four ways to robustness: the training objectives whose strength Srinivas et al. (2023) sweep.
 
-Importing this module registers three objectives with `pagutils.train` (the fourth, PGD adversarial
-training, is the built-in "pgd"):
+This module defines three training objectives and lists them in `OBJECTIVES`, where `pagutils.train`'s
+registry (`train.objectives()`) finds them by name; importing this module registers nothing. The fourth, PGD
+adversarial training, is train's built-in "pgd":
 
 - "gradient_norm":     CE + lam * ||∇_x CE(x_i)||²             (double back-propagation)
 - "noise_consistency": CE + lam * d(f(x_i), f(x_i + sigma ε))   (a smoothness penalty)
@@ -10,13 +11,12 @@ training, is the built-in "pgd"):
 
 Every penalty is computed per example and averaged over the batch, so its size does not depend on
 the batch size. Noise is drawn from the training loop's seeded generator. `METHODS` names each
-method's strength argument, and `config` gives the zoo configuration of one method at one strength.
+method's strength argument; `zoo.trained_with` gives the zoo configuration of one method at one strength.
 """
 import torch
 import torch.nn.functional as F
 
-from . import checks, zoo
-from .train import register_objective
+from . import checks
 
 # method -> the objective argument its strength sets, a label for plots, and the strength above which the
 # learning rate is divided by strength / lr_above (as the paper's code does, so strong penalties stay stable)
@@ -61,7 +61,7 @@ def divergence(logits_a, logits_b, kind="logits"):
 
 def _divergence(logits_a, logits_b, kind):
     """`divergence` over the last axis, unchecked: also for stacked outputs (K, B, classes) -> (K, B)
-    (`replicates` trains several models at once with it)."""
+    (benchmarks/replicates.py trains several models at once with it)."""
     if kind == "logits":
         return (logits_a - logits_b).pow(2).sum(-1)
     if kind == "softmax":
@@ -70,7 +70,6 @@ def _divergence(logits_a, logits_b, kind):
     return (log_a.exp() * (log_a - log_b)).sum(-1)
 
 
-@register_objective("gradient_norm")
 def gradient_norm_objective(lam):
     """Cross-entropy plus `lam` times the mean squared input-gradient norm of the per-example loss.
 
@@ -90,7 +89,6 @@ def gradient_norm_objective(lam):
     return loss
 
 
-@register_objective("noise_consistency")
 def noise_consistency_objective(lam, sigma=0.1, kind="logits"):
     """Cross-entropy on x plus `lam` times the divergence between the outputs on x and on x + N(0, sigma²).
     Introduced in Chapter 10."""
@@ -107,7 +105,6 @@ def noise_consistency_objective(lam, sigma=0.1, kind="logits"):
     return loss
 
 
-@register_objective("noise_augmentation")
 def noise_augmentation_objective(sigma):
     """Cross-entropy on Gaussian-noised inputs x + N(0, sigma²): the training of randomized smoothing.
     Introduced in Chapter 10."""
@@ -115,25 +112,6 @@ def noise_augmentation_objective(sigma):
     return lambda model, x, y, generator: F.cross_entropy(model(x + _noise(x, sigma, generator)), y)
 
 
-def config(method, strength, dataset, profile="quick", **overrides) -> dict:
-    """The zoo configuration of `method` trained at `strength` (strength 0 is the standard model).
-
-    `overrides` replace recipe entries (n_train, epochs, ...); an `objective_args` override adds
-    arguments to the method's own (e.g. the noise level of 'noise_consistency'). Above the method's
-    `lr_above` strength the learning rate is divided by strength / lr_above, which keeps the product of
-    learning rate and penalty weight bounded.
-    Introduced in Chapter 10.
-    """
-    checks.one_of(method, METHODS, "method")
-    strength = checks.number(strength, "strength", low=0)
-    extra = dict(overrides.pop("objective_args", None) or {})
-    if strength == 0:
-        return zoo.standard(dataset, profile, **overrides)
-    if method == "pgd":
-        return zoo.robust(dataset, profile, eps=strength, norm="l2", **extra, **overrides)
-    args = {**extra, METHODS[method]["strength"]: strength}
-    config = {**zoo.standard(dataset, profile, **overrides), "objective": method, "objective_args": args}
-    above = METHODS[method]["lr_above"]
-    if above is not None and strength > above:
-        config["lr"] = config["lr"] * above / strength
-    return config
+# The objectives of this module by name, for `train.objectives()` (a plain table: nothing registers on import).
+OBJECTIVES = {"gradient_norm": gradient_norm_objective, "noise_consistency": noise_consistency_objective,
+              "noise_augmentation": noise_augmentation_objective}

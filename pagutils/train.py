@@ -2,8 +2,12 @@
 
 An objective is `loss(model, x, y, generator) -> scalar`. A `Recipe` names the objective and the optimiser's
 settings; `train(model, data, recipe)` minimises it with SGD (momentum, weight decay, cosine or step schedule),
-shows a progress bar, and returns a history of loss and clean/robust accuracy per epoch. Other chapters register
-more objectives (`register_objective`).
+shows a progress bar, and returns a history of loss and clean/robust accuracy per epoch.
+
+Objectives are found by name in one registry, `objectives()`: the two defined here ('standard', 'pgd'), Chapter
+10's three, which `robust_losses` lists in its `OBJECTIVES` dict, and any added with `register_objective` (a test's,
+a reader's). No library module registers anything when imported: this module imports `robust_losses` (which
+imports nothing of the training stack) and reads its table.
 """
 import inspect
 import math
@@ -14,18 +18,18 @@ import torch
 import torch.nn.functional as F
 
 from .attacks import PRECISIONS, _pgd, accuracy, robust_accuracy
-from . import checkpoint as checkpoints, checks
+from . import checkpoint as checkpoints, checks, robust_losses
 from .data import augment_crop_flip
 from .device import resolve_compile
 from .models import channels_last
 from .progress import progress
 
-OBJECTIVES = {}
+OBJECTIVES = {}   # name -> factory: the objectives defined here and those added with `register_objective`
 
 
 def register_objective(name):
-    """Decorator: register a factory `f(**args) -> loss(model, x, y, generator)` under `name`.
-    Introduced in Chapter 1."""
+    """Decorator: register a factory `f(**args) -> loss(model, x, y, generator)` under `name` (it takes
+    precedence over a library objective of that name). Introduced in Chapter 1."""
     def register(factory):
         OBJECTIVES[name] = factory
         return factory
@@ -64,17 +68,30 @@ def adversarial_objective(eps, norm="l2", steps=7, step_size=None, attack_precis
     return loss
 
 
+def objectives() -> dict:
+    """Every objective by name (name -> factory): Chapter 10's (`robust_losses.OBJECTIVES`), then this module's and
+    `register_objective`'s. Introduced in Chapter 1."""
+    return {**robust_losses.OBJECTIVES, **OBJECTIVES}
+
+
+def objective_factory(name: str):
+    """The factory `f(**args) -> loss(model, x, y, generator)` of the objective `name`. Introduced in Chapter 1."""
+    known = objectives()
+    if name not in known:
+        raise ValueError(f"objective must be one of {sorted(known)}, got {name!r}")
+    return known[name]
+
+
 def objective(name: str, **args):
-    """The loss function of the registered objective `name` with its arguments. Introduced in Chapter 1."""
-    if name not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {name!r}")
-    signature = inspect.signature(OBJECTIVES[name])
+    """The loss function of the objective `name` with its arguments. Introduced in Chapter 1."""
+    factory = objective_factory(name)
+    signature = inspect.signature(factory)
     try:
         signature.bind(**args)
     except TypeError as error:
         raise checks.ArgumentTypeError(f"objective {name!r} takes the arguments {signature}, got objective_args "
                                        f"{args}: {error}") from None
-    return OBJECTIVES[name](**args)
+    return factory(**args)
 
 
 SCHEDULES = ("cosine", "step", "step_thirds", "constant")

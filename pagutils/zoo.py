@@ -14,6 +14,7 @@ from .data import INFO, load
 from .defaults import shared
 from .device import resolve
 from .models import make_classifier
+from .robust_losses import METHODS
 from .train import Recipe, train
 
 # what every configuration names (n_train only when zoo.get loads the training set itself)
@@ -40,6 +41,31 @@ def robust(dataset, profile="quick", eps=None, norm="l2", steps=None, **override
         checks.integer(steps, "steps", "zoo.robust")
     args = dict(eps=float(eps), norm=norm, steps=steps or defaults.train_attack_steps)
     return {**defaults.zoo_recipe, "dataset": dataset, "objective": "pgd", "objective_args": args, **overrides}
+
+
+def trained_with(method, strength, dataset, profile="quick", **overrides) -> dict:
+    """The zoo configuration of one of Chapter 10's four methods (`robust_losses.METHODS`) trained at `strength`
+    (strength 0 is the standard model).
+
+    `overrides` replace recipe entries (n_train, epochs, ...); an `objective_args` override adds
+    arguments to the method's own (e.g. the noise level of 'noise_consistency'). Above the method's
+    `lr_above` strength the learning rate is divided by strength / lr_above, which keeps the product of
+    learning rate and penalty weight bounded.
+    Introduced in Chapter 10.
+    """
+    checks.one_of(method, METHODS, "method", "zoo.trained_with")
+    strength = checks.number(strength, "strength", "zoo.trained_with", low=0)
+    extra = dict(overrides.pop("objective_args", None) or {})
+    if strength == 0:
+        return standard(dataset, profile, **overrides)
+    if method == "pgd":
+        return robust(dataset, profile, eps=strength, norm="l2", **extra, **overrides)
+    args = {**extra, METHODS[method]["strength"]: strength}
+    config = {**standard(dataset, profile, **overrides), "objective": method, "objective_args": args}
+    above = METHODS[method]["lr_above"]
+    if above is not None and strength > above:
+        config["lr"] = config["lr"] * above / strength
+    return config
 
 
 def cached_model(config: dict, model, fit, device=None):

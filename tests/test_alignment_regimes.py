@@ -67,6 +67,8 @@ def test_summarise_gives_mean_min_max_over_seeds():
     assert (summary["cosine"]["min"], summary["cosine"]["max"]) == (0.2, 0.6)
     assert summary["on"]["mean"] == pytest.approx(2.0)  # NaN left out
     assert summary["on"]["values"][:2] == [1.0, 3.0]
+    undefined = alignment.summarise([dict(on_fraction=math.nan), dict(on_fraction=math.nan)])["on_fraction"]
+    assert all(math.isnan(undefined[k]) for k in ("mean", "min", "max"))  # every seed failed: NaN, not made up
 
 
 def test_plot_sweep_draws_a_band_per_metric_and_the_given_regimes():

@@ -61,6 +61,11 @@ def timing(run):
     return importlib.import_module("timing")
 
 
+@pytest.fixture(scope="module")
+def seeds(run):
+    return importlib.import_module("seeds")
+
+
 @pytest.fixture
 def toy_parts(registry, monkeypatch):
     """Two parts added the way a later part is (one decorated function each), on a copy of the registry."""
@@ -253,3 +258,14 @@ def test_peak_memory_sees_a_64_mb_allocation(timing):
 
     assert 48 < timing.peak_memory_mb(allocate, torch.device("cpu")) < 512
     assert 48 < timing.high_water_added_mb(allocate) < 512
+
+
+def test_the_seeds_part_trains_with_the_replicates_of_benchmarks_not_of_the_library(seeds):
+    """The second training stack lives in benchmarks/ (out of pagutils until a GPU measurement justifies it), and
+    the part `seeds` measures it there: the same models as one by one, to float rounding."""
+    assert Path(seeds.replicates.__file__).resolve() == BENCHMARKS / "replicates.py"
+    assert importlib.util.find_spec("pagutils.replicates") is None
+    import pagutils
+    assert not hasattr(pagutils, "replicates")
+    row = seeds.measure(n_models=2, n_train=200, epochs=1, arch="mlp", reps=1, device="cpu")
+    assert row["models"] == 2 and row["speedup"] > 0 and row["max_weight_difference"] < 1e-5

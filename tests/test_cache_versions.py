@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from pagutils import attacks, cache, data, models, robust_losses, train, versions, zoo  # noqa: F401 (registers)
+from pagutils import attacks, cache, data, models, robust_losses, train, versions, zoo
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDARD = zoo.standard("mnist", "quick", arch="mlp")
@@ -75,7 +75,7 @@ def test_versions_of_nested_names_enter_the_key(monkeypatch):
     d_r = dict(construction="robustify", source=PGD, steps=10)
     trained_on = dict(STANDARD, train_data=d_r)
     chunk = dict(chunk_of=d_r, start=0, stop=10)
-    penalty = robust_losses.config("noise_consistency", 0.1, "mnist", objective_args=dict(kind="kl"))
+    penalty = zoo.trained_with("noise_consistency", 0.1, "mnist", objective_args=dict(kind="kl"))
     assert versions.of("models", trained_on) == {"cache": {"models": 1}, "objective": {"standard": 1, "pgd": 1},
                                                  "construction": {"robustify": 1}}
     assert versions.of("models", penalty) == {"cache": {"models": 1}, "objective": {"noise_consistency": 1}}

@@ -173,6 +173,16 @@ def test_ratio_summary_takes_mean_min_and_max_over_seeds_and_finds_the_peak():
         distractor.ratio_summary([[1.0, 2.0]], [0.1, 1.0, 10.0])
 
 
+def test_ratio_summary_leaves_an_undefined_seed_out_of_its_level_as_over_seeds_does():
+    summary = distractor.ratio_summary([[2.0, math.nan, 1.0], [4.0, math.nan, math.nan]], [0.1, 1.0, 10.0])
+    assert summary["sigma"] == [0.1, 10.0]  # σ = 1 has no seed with a ratio: left out
+    assert summary["mean"] == [3.0, 1.0] and summary["low"] == [2.0, 1.0] and summary["high"] == [4.0, 1.0]
+    with pytest.raises(ValueError, match="no noise level above 0 has a finite ratio"):
+        distractor.ratio_summary([[math.nan, math.inf]], [0.0, 1.0])
+    with pytest.raises(ValueError, match=r"ratio_summary: every entry of the ratios of runs at sigmas\[0\]"):
+        distractor.ratio_summary([["high"]], [1.0])
+
+
 def test_relative_noise_robustness_uses_the_draws_of_noise_sensitivity(digits):
     stacked, mask = distractor.make_distractor_data(digits, "A", seed=0)
     torch.manual_seed(0)

@@ -1,4 +1,6 @@
 """Figures the chapters share: the bars drawn are the numbers given."""
+import math
+
 import pytest
 
 from pagutils import plots
@@ -48,3 +50,16 @@ def test_per_seed_curves_draw_the_mean_and_a_min_max_band():
     assert len(ax.collections) == 1  # one curve without seeds has no band
     with pytest.raises(ValueError, match=r"curves\['D'\]: every seed's list must be equally long"):
         plots.accuracy_curves([1.0, 2.0], {"D": [[0.5, 0.2], [0.7]]})
+
+
+def test_a_failed_seed_is_left_out_of_bars_and_curves_as_over_seeds_leaves_it_out():
+    ax = plots.bar_chart(["a", "b"], {"x": [[0.2, math.nan, 0.4], [math.nan, math.nan]]})
+    heights = [b.get_height() for b in ax.patches]
+    assert heights[0] == pytest.approx(0.3) and math.isnan(heights[1])  # no seed finished: no bar
+    ax = plots.accuracy_curves([1.0, 2.0], {"one run": [0.5, math.nan]})
+    ydata = list(ax.lines[0].get_ydata())
+    assert ydata[0] == pytest.approx(50.0) and math.isnan(ydata[1]) and len(ax.collections) == 0
+    with pytest.raises(ValueError, match=r"accuracy_curves: every entry of curves\['c'\] at eps_list\[1\] must be"):
+        plots.accuracy_curves([1.0, 2.0], {"c": [[0.5, 0.4], [0.6, "x"]]})
+    with pytest.raises(ValueError, match=r"curves\['c'\]: every seed's accuracies must be a list"):
+        plots.accuracy_curves([1.0, 2.0], {"c": [[0.5, 0.4], 0.6]})

@@ -1,4 +1,5 @@
-"""Replicates trained together (`replicates.train_together`, `replicates.get_many`) are the models single runs train.
+"""Replicates trained together (benchmarks/replicates.py: `train_together`, `get_many`) are the models single runs
+train.
 
 Equality is measured against `train.train` on the same model, data and recipe. Its floor is float rounding: a
 single small-CNN run differs from itself by up to 2.4e-5 (noise augmentation) and 6.9e-5 (PGD, one recipe) when
@@ -6,11 +7,19 @@ only the memory layout of its convolutions changes (PGD's normalised steps and t
 1e-8 for the MLP. A draw out of order (another noise, start or shuffle) moves the weights by about as much as
 training does (1e-3 or more), so the tolerances below separate the two.
 """
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
-from pagutils import cache, models, replicates, robust_losses, train, zoo
+from pagutils import cache, models, robust_losses, train, zoo
 from pagutils.checks import ArgumentTypeError
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+if str(BENCHMARKS) not in sys.path:  # its modules import each other by name, as `python benchmarks/seeds.py` runs
+    sys.path.insert(0, str(BENCHMARKS))
+import replicates  # noqa: E402  (benchmarks/replicates.py: the stack is out of the library, see its docstring)
 
 NOISY = {
     "noise_augmentation": [dict(sigma=0.1), dict(sigma=0.5)],
@@ -74,8 +83,8 @@ def test_mlps_equal_their_single_runs_to_rounding_in_both_engines(objective, eng
 
 
 def test_a_strength_sweep_trains_as_its_configurations_do(sets):
-    """robust_losses.config divides lr by the strength above lr_above: the sweep's recipes differ in lr and lam."""
-    configs = [robust_losses.config("gradient_norm", lam, "mnist", arch="mlp", epochs=1, batch_size=100)
+    """zoo.trained_with divides lr by the strength above lr_above: the sweep's recipes differ in lr and lam."""
+    configs = [zoo.trained_with("gradient_norm", lam, "mnist", arch="mlp", epochs=1, batch_size=100)
                for lam in (0.3, 30.0)]
     recipes = [train.Recipe.from_config(c) for c in configs]
     assert recipes[0].lr != recipes[1].lr
@@ -85,7 +94,7 @@ def test_a_strength_sweep_trains_as_its_configurations_do(sets):
 
 def test_get_many_trains_the_missing_together_and_caches_each_under_its_own_key(monkeypatch, tmp_path):
     small = dict(arch="mlp", n_train=300, epochs=1, batch_size=100)
-    sweep = [robust_losses.config("gradient_norm", lam, "mnist", **small) for lam in (0.3, 3.0)]
+    sweep = [zoo.trained_with("gradient_norm", lam, "mnist", **small) for lam in (0.3, 3.0)]
     seeds = [zoo.standard("mnist", **small, seed=seed) for seed in (0, 1)]
     batch_norm = zoo.standard("mnist", arch="small_resnet", n_train=200, epochs=1, batch_size=100)
     configs = [sweep[0], seeds[0], batch_norm, sweep[1], seeds[1], seeds[0]]  # the last one repeated

@@ -25,9 +25,12 @@ def standard(small):
     return _trained(small)
 
 
-def test_objectives_are_registered():
+def test_objectives_are_listed_and_found_by_train():
+    assert set(robust_losses.OBJECTIVES) == {"gradient_norm", "noise_consistency", "noise_augmentation"}
     for name in ("gradient_norm", "noise_consistency", "noise_augmentation", "pgd"):
-        assert name in train.OBJECTIVES
+        assert name in train.objectives()
+    for name, factory in robust_losses.OBJECTIVES.items():
+        assert train.objective_factory(name) is factory
 
 
 def test_gradient_norms_are_per_example(standard, mnist_test):
@@ -90,12 +93,12 @@ def test_divergences(standard, mnist_test):
 
 
 def test_config_names_the_method_and_strength():
-    assert robust_losses.config("gradient_norm", 0, "mnist") == zoo.standard("mnist", "quick")
-    cfg = robust_losses.config("noise_consistency", 0.3, "mnist", n_train=500, objective_args=dict(sigma=0.2))
+    assert zoo.trained_with("gradient_norm", 0, "mnist") == zoo.standard("mnist", "quick")
+    cfg = zoo.trained_with("noise_consistency", 0.3, "mnist", n_train=500, objective_args=dict(sigma=0.2))
     assert cfg["objective"] == "noise_consistency" and cfg["objective_args"] == dict(lam=0.3, sigma=0.2)
     assert cfg["n_train"] == 500
-    assert robust_losses.config("pgd", 1.5, "mnist") == zoo.robust("mnist", "quick", eps=1.5)
-    assert robust_losses.config("noise_augmentation", 0.5, "mnist")["objective_args"] == dict(sigma=0.5)
+    assert zoo.trained_with("pgd", 1.5, "mnist") == zoo.robust("mnist", "quick", eps=1.5)
+    assert zoo.trained_with("noise_augmentation", 0.5, "mnist")["objective_args"] == dict(sigma=0.5)
 
 
 def test_bad_arguments_are_named():
@@ -106,14 +109,14 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="kind must be one of"):
         train.objective("noise_consistency", lam=1.0, kind="cosine")
     with pytest.raises(ValueError, match="method must be one of"):
-        robust_losses.config("mixup", 1.0, "mnist")
+        zoo.trained_with("mixup", 1.0, "mnist")
     with pytest.raises(ValueError, match="strength must be a number >= 0"):
-        robust_losses.config("pgd", -0.5, "mnist")
+        zoo.trained_with("pgd", -0.5, "mnist")
     with pytest.raises(ValueError, match="divergence kind must be one of"):
         robust_losses.divergence(torch.zeros(2, 3), torch.zeros(2, 3), "js")
 
 
 def test_strong_penalties_get_a_smaller_learning_rate():
     base = zoo.standard("mnist", "quick")["lr"]
-    assert robust_losses.config("gradient_norm", 0.5, "mnist")["lr"] == base
-    assert robust_losses.config("gradient_norm", 10.0, "mnist")["lr"] == pytest.approx(base / 10)
+    assert zoo.trained_with("gradient_norm", 0.5, "mnist")["lr"] == base
+    assert zoo.trained_with("gradient_norm", 10.0, "mnist")["lr"] == pytest.approx(base / 10)

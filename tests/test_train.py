@@ -1,8 +1,14 @@
 import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
-from pagutils import attacks, models, train
+from pagutils import attacks, models, robust_losses, train
+
+PACKAGE = Path(__file__).resolve().parent.parent / "pagutils"
 
 
 def test_adversarial_training_raises_robust_accuracy(mnist_train, mnist_test, trained_cnn):
@@ -51,3 +57,38 @@ def test_bad_training_arguments_are_named(mnist_train):
         train.train(model, mnist_train, train.Recipe(epochs=1, objective="magic"))
     with pytest.raises(ValueError, match="schedule must be"):
         train.learning_rate(0.1, "linear", 0.5)
+
+
+def test_the_registry_finds_every_objective_by_name():
+    found = train.objectives()
+    assert {"standard", "pgd", "gradient_norm", "noise_consistency", "noise_augmentation"} <= set(found)
+    assert found["gradient_norm"] is robust_losses.gradient_norm_objective
+    assert train.objective_factory("pgd") is train.adversarial_objective
+    with pytest.raises(ValueError, match=r"objective must be one of \[.*'gradient_norm'.*\], got 'mixup'"):
+        train.objective_factory("mixup")
+    with pytest.raises(TypeError, match="objective 'gradient_norm' takes the arguments"):
+        train.Recipe(epochs=1, objective="gradient_norm", objective_args=dict(eps=1.0))
+
+
+def test_the_registry_needs_no_import_side_effect():
+    """In a fresh interpreter that imports pagutils.train without running pagutils/__init__.py (which imports
+    every module), train finds Chapter 10's objectives: it imports robust_losses itself, explicitly."""
+    script = textwrap.dedent(f"""
+        import sys, types
+        package = types.ModuleType("pagutils")
+        package.__path__ = [{str(PACKAGE)!r}]
+        sys.modules["pagutils"] = package  # the package without its __init__.py
+        import pagutils.train
+        assert "pagutils.zoo" not in sys.modules, "robust_losses must not pull in the zoo"
+        factory = pagutils.train.objective_factory("gradient_norm")
+        assert factory is sys.modules["pagutils.robust_losses"].gradient_norm_objective
+        pagutils.train.Recipe(epochs=1, objective="noise_augmentation", objective_args=dict(sigma=0.1))
+        print("found", factory.__name__)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["found", "gradient_norm_objective"]
+    plain = subprocess.run([sys.executable, "-c", "import pagutils.train; "
+                            "print(pagutils.train.objective_factory('gradient_norm').__name__)"],
+                           capture_output=True, text=True, timeout=300)
+    assert plain.returncode == 0 and plain.stdout.split() == ["gradient_norm_objective"], plain.stderr

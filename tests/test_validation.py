@@ -219,7 +219,7 @@ CASES = [
      r"basis must have shape \(4, 784, k\)"),
     ("make_generator: dim=2", lambda: synthetic.make_generator(dim=2), ValueError, r"dim must be an int >= 3"),
     ("gaussian.sample: n=0", lambda: gaussian.sample(0, [1.0], [[1.0]]), ValueError, r"n must be a positive int"),
-    ("robust_losses.config: method 'mixup'", lambda: robust_losses.config("mixup", 1.0, "mnist"), ValueError,
+    ("zoo.trained_with: method 'mixup'", lambda: zoo.trained_with("mixup", 1.0, "mnist"), ValueError,
      r"method must be one of"),
     ("divergence: logits of other shapes", lambda: robust_losses.divergence(torch.ones(4, 10), torch.ones(4, 9)),
      ValueError, r"divergence: logits_a and logits_b must have the same shape"),

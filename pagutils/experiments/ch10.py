@@ -27,7 +27,7 @@ def configuration(cfg, method, s, seed) -> dict:
         return zoo.standard(cfg.dataset, cfg.profile, **sizes)
     extra = dict(noise_consistency=dict(objective_args=dict(sigma=cfg.consistency_sigma)),
                  pgd=dict(objective_args=dict(steps=cfg.pgd_steps)))
-    return robust_losses.config(method, s, cfg.dataset, cfg.profile, **sizes, **extra.get(method, {}))
+    return zoo.trained_with(method, s, cfg.dataset, cfg.profile, **sizes, **extra.get(method, {}))
 
 
 def models(cfg) -> dict:

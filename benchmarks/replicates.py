@@ -1,5 +1,9 @@
 """Replicates: several models of one architecture trained together, each by its own `Recipe`.
 
+A second training stack (its own batched objectives and SGD), kept here with the benchmark that measures it
+(`seeds.py`, `run.py --only seeds`) and out of pagutils until a GPU measurement shows it pays: no chapter uses it,
+and on a CPU it is slower than training one by one (below). It imports pagutils like any other user.
+
 Chapter 10 sweeps each robustness objective over strengths (gradient-norm λ in 0.03 ... 30) and every point over
 seeds. `train_together(models, datasets, recipes)` trains K such models in one pass over the steps instead of K
 passes: their parameters are stacked along a leading model axis (`torch.func.stack_module_state`), every step
@@ -18,7 +22,7 @@ Each model is trained exactly as `train.train(model, data, recipe)` trains it al
   the objective's noise: PGD's random start ('pgd', by the attack's own step class), the Gaussian noise of
   'noise_augmentation' and of 'noise_consistency' (drawn only when its λ is not 0, as the objective itself
   does). Every draw of a single run is matched, in the same order, so all five objectives reproduce single runs;
-- its own learning rate (recipes may differ in lr, e.g. `robust_losses.config` divides it above `lr_above`),
+- its own learning rate (recipes may differ in lr, e.g. `zoo.trained_with` divides it above `lr_above`),
   momentum and weight decay, in SGD with Nesterov momentum computed as `torch.optim.SGD` computes it;
 - its own objective arguments (λ, σ, ε, step size) where they are numbers; the arguments that shape the
   computation (PGD's norm, steps and precision, the divergence `kind`) must agree.
@@ -48,14 +52,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import attacks, cache, checks
-from .data import Data, augment_crop_flip, load
-from .device import resolve
-from .models import Classifier, make_classifier
-from .progress import progress
-from .robust_losses import _divergence
-from .train import OBJECTIVES, Recipe, learning_rate
-from .zoo import REQUIRED, cached_model, get
+from pagutils import attacks, cache, checks
+from pagutils.data import Data, augment_crop_flip, load
+from pagutils.device import resolve
+from pagutils.models import Classifier, make_classifier
+from pagutils.progress import progress
+from pagutils.robust_losses import _divergence
+from pagutils.train import Recipe, learning_rate, objective_factory
+from pagutils.zoo import REQUIRED, cached_model, get
 
 ENGINES = ("auto", "grouped", "vmap")
 WHERE = "train_together"
@@ -169,7 +173,7 @@ IGNORED_ARGS = {"pgd": ("attack_compile",)}
 
 def _arguments(recipe):
     """The recipe's objective arguments with the objective's defaults filled in."""
-    bound = inspect.signature(OBJECTIVES[recipe.objective]).bind(**recipe.objective_args)
+    bound = inspect.signature(objective_factory(recipe.objective)).bind(**recipe.objective_args)
     bound.apply_defaults()
     return dict(bound.arguments)
 
@@ -179,7 +183,7 @@ SHARED_FIELDS = ("epochs", "batch_size", "schedule", "augment", "objective")
 
 def stack_key(recipe) -> tuple:
     """What recipes trained together must share: equal keys (for models of one architecture on data sets of one
-    size) can be stacked, unless the objective has no batched form. Introduced in Chapter 10."""
+    size) can be stacked, unless the objective has no batched form."""
     shared = BATCHED[recipe.objective].shared if recipe.objective in BATCHED else ()
     args = _arguments(recipe)
     return tuple(getattr(recipe, name) for name in SHARED_FIELDS) + tuple((name, args[name]) for name in shared)
@@ -222,8 +226,7 @@ def _groupable(module, layout="images"):
 
 def grouped_engine_applies(model) -> bool:
     """Whether `model` is a `models.Classifier` whose every layer has a grouped form (Conv2d, Linear, Flatten,
-    pooling, activations) and which holds no buffers but its normalisation: mlp, small_cnn and wide_cnn do.
-    Introduced in Chapter 10."""
+    pooling, activations) and which holds no buffers but its normalisation: mlp, small_cnn and wide_cnn do."""
     if not isinstance(model, Classifier):
         return False
     if {name for name, _ in model.named_buffers()} != {"mean", "std"}:
@@ -277,7 +280,7 @@ def _as_list(value, name):
 def check(models, datasets, recipes, engine="auto"):
     """Check once that `models`, `datasets` and `recipes` can be trained together; return (datasets as a list,
     the engine). Raises `NotStackable` (a ValueError) naming the argument that differs or the layer that cannot
-    be stacked, `ArgumentTypeError` for a wrong kind of argument. Introduced in Chapter 10."""
+    be stacked, `ArgumentTypeError` for a wrong kind of argument."""
     models = _as_list(models, "models")
     if isinstance(datasets, Data):
         datasets = [datasets] * len(models)
@@ -376,7 +379,7 @@ def train_together(models, datasets, recipes, show_progress=True, engine="auto")
     recipe)` gives it alone, up to float rounding (the module's docstring says what is matched and what must be
     shared, and is checked here, once). Returns one history per model, as `train.train` does: a record
     `dict(epoch, loss, seconds)` per epoch, `seconds` being the joint epoch's. The models are left in eval mode.
-    `engine` is 'auto', 'grouped' or 'vmap' (the module's docstring). Introduced in Chapter 10.
+    `engine` is 'auto', 'grouped' or 'vmap' (the module's docstring).
     """
     datasets, engine = check(models, datasets, recipes, engine)
     k, first = len(models), recipes[0]
@@ -512,7 +515,7 @@ def get_many(configs, device=None, show_progress=True, together=None) -> list:
     (alone in their group, an architecture with BatchNorm such as small_resnet or resnet18, an objective without
     a batched form) are trained one by one through `get`, as is one whose cache file exists but is damaged.
     Returns the models in the order of `configs`, each carrying `config`, `history`, `trained_now` and
-    `train_seconds` as `get`'s do. Introduced in Chapter 10.
+    `train_seconds` as `get`'s do.
     """
     where = "replicates.get_many"
     if not isinstance(configs, (list, tuple)) or not configs:
