@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 import tables
 from pagutils import attacks, features, models, train
+from pagutils.attacks import Attack
 from registry import part
 from timing import Timer, high_water_added_mb, peak_memory_mb, rates
 from workloads import (CONSTRUCT, MODELS, STEPS, WORK, as_data, floor, model_and_batch, radius,
@@ -40,8 +41,9 @@ def bench_pgd(ctx, name, batch, norm, reps):
             ta_cl(x, y)
 
     variants = {
-        "pagutils": lambda: attacks.pgd(model, x, y, eps, norm, STEPS, generator=generator),
-        "pagutils_bf16": lambda: attacks.pgd(model, x, y, eps, norm, STEPS, generator=generator, precision="bfloat16"),
+        "pagutils": lambda: attacks.pgd(model, x, y, Attack(norm, eps, STEPS), generator=generator),
+        "pagutils_bf16": lambda: attacks.pgd(model, x, y, Attack(norm, eps, STEPS, precision="bfloat16"),
+                                             generator=generator),
         "torchattacks": lambda: ta(x, y),
         "floor": floor(plain, x, y, STEPS),
         "floor_channels_last": floor(model, x, y, STEPS, layout=True),
@@ -91,8 +93,8 @@ def bf16_cost(device, n_train=4000, n_test=500, eps_list=(1.0, 2.0)):
     train.train(model, train_set, train.Recipe(epochs=2, lr=0.05, batch_size=128), show_progress=False)
     rows = [dict(eps=0.0, float32=attacks.accuracy(model, test_set), bfloat16=None)]
     for eps in eps_list:
-        rows.append(dict(eps=eps, **{p: attacks.robust_accuracy(model, test_set, eps, "l2", STEPS, seed=0,
-                                                                 show_progress=False, precision=p)
+        rows.append(dict(eps=eps, **{p: attacks.robust_accuracy(model, test_set, Attack("l2", eps, STEPS, precision=p),
+                                                                 seed=0, show_progress=False)
                                      for p in attacks.PRECISIONS}))
     return dict(model="small_cnn", dataset="mnist", n_train=n_train, n_test=n_test, steps=STEPS, rows=rows)
 
@@ -117,7 +119,7 @@ def check_same_examples(name, device):
         model, x, y = model_and_batch(name, n, device, dtype)
         for norm in ("l2", "linf"):
             eps = radius(name, norm)
-            ours = attacks.pgd(model, x, y, eps, norm, STEPS, random_start=False)
+            ours = attacks.pgd(model, x, y, Attack(norm, eps, STEPS, random_start=False))
             theirs = torchattacks_attack(model, norm, eps, STEPS, random_start=False)(x, y)
             rows.append(dict(model=name, norm=norm, dtype=str(dtype).replace("torch.", ""), n=n,
                              max_abs_diff=(ours - theirs).abs().max().item(),
@@ -197,6 +199,7 @@ def bench_constructions(ctx, name, reps):
     target = (y + 1) % 10
     steps = 20
     ta = torchattacks_attack(plain, "l2", eps, steps, random_start=False, targeted=True)
+    relabelling = Attack("l2", eps, steps, targeted=True, random_start=False)  # D_rand's attack
 
     def representation_floor():
         with torch.no_grad():
@@ -207,14 +210,14 @@ def bench_constructions(ctx, name, reps):
             torch.autograd.grad((plain.representation(z) - goal).norm(dim=1).sum(), z)
 
     variants = {
-        "robustify": lambda: features.match_representation(model, x, z0, steps, 0.1, record_every=steps),
+        "robustify": lambda: features.match_representation(model, x, z0, features.Matching(steps, 0.1, record_every=steps)),
         "robustify_floor": representation_floor,
-        "d_rand_pagutils": lambda: attacks.pgd(model, x, target, eps, "l2", steps, targeted=True, random_start=False),
+        "d_rand_pagutils": lambda: attacks.pgd(model, x, target, relabelling),
         "d_rand_torchattacks": lambda: ta(x, target),
     }
     if ctx.kind == "cuda":
-        variants["d_rand_pagutils_compiled"] = lambda: attacks.pgd(model, x, target, eps, "l2", steps, targeted=True,
-                                                                   random_start=False, compile=True)
+        variants["d_rand_pagutils_compiled"] = lambda: attacks.pgd(model, x, target,
+                                                                   relabelling.replace(compile=True))
     seconds = ctx.timer.alternate(variants, reps)
     memory = ({k: peak_memory_mb(v, device) for k, v in variants.items() if not k.endswith("floor")}
               if ctx.kind == "cuda" else {})
@@ -238,7 +241,7 @@ def memory_probe(spec, device):
     name, batch, norm, variant = spec.split(":")
     model, x, y = model_and_batch(name, int(batch), device)
     eps = radius(name, norm)
-    run = {"pagutils": lambda: attacks.pgd(model, x, y, eps, norm, STEPS),
+    run = {"pagutils": lambda: attacks.pgd(model, x, y, Attack(norm, eps, STEPS)),
            "torchattacks": lambda: torchattacks_attack(model, norm, eps, STEPS)(x, y)}[variant]
     return dict(model=name, batch=int(batch), norm=norm, variant=variant, peak_rss_added_mb=high_water_added_mb(run))
 
@@ -268,8 +271,8 @@ def bench_compile(ctx, name, batch, reps):
     (warm-up) call compiles; its wall seconds are reported apart."""
     model, x, y = model_and_batch(name, batch, ctx.device)
     eps = MODELS[name][2]
-    variants = {"pagutils": lambda: attacks.pgd(model, x, y, eps, "l2", STEPS, compile=False),
-                "pagutils_compiled": lambda: attacks.pgd(model, x, y, eps, "l2", STEPS, compile=True),
+    variants = {"pagutils": lambda: attacks.pgd(model, x, y, Attack("l2", eps, STEPS, compile=False)),
+                "pagutils_compiled": lambda: attacks.pgd(model, x, y, Attack("l2", eps, STEPS, compile=True)),
                 "floor_channels_last": floor(model, x, y, STEPS, layout=True),
                 "floor_compiled": floor(model, x, y, STEPS, layout=True, compile=True)}
     out = dict(model=name, batch=batch, norm="l2", steps=STEPS)

@@ -81,10 +81,9 @@ def _noise(args, x, generator):
 
 
 def _pgd_step_size(args):
-    """PGD's step size, computed as `attacks.pgd` computes its default (float32 2.5 eps / steps)."""
-    if args["step_size"] is not None:
-        return torch.as_tensor(args["step_size"], dtype=torch.float32)
-    return 2.5 * torch.as_tensor(args["eps"], dtype=torch.float32) / max(args["steps"], 1)
+    """PGD's step size, as the `pgd` objective's attack takes it: `attacks.Attack.step` (its default in float32)."""
+    step = attacks.Attack(args["norm"], args["eps"], args["steps"], args["step_size"]).step
+    return torch.as_tensor(step, dtype=torch.float32)
 
 
 def _pgd_start(args, x, generator):
@@ -144,7 +143,7 @@ def _pgd_loss(forward, frozen_forward, x, y, drawn, args):
         return F.cross_entropy(logits.float(), y, reduction="sum")
 
     x_adv = attacks.ascend(_Flat(frozen_forward, x.shape), drawn.flatten(0, 1), y.flatten(), summed_cross_entropy,
-                           lambda start: step, args["steps"], fast_layout=False)
+                           lambda start: step, args["steps"])  # _Flat has no weights: its own layout
     return _cross_entropies(forward(x_adv.view(x.shape)), y).mean(1)
 
 

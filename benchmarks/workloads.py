@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from pagutils import models
+from pagutils.attacks import Attack
 from pagutils.data import Data, INFO
 
 STEPS = 10
@@ -48,10 +49,11 @@ def as_data(name, x, y):
 
 
 def torchattacks_attack(model, norm, eps, steps, random_start=True, targeted=False):
-    """torchattacks' PGD (Linf) or PGDL2 with pagutils' default step size, 2.5 eps / steps."""
+    """torchattacks' PGD (Linf) or PGDL2 with pagutils' default step size (`attacks.Attack.step`, 2.5 eps / steps)."""
     import torchattacks
     attack_class = torchattacks.PGDL2 if norm == "l2" else torchattacks.PGD
-    attack = attack_class(model, eps=eps, alpha=2.5 * eps / steps, steps=steps, random_start=random_start)
+    alpha = Attack(norm, eps, steps).step
+    attack = attack_class(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start)
     if targeted:
         attack.set_mode_targeted_by_label(quiet=True)
     return attack

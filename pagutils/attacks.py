@@ -1,5 +1,15 @@
 """Projected gradient descent (PGD) attacks in L2 and Linf, per example, and the loop they run.
 
+An attack is one typed value, `Attack`: its norm, radius, steps and step size, whether it is targeted, starts at
+random or restarts, its budget (per example or per batch), and the precision and compilation its model runs
+with. It is checked once, when it is made, with errors that name the field; variants are made from it
+(`attack.at(eps)`, `attack.replace(steps=20)`), never by threading its settings through argument lists. Every
+function that attacks takes one: `pgd(model, x, y, attack)`, `robust_accuracy(model, data, attack)`,
+`accuracy_vs_eps(model, data, eps_list, attack)` (the attack at every radius of the list), the relabelling
+constructions of `features` (`make_d_rand`, `make_d_det`), `train.train`'s robust evaluation and the slider of
+`widgets`. Its default step size, 2.5 eps / steps (as in the Madry lab's `robustness` library), is computed in
+one place, `Attack.step`.
+
 The loop is written once, as in the Madry lab's `robustness` library (`Attacker.forward` with a custom loss):
 `ascend(model, x, y, loss, make_step, steps)` follows the input gradient of `loss(model, x, y)` with a step
 object, which has `random_start`, `step` and `project`. `pgd` is that loop with the cross-entropy and a step
@@ -11,23 +21,31 @@ Norms, steps and projections are computed for each example separately (`per_exam
 batch only when `pgd` is asked for the batch-level budget of Srinivas et al.'s code, `BatchL2Step`), iterates
 stay in [0, 1], the model runs in eval mode, and only input gradients are
 computed: the model's parameter gradients are never touched. The loop checks no arguments: each public entry
-point (`pgd`, `robust_accuracy`, ...) checks its own once, and calls an unchecked inner function per batch.
+point (`pgd`, `robust_accuracy`, ...) checks its own once, and calls an unchecked inner function per batch. The
+public `ascend` is the loop as a reader calls it; `_ascend` is the same loop with the options the library's own
+callers need (a random start, the default memory layout, a progress bar).
 
-`precision="bfloat16"` runs the model's forward and backward passes under bfloat16 autocast (on CPUs with
+`Attack(restarts=R)` runs the attack R times from independent random starts and keeps, for every example, its
+worst case: an iterate that fools the model (untargeted: any other class; targeted: the target) if any restart
+found one, else the one with the highest loss (targeted: the lowest loss of the target).
+
+`Attack(precision="bfloat16")` runs the model's forward and backward passes under bfloat16 autocast (on CPUs with
 AVX-512 BF16 or AMX, and on GPUs, about twice as fast); the iterates, steps and projections stay float32.
 The adversarial examples then differ slightly from float32 ones: `benchmarks/run.py` measures the cost in
 robust accuracy.
 
-`compile=True` runs the model's forward and input backward through `torch.compile` (`PAG_COMPILE=1` makes it
-the default). It is meant for GPUs, where kernel launches and unfused element-wise work cost time (no GPU run
+`Attack(compile=True)` runs the model's forward and input backward through `torch.compile` (`PAG_COMPILE=1`
+makes it the default). It is meant for GPUs, where kernel launches and unfused element-wise work cost time (no GPU run
 is recorded yet); on a CPU the convolutions dominate and the measured gain is nil (benchmarks/RESULTS.md).
 Parameters are frozen during the attack in either mode, so a compiled backward computes the input gradient
 alone.
 """
 import contextlib
+import dataclasses
 import functools
-import inspect
 import math
+from dataclasses import dataclass
+from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -182,20 +200,129 @@ PRECISIONS = ("float32", "bfloat16")
 BUDGETS = ("example", "batch")
 
 
-def ascend(model, x, y, loss, make_step, steps, descend=False, random_start=False, generator=None,
-           fast_layout=True, evaluate_last=False, desc=None):
+def _flag(value, name, where):
+    if not isinstance(value, bool):
+        raise checks.ArgumentTypeError(f"{where}: {name} must be True or False, got {checks.brief(value)}")
+
+
+@dataclass(frozen=True)
+class Attack:
+    """A PGD attack, as one value: what `pgd`, `robust_accuracy`, `accuracy_vs_eps` and the relabelling
+    constructions of `features` take.
+
+    - `norm`: 'l2' or 'linf', the ball the perturbation stays in;
+    - `eps`: its radius, a number or a (N,) tensor with one per example (None: not chosen yet, for the functions
+      that attack at every radius of a list, `accuracy_vs_eps` and `widgets.attack_slider`);
+    - `steps`: PGD iterations; `step_size`: the length of each step (None: `Attack.step`'s default);
+    - `targeted`: descend the cross-entropy of the labels given as targets instead of ascending that of the true
+      labels; `random_start`: start at a uniform random point of the ball instead of the input itself;
+    - `restarts`: run the attack this many times from independent random starts and keep each example's worst
+      case (see the module's note; it needs `random_start`);
+    - `budget`: 'example' (the ball of every example) or 'batch' (L2 only: the whole batch is one vector whose
+      norm is at most `eps`, as in Srinivas et al.'s released code, `BatchL2Step`);
+    - `precision`: 'float32' or 'bfloat16' (the model runs under bfloat16 autocast; iterates stay float32);
+    - `compile`: run the model through torch.compile (None: the `PAG_COMPILE` environment variable decides).
+
+    Every field is checked here, once; an error names the field and what it must be. `attack.at(eps)` and
+    `attack.replace(**changes)` make variants (checked again). Introduced in Chapter 1."""
+    norm: str
+    eps: Union[float, torch.Tensor, None] = None
+    steps: int = 10
+    step_size: Union[float, torch.Tensor, None] = None
+    targeted: bool = False
+    random_start: bool = True
+    restarts: int = 1
+    budget: str = "example"
+    precision: str = "float32"
+    compile: Optional[bool] = None
+
+    def __post_init__(self):
+        where = "Attack"
+        checks.norm(self.norm, where)
+        for name in ("eps", "step_size"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            checks.radius(value, name, where, allow_zero=name == "eps")
+            if not isinstance(value, torch.Tensor):
+                object.__setattr__(self, name, float(value))
+        checks.integer(self.steps, "steps", where, low=0)
+        _flag(self.targeted, "targeted", where)
+        _flag(self.random_start, "random_start", where)
+        checks.integer(self.restarts, "restarts", where, low=1)
+        checks.one_of(self.budget, BUDGETS, "budget", where)
+        checks.one_of(self.precision, PRECISIONS, "precision", where)
+        if self.compile is not None:
+            resolve_compile(self.compile, where)
+        if self.restarts > 1 and not self.random_start:
+            raise ValueError(f"{where}: restarts > 1 needs random_start=True (restarts from the input itself are "
+                             f"the same attack), got restarts={self.restarts}, random_start=False")
+        if self.budget == "batch":
+            if self.norm != "l2":
+                raise ValueError(f"{where}: budget='batch' is defined for the L2 norm only (an Linf ball of the "
+                                 f"batch is the product of the examples' balls), got norm={self.norm!r}")
+            if self.restarts > 1:
+                raise ValueError(f"{where}: budget='batch' takes restarts=1 (a worst case chosen per example would "
+                                 f"break the batch's budget), got restarts={self.restarts}")
+            for name in ("eps", "step_size"):
+                value = getattr(self, name)
+                if isinstance(value, torch.Tensor) and value.numel() != 1:
+                    raise ValueError(f"{where}: with budget='batch', {name} must be one number for the whole "
+                                     f"batch, got {value.numel()} values")
+
+    @property
+    def step(self):
+        """The step size: `step_size`, or by default 2.5 eps / steps, the default of the Madry lab's
+        `robustness` library (computed in float32; a number, or a tensor for a tensor `eps`). Written here
+        only: every attack of the library takes its step from this property."""
+        if self.step_size is not None:
+            return self.step_size
+        if self.eps is None:
+            raise ValueError("Attack.step: eps is None: give the attack a radius first (attack.at(eps))")
+        step = 2.5 * torch.as_tensor(self.eps, dtype=torch.float32) / max(self.steps, 1)
+        return step if isinstance(self.eps, torch.Tensor) else step.item()
+
+    def at(self, eps) -> "Attack":
+        """The same attack with radius `eps` (checked)."""
+        return dataclasses.replace(self, eps=eps)
+
+    def replace(self, **changes) -> "Attack":
+        """The same attack with the fields `changes` replaced (checked), e.g. `attack.replace(steps=20)`."""
+        return dataclasses.replace(self, **changes)
+
+
+def _attack(attack, where, radius=True, name="attack"):
+    """`attack` if it is an `Attack` (with a radius, when `radius`); else an error naming `where` and `name`."""
+    if not isinstance(attack, Attack):
+        raise checks.ArgumentTypeError(f"{where}: {name} must be a pagutils.attacks.Attack (e.g. "
+                                       f"Attack('l2', eps=1.0, steps=10)), got {checks.brief(attack)}")
+    if radius and attack.eps is None:
+        raise ValueError(f"{where}: {name}.eps is None: give the attack a radius (Attack(..., eps=1.0) or "
+                         f"{name}.at(1.0))")
+    return attack
+
+
+def ascend(model, x, y, loss, make_step, steps, descend=False, evaluate_last=False):
     """The attack loop, written once: `steps` times x <- step.project(step.step(x, ∇_x loss(model, x, y))).
 
     `loss(model, x, y)` returns the scalar to ascend (to descend with `descend`: its gradient is negated);
     `make_step(x0)` returns the step object for the starting point x0 (e.g.
-    `functools.partial(L2Step, eps=1.0, step_size=0.25)`). The loop starts at x, or at
-    `step.random_start(generator)` with `random_start`. The model runs in eval mode with its parameters
-    frozen (input gradients only); with `fast_layout` a convolutional model and x run channels-last (the same
-    values as the default layout up to rounding, faster). `evaluate_last` calls `loss` once more at the final
-    iterate, for a loss that records its values; `desc` shows a progress bar. Returns the final iterate,
-    detached and contiguous. No argument is checked here: callers check theirs once, at their boundary.
+    `functools.partial(L2Step, eps=1.0, step_size=0.25)`). The loop starts at x. The model runs in eval mode
+    with its parameters frozen (input gradients only), and a convolutional model and x run channels-last (the
+    same values as the default layout up to rounding, faster). `evaluate_last` calls `loss` once more at the
+    final iterate, for a loss that records its values. Returns the final iterate, detached and contiguous. No
+    argument is checked here: callers check theirs once, at their boundary. The library's own callers use
+    `_ascend`, the same loop with a random start, a choice of layout and a progress bar.
 
     Introduced in Chapter 1."""
+    return _ascend(model, x, y, loss, make_step, steps, descend=descend, evaluate_last=evaluate_last)
+
+
+def _ascend(model, x, y, loss, make_step, steps, descend=False, evaluate_last=False, random_start=False,
+            generator=None, fast_layout=True, desc=None):
+    """`ascend` with its options: the loop starts at `step.random_start(generator)` with `random_start`; with
+    `fast_layout` (the default) a convolutional model and x run channels-last, without it in their own layout;
+    `desc` shows a progress bar."""
     layout = channels_last(model) if fast_layout else contextlib.nullcontext(False)
     with evaluating(model), layout as convolutional, frozen(model):
         x0 = x.detach()
@@ -223,14 +350,12 @@ def autocast(precision, device):
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
-def _check(model, x, y, eps, norm, steps, step_size, loss_fn=None, where="pgd", precision="float32"):
-    checks.norm(norm, where)
-    checks.one_of(precision, PRECISIONS, "precision", where)
+def _check(model, x, y, attack, loss_fn=None, where="pgd"):
+    _attack(attack, where)
     checks.images(x, "x", where, dims=None)
-    checks.radius(eps, "eps", where, n=len(x))
-    checks.integer(steps, "steps", where, low=0)
-    if step_size is not None:
-        checks.radius(step_size, "step_size", where, n=len(x), allow_zero=False)
+    checks.radius(attack.eps, "attack.eps", where, n=len(x))
+    if attack.step_size is not None:
+        checks.radius(attack.step_size, "attack.step_size", where, n=len(x), allow_zero=False)
     if loss_fn is None:
         num_classes = checks.model_logits(model, x, "model", where)
         checks.labels(y, "y", where, n=len(x), num_classes=num_classes)
@@ -242,52 +367,69 @@ def _summed_cross_entropy(logits, labels):
     return F.cross_entropy(logits, labels, reduction="sum")
 
 
-def pgd(model, x, y, eps, norm="l2", steps=10, step_size=None, targeted=False, random_start=True,
-        generator=None, loss_fn=None, precision="float32", compile=None, budget="example"):
-    """Adversarial inputs within `eps` of x (per example, in the `norm` ball) and in [0, 1].
+def pgd(model, x, y, attack: Attack, generator=None, loss_fn=None):
+    """Adversarial inputs within `attack.eps` of x (per example, in the `attack.norm` ball) and in [0, 1].
 
-    Untargeted: ascend the cross-entropy of the true labels `y`. Targeted: descend the cross-entropy
-    of the target labels `y`. `step_size` defaults to 2.5 * eps / steps. `eps` is a float or one value
-    per example. `loss_fn(logits, y)` replaces the summed cross-entropy when given. `precision` is
-    'float32' or 'bfloat16' (the model runs under bfloat16 autocast; see the module's note). `compile`: run
-    the model through torch.compile (None: `PAG_COMPILE` decides; see the module's note).
+    Untargeted: ascend the cross-entropy of the true labels `y`. Targeted (`attack.targeted`): descend the
+    cross-entropy of the target labels `y`. The random start (and the restarts) draw from `generator` (None: torch's
+    default generator). `loss_fn(logits, y)` replaces the summed cross-entropy when given. Every other setting is
+    the `Attack`'s: its step size (default `Attack.step`), `restarts` (each example's worst case is kept),
+    `precision`, `compile` and `budget`.
 
-    `budget='batch'` (L2 only) reproduces the released code of Srinivas et al. (2023): the whole batch is one
-    vector whose L2 norm is at most `eps` (a number), and the random start, the steps' normalisation and the
+    `Attack(budget='batch')` (L2 only) reproduces the released code of Srinivas et al. (2023): the whole batch is
+    one vector whose L2 norm is at most `eps` (a number), and the random start, the steps' normalisation and the
     projection are computed over the batch (`BatchL2Step`). Spread evenly over B examples, a batch budget eps
     is eps / sqrt(B) per example. The default 'example' is the per-example ball of every other chapter.
 
     Introduced in Chapter 1."""
-    _check(model, x, y, eps, norm, steps, step_size, loss_fn, precision=precision)
-    checks.one_of(budget, BUDGETS, "budget", "pgd")
-    if budget == "batch":
-        if norm != "l2":
-            raise ValueError(f"pgd: budget='batch' is defined for the L2 norm only (an Linf ball of the batch is "
-                             f"the product of the examples' balls), got norm={norm!r}")
-        for name, value in (("eps", eps), ("step_size", step_size)):
-            if isinstance(value, torch.Tensor) and value.numel() != 1:
-                raise ValueError(f"pgd: with budget='batch', {name} must be one number for the whole batch, "
-                                 f"got {value.numel()} values")
-    return _pgd(model, x, y, eps, norm, steps, step_size, targeted, random_start, generator, loss_fn, precision,
-                resolve_compile(compile, "pgd"), budget)
+    _check(model, x, y, attack, loss_fn)
+    return _pgd(model, x, y, attack.replace(compile=resolve_compile(attack.compile, "pgd")), generator, loss_fn)
 
 
-def _pgd(model, x, y, eps, norm="l2", steps=10, step_size=None, targeted=False, random_start=True, generator=None,
-         loss_fn=None, precision="float32", compile=False, budget="example"):
-    """`pgd` without its argument checks (`compile` already resolved): the attack of a loop over batches whose
-    caller checked everything once."""
-    if step_size is None:
-        step_size = 2.5 * torch.as_tensor(eps, dtype=torch.float32) / max(steps, 1)
+def _pgd(model, x, y, attack, generator=None, loss_fn=None):
+    """`pgd` without its argument checks (`attack.compile` already resolved to True or False): the attack of a
+    loop over batches whose caller checked everything once."""
     loss_fn = loss_fn or _summed_cross_entropy
 
     def loss(model, x, y):
-        with autocast(precision, x.device):
-            logits = forward(model, x, compile)
+        with autocast(attack.precision, x.device):
+            logits = forward(model, x, attack.compile)
         return loss_fn(logits.float(), y)
 
-    step_class = BatchL2Step if budget == "batch" else STEPS[norm]
-    return ascend(model, x, y, loss, functools.partial(step_class, eps=eps, step_size=step_size), steps,
-                  descend=targeted, random_start=random_start, generator=generator)
+    step_class = BatchL2Step if attack.budget == "batch" else STEPS[attack.norm]
+    make_step = functools.partial(step_class, eps=attack.eps, step_size=attack.step)
+    best = None
+    for _ in range(attack.restarts):
+        x_adv = _ascend(model, x, y, loss, make_step, attack.steps, descend=attack.targeted,
+                        random_start=attack.random_start, generator=generator)
+        if attack.restarts == 1:
+            return x_adv
+        best = _worse(best, (x_adv, *_outcome(model, x_adv, y, attack, loss_fn)))
+    return best[0]
+
+
+def _outcome(model, x_adv, y, attack, loss_fn):
+    """Per example: whether the attack succeeded (untargeted: the prediction is not y; targeted: it is y), and
+    how far it went (the loss it ascends, or minus the loss it descends)."""
+    with torch.no_grad(), evaluating(model), autocast(attack.precision, x_adv.device):
+        logits = model(x_adv).float()
+    if loss_fn is _summed_cross_entropy:
+        value = F.cross_entropy(logits, y, reduction="none")
+    else:
+        value = torch.stack([loss_fn(logits[i:i + 1], y[i:i + 1]) for i in range(len(y))]).float()
+    success = logits.argmax(1) == y if attack.targeted else logits.argmax(1) != y
+    return success, -value if attack.targeted else value
+
+
+def _worse(best, new):
+    """The per-example worst case of two restarts (x_adv, success, value): a success beats a failure, then the
+    larger value wins; ties keep the earlier restart."""
+    if best is None:
+        return new
+    (x_best, s_best, v_best), (x_new, s_new, v_new) = best, new
+    take = (s_new & ~s_best) | ((s_new == s_best) & (v_new > v_best))
+    return (torch.where(take.view(-1, *([1] * (x_new.dim() - 1))), x_new, x_best), torch.where(take, s_new, s_best),
+            torch.where(take, v_new, v_best))
 
 
 def predict(model, x, batch_size=1000):
@@ -315,74 +457,79 @@ def accuracy(model, data, batch_size=1000) -> float:
     return (predict(model, data.x, batch_size) == data.y).float().mean().item()
 
 
-def robust_accuracy(model, data, eps, norm="l2", steps=20, step_size=None, batch_size=500, seed=0,
-                    show_progress=True, precision="float32", compile=None) -> float:
-    """Accuracy under untargeted PGD of radius `eps` (a fraction); eps 0 is clean accuracy.
+def robust_accuracy(model, data, attack: Attack, batch_size=500, seed=0, show_progress=True) -> float:
+    """Accuracy under the untargeted `attack` (a fraction); `attack.eps` 0 is clean accuracy.
 
-    `precision` and `compile` are the attack's (`pgd`); the final predictions are always made eagerly in float32.
-    The arguments are checked once; the attack of every batch checks nothing again.
+    The data is attacked in batches of `batch_size`, the random starts drawn from one generator seeded with `seed`;
+    the final predictions are always made eagerly in float32. The arguments are checked once; the attack of every
+    batch checks nothing again.
 
     Introduced in Chapter 1."""
     where = "robust_accuracy"
+    _attack(attack, where)
     checks.nonempty(data, "data", where)
-    checks.positive(eps, "eps", where, allow_zero=True)
-    checks.norm(norm, where)
-    checks.integer(steps, "steps", where, low=0)
+    checks.positive(attack.eps, "attack.eps", where, allow_zero=True)
+    if attack.step_size is not None:
+        checks.positive(attack.step_size, "attack.step_size", where)
+    if attack.targeted:
+        raise ValueError(f"{where}: attack must be untargeted (robust accuracy attacks the true labels), got "
+                         f"targeted=True")
     checks.integer(batch_size, "batch_size", where)
-    checks.one_of(precision, PRECISIONS, "precision", where)
-    compile = resolve_compile(compile, where)
-    if eps == 0:
+    attack = attack.replace(compile=resolve_compile(attack.compile, where))
+    if attack.eps == 0:
         return accuracy(model, data)
-    if step_size is not None:
-        checks.positive(step_size, "step_size", where)
     checks.images(data.x, "data.x", where)
     checks.labels(data.y, "data.y", where, num_classes=checks.model_logits(model, data.x, "model", where))
     generator = torch.Generator().manual_seed(seed)
     correct = 0
     batches = data.batches(batch_size)
     if show_progress:
-        batches = progress(batches, total=math.ceil(len(data) / batch_size), desc=f"PGD {norm} eps={eps:g}")
+        batches = progress(batches, total=math.ceil(len(data) / batch_size),
+                           desc=f"PGD {attack.norm} eps={attack.eps:g}")
     for x, y in batches:
-        x_adv = _pgd(model, x, y, eps, norm, steps, step_size, generator=generator, precision=precision,
-                     compile=compile)
+        x_adv = _pgd(model, x, y, attack, generator=generator)
         correct += (_predict(model, x_adv) == y).sum().item()
     return correct / len(data)
 
 
-_SETTINGS = inspect.signature(robust_accuracy)  # the attack settings (and defaults) accuracy_vs_eps caches under
-
-
-def accuracy_vs_eps(model, data, eps_list, norm="l2", steps=20, **kwargs) -> list:
-    """Robust accuracy at every epsilon of `eps_list` (`robust_accuracy`, whose settings `kwargs` are).
+def accuracy_vs_eps(model, data, eps_list, attack: Attack, batch_size=500, seed=0, show_progress=True) -> list:
+    """Robust accuracy at every epsilon of `eps_list`: `robust_accuracy` of `attack.at(eps)` (the attack's own
+    `eps`, None or a number, is not used), `batch_size`, `seed` and `show_progress` as there.
 
     A model that carries its `config` (as every zoo model does) has its curve cached (`cache.cached_values`),
     keyed by that config, digests of its weights and of `data`, the radii and the attack's settings: asked again,
     it is read, not recomputed. Introduced in Chapter 1."""
+    where = "accuracy_vs_eps"
     if not isinstance(eps_list, (list, tuple)) or not eps_list:
-        raise checks.ArgumentTypeError(f"accuracy_vs_eps: eps_list must be a non-empty list of radii, got "
+        raise checks.ArgumentTypeError(f"{where}: eps_list must be a non-empty list of radii, got "
                                        f"{checks.brief(eps_list)}")
     for eps in eps_list:
-        checks.positive(eps, "every entry of eps_list", "accuracy_vs_eps", allow_zero=True)
-    curve = lambda: [robust_accuracy(model, data, eps, norm, steps, **kwargs) for eps in eps_list]
+        checks.positive(eps, "every entry of eps_list", where, allow_zero=True)
+    _attack(attack, where, radius=False)
+    checks.integer(batch_size, "batch_size", where)
+    curve = lambda: [robust_accuracy(model, data, attack.at(eps), batch_size, seed, show_progress)
+                     for eps in eps_list]
     if not isinstance(getattr(model, "config", None), dict):
         return curve()
-    return cache.cached_values("evaluations", _curve_config(model, data, eps_list, norm, steps, kwargs), curve)[0]
+    return cache.cached_values("evaluations", _curve_config(model, data, eps_list, attack, batch_size, seed),
+                               curve)[0]
 
 
-def _curve_config(model, data, eps_list, norm, steps, kwargs) -> dict:
+# settings of an Attack that entered the cache key of a curve later: named only away from their defaults, so the
+# curves cached before they existed keep their keys
+_LATER_SETTINGS = {"random_start": True, "restarts": 1, "budget": "example"}
+
+
+def _curve_config(model, data, eps_list, attack, batch_size, seed) -> dict:
     """The cache key of `accuracy_vs_eps`: the model, the images, the radii and every setting of the attack
-    (`robust_accuracy`'s defaults filled in, so leaving one out or naming its default gives the same key)."""
+    (the attack's fields, `batch_size` and `seed`; those of `_LATER_SETTINGS` only when they differ from their
+    defaults)."""
     checks.nonempty(data, "data", "accuracy_vs_eps")
-    try:
-        bound = _SETTINGS.bind(model, data, 0.0, norm, steps, **kwargs)
-    except TypeError as error:
-        raise checks.ArgumentTypeError(f"accuracy_vs_eps: kwargs must be settings of robust_accuracy, got "
-                                       f"{sorted(kwargs)}: {error}") from None
-    bound.apply_defaults()
-    attack = {name: value for name, value in bound.arguments.items()
-              if name not in ("model", "data", "eps", "show_progress")}
-    if attack["step_size"] is not None:
-        attack["step_size"] = float(attack["step_size"])
+    settings = dict(norm=attack.norm, steps=attack.steps,
+                    step_size=None if attack.step_size is None else float(attack.step_size), batch_size=batch_size,
+                    seed=seed, precision=attack.precision, compile=attack.compile)
+    settings.update({name: getattr(attack, name) for name, default in _LATER_SETTINGS.items()
+                     if getattr(attack, name) != default})
     return dict(evaluation="accuracy_vs_eps", model=model.config, weights=cache.tensor_digest(model.state_dict()),
                 data=cache.tensor_digest({"x": data.x, "y": data.y}), eps=[float(eps) for eps in eps_list],
-                attack=attack)
+                attack=settings)

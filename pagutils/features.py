@@ -17,9 +17,11 @@ model (its zoo configuration), the identity of the input data (`data_identity`) 
 settings, so a re-run loads it. Each constructor returns `(data, info)`: the new `Data` set and a dict whose
 `config` entry identifies the construction (use it as `train_data` in a zoo configuration).
 """
+import contextlib
 import hashlib
 import itertools
 import math
+from dataclasses import dataclass
 
 import functools
 
@@ -27,10 +29,10 @@ import torch
 import torch.nn.functional as F
 
 from . import cache, checks, zoo
-from .attacks import STEPS, NormalisedStep, _pgd, _predict, ascend, per_example_norm
+from .attacks import STEPS, Attack, NormalisedStep, _attack, _pgd, _predict, ascend, autocast, per_example_norm
 from .data import Data
 from .device import resolve_compile
-from .models import evaluating, representation
+from .models import evaluating, fake_relu, representation
 from .progress import progress
 
 DEFAULT_BATCH = 500
@@ -140,28 +142,54 @@ def relative_distance(model, z, x) -> torch.Tensor:
         return (gz - gx).norm(dim=1) / gx.norm(dim=1).clamp_min(1e-12)
 
 
-def match_representation(model, x, z0, steps, step_size, record_every=None, compile=None):
+RELU = ("fake", "real")
+
+
+@dataclass(frozen=True)
+class Matching:
+    """How representation matching runs: `steps` normalised gradient steps of `step_size` from seeded starting
+    images (`seed`), through the representation's last ReLU as a fake ReLU (`relu="fake"`: ReLU forward, identity
+    backward, as the authors' code builds D_R; `"real"` back-propagates through the ReLU itself, where a unit that
+    is off for z gets no gradient). The distance is recorded every `record_every` steps (None: steps // 20).
+    Checked once, here. Introduced in Chapter 3."""
+    steps: int
+    step_size: float = 0.1
+    relu: str = "fake"
+    seed: int = 0
+    record_every: int = None
+
+    def __post_init__(self):
+        where = "Matching"
+        checks.integer(self.steps, "steps", where)
+        object.__setattr__(self, "step_size", checks.positive(self.step_size, "step_size", where))
+        checks.one_of(self.relu, RELU, "relu", where)
+        checks.integer(self.seed, "seed", where, low=0)
+        if self.record_every is None:
+            object.__setattr__(self, "record_every", max(1, self.steps // 20))
+        checks.integer(self.record_every, "record_every", where)
+
+
+def match_representation(model, x, z0, matching: Matching, compile=None):
     """Images z in [0, 1] from `z0` minimising ||g(z) - g(x)||_2 by normalised gradient steps (per example).
 
     The attack loop (`attacks.ascend`) descending the summed distance with an unconstrained `NormalisedStep`,
-    in eval mode. Returns (z, history): `history` is a list of (step, mean relative distance) every
-    `record_every` steps and at the end. `compile` runs g through torch.compile (None: `PAG_COMPILE` decides).
+    in eval mode, with `matching`'s steps and ReLU. Returns (z, history): `history` is a list of (step, mean
+    relative distance) every `matching.record_every` steps and at the end. `compile` runs g through
+    torch.compile (None: `PAG_COMPILE` decides).
 
     Introduced in Chapter 3."""
     where = "match_representation"
     checks.same_shape(x, z0, ("x", "z0"), where)
     checks.images(x, "x", where)
     checks.images(z0, "z0", where)
-    checks.integer(steps, "steps", where, low=0)
-    checks.positive(step_size, "step_size", where)
-    if record_every is not None:
-        checks.integer(record_every, "record_every", where)
-    return _match(model, x, z0, steps, step_size, record_every, resolve_compile(compile, where))
+    if not isinstance(matching, Matching):
+        raise checks.ArgumentTypeError(f"{where}: matching must be a features.Matching, got {checks.brief(matching)}")
+    return _match(model, x, z0, matching, resolve_compile(compile, where))
 
 
-def _match(model, x, z0, steps, step_size, record_every=None, compile=False):
+def _match(model, x, z0, matching, compile=False):
     """`match_representation` without its argument checks (`compile` already resolved), for `robustify`'s batches."""
-    record_every = record_every or max(1, steps // 20)
+    steps, record_every = matching.steps, matching.record_every
     with evaluating(model), torch.no_grad():
         target = model.representation(x)
         scale = target.norm(dim=1).clamp_min(1e-12)
@@ -175,8 +203,10 @@ def _match(model, x, z0, steps, step_size, record_every=None, compile=False):
             history.append((t, (d.detach() / scale).mean().item()))
         return d.sum()
 
-    z = ascend(model, z0, target, distance, lambda z0: NormalisedStep(z0, step_size), steps, descend=True,
-               evaluate_last=True)
+    relu = fake_relu(model, x) if matching.relu == "fake" else contextlib.nullcontext()
+    with relu:
+        z = ascend(model, z0, target, distance, lambda z0: NormalisedStep(z0, matching.step_size), steps,
+                   descend=True, evaluate_last=True)
     return z, history
 
 
@@ -195,15 +225,15 @@ def start_order(n, seed=0) -> torch.Tensor:
     return order
 
 
-def robustify(model, data, steps, step_size=0.1, seed=0, batch_size=DEFAULT_BATCH, record_every=None,
-              source=None, show_progress=True):
+def robustify(model, data, matching: Matching, batch_size=DEFAULT_BATCH, source=None, show_progress=True):
     """The set of images that `model` represents like `data`'s: D_R for a robust model, D_NR for a standard one.
 
-    Each image x of `data` becomes z = argmin ||g(z) - g(x)||_2 over [0, 1]^d, found by `steps` L2-normalised
-    gradient steps of `step_size` starting from another training image (a seeded random permutation of `data`);
+    Each image x of `data` becomes z = argmin ||g(z) - g(x)||_2 over [0, 1]^d, found by `matching` (normalised
+    gradient steps through a fake ReLU, see `Matching`) starting from another training image (`start_order`);
     z keeps x's label. Returns (Data, info); info holds `config`, `history` ([step, mean relative distance
-    ||g(z) - g(x)|| / ||g(x)||] every `record_every` steps, default steps // 20, averaged over the set),
-    `start_distance` and `final_distance`. The arguments are checked once, not per batch.
+    ||g(z) - g(x)|| / ||g(x)||] every `record_every` steps, averaged over the set), `start_distance`,
+    `final_distance` and `agreement`, the share of the set that `model` classifies as its label: how far the
+    construction has converged. The arguments are checked once, not per batch.
 
     Introduced in Chapter 3."""
     where = "robustify"
@@ -211,29 +241,34 @@ def robustify(model, data, steps, step_size=0.1, seed=0, batch_size=DEFAULT_BATC
     if len(data) < 2:
         raise ValueError(f"{where}: data must hold at least 2 images (each starts from another one), got {len(data)}")
     checks.images(data.x, "data.x", where)
-    checks.integer(steps, "steps", where)
-    checks.positive(step_size, "step_size", where)
+    if not isinstance(matching, Matching):
+        raise checks.ArgumentTypeError(f"{where}: matching must be a features.Matching (steps, step_size, relu, "
+                                       f"seed), got {checks.brief(matching)}")
     checks.integer(batch_size, "batch_size", where)
-    record_every = record_every or max(1, steps // 20)
-    checks.integer(record_every, "record_every", where)
     compile = resolve_compile(None, where)
+    steps, record_every = matching.steps, matching.record_every
     config = dict(construction="robustify", source=_source(model, source), data=data_identity(data), steps=steps,
-                  step_size=float(step_size), seed=seed, record_every=record_every, start="derangement")
+                  step_size=float(matching.step_size), seed=matching.seed, record_every=record_every,
+                  start="derangement", relu=matching.relu)
 
     recorded = [t for t in range(steps + 1) if t % record_every == 0 or t == steps]
 
     def build():
-        order = start_order(len(data), seed).to(data.device)
+        order = start_order(len(data), matching.seed).to(data.device)
 
         def batch(index):
-            z, history = _match(model, data.x[index], data.x[order[index]], steps, step_size, record_every, compile)
-            return dict(x=z, distance_sum=torch.tensor([[len(index) * d for _, d in history]], dtype=torch.float64))
+            z, history = _match(model, data.x[index], data.x[order[index]], matching, compile)
+            with torch.no_grad():
+                agree = (_predict(model, z) == data.y[index]).sum()
+            return dict(x=z, distance_sum=torch.tensor([[len(index) * d for _, d in history]], dtype=torch.float64),
+                        agree=agree.view(1).to(torch.float64))
 
         parts = _in_chunks(config, len(data), batch_size, batch, f"robustify ({steps} steps)", show_progress,
                            data.device)
         sums = parts["distance_sum"].sum(0).tolist()
         history = [[step, total / len(data)] for step, total in zip(recorded, sums)]
-        info = dict(config=config, history=history, final_distance=history[-1][1], start_distance=history[0][1])
+        info = dict(config=config, history=history, final_distance=history[-1][1], start_distance=history[0][1],
+                    agreement=parts["agree"].sum().item() / len(data))
         return dict(x=parts["x"], y=data.y), info
 
     tensors, info, built = _cached_set(config, build, data.device,
@@ -262,70 +297,76 @@ def shifted_targets(y, num_classes) -> torch.Tensor:
     return (y + 1) % num_classes
 
 
-def relabel_by_attack(model, data, targets, eps, steps, step_size=None, norm="l2", batch_size=DEFAULT_BATCH,
-                      name="relabelled", config=None, show_progress=True):
+def relabel_by_attack(model, data, targets, attack: Attack, batch_size=DEFAULT_BATCH, name="relabelled", config=None,
+                      show_progress=True):
     """Move every image of `data` toward its target class by targeted PGD against `model` and relabel it.
 
-    The attack starts at the image itself (no random start) and stays within `eps` (in `norm`) and [0, 1].
-    `config` (a JSON dict identifying this construction) is the cache key. Returns (Data, info); info holds
-    `config`, `success_rate` (fraction the model classifies as the target after the attack) and the mean
-    perturbation size `mean_norm`. The arguments are checked once; the attack of every batch checks nothing again.
+    `attack` (an `attacks.Attack`) gives the radius, norm, steps, step size and precision; the relabelling runs it
+    targeted and from the image itself (no random start), whatever its `targeted` and `random_start` say, so every
+    image stays within `attack.eps` of itself (in `attack.norm`) and in [0, 1]. `config` (a JSON dict identifying
+    this construction) is the cache key. Returns (Data, info); info holds `config`, `success_rate` (fraction the
+    model classifies as the target after the attack) and the mean perturbation size `mean_norm`. The arguments are
+    checked once; the attack of every batch checks nothing again.
 
     Introduced in Chapter 4."""
     where = "relabel_by_attack"
-    _check_attack(model, data, eps, steps, step_size, norm, where)
+    attack = _check_attack(model, data, attack, where)
     checks.labels(targets, "targets", where, n=len(data), num_classes=data.num_classes)
     checks.mapping(config, "config", where)
-    return _relabel(model, data, targets, eps, steps, step_size, norm, batch_size, name, config, show_progress)
+    return _relabel(model, data, targets, attack, batch_size, name, config, show_progress)
 
 
-def _check_attack(model, data, eps, steps, step_size, norm, where):
-    """The arguments of a relabelling attack, checked once at the public entry point."""
+def _check_attack(model, data, attack, where):
+    """The arguments of a relabelling attack, checked once at the public entry point. Returns the attack the
+    construction runs: `attack` targeted, from the image itself, its `compile` resolved."""
     checks.nonempty(data, "data", where)
     checks.images(data.x, "data.x", where)
-    checks.positive(eps, "eps", where)
-    checks.integer(steps, "steps", where)
-    if step_size is not None:
-        checks.positive(step_size, "step_size", where)
-    checks.norm(norm, where)
+    _attack(attack, where)
+    checks.positive(attack.eps, "attack.eps", where)
+    checks.integer(attack.steps, "attack.steps", where)
+    if attack.step_size is not None:
+        checks.positive(attack.step_size, "attack.step_size", where)
+    if attack.budget != "example" or attack.restarts != 1:
+        raise ValueError(f"{where}: the relabelling attacks every image from itself within its own ball: attack "
+                         f"must have budget='example' and restarts=1, got budget={attack.budget!r} and "
+                         f"restarts={attack.restarts}")
     checks.model_logits(model, data.x, "model", where)
+    return attack.replace(targeted=True, random_start=False, compile=resolve_compile(attack.compile, where))
 
 
-def _noisy_targeted(model, x, t, eps, norm, steps, step_size, noise, seed):
+def _noisy_targeted(model, x, t, attack, noise, seed):
     """Targeted PGD whose every step descends the cross-entropy of t at x + N(0, noise^2 I) (one fresh draw per
     step, seeded): the perturbation must move the model's prediction under noise too. The attack loop is
     `attacks.ascend` with this loss."""
     generator = torch.Generator().manual_seed(seed)
-    step_size = 2.5 * eps / max(steps, 1) if step_size is None else step_size
 
     def loss(model, x, t):
         drawn = torch.randn(x.shape, generator=generator).to(x)
-        return F.cross_entropy(model(x + noise * drawn), t, reduction="sum")
+        with autocast(attack.precision, x.device):
+            logits = model(x + noise * drawn)
+        return F.cross_entropy(logits.float(), t, reduction="sum")
 
-    return ascend(model, x, t, loss, functools.partial(STEPS[norm], eps=eps, step_size=step_size), steps,
-                  descend=True)
+    return ascend(model, x, t, loss, functools.partial(STEPS[attack.norm], eps=attack.eps, step_size=attack.step),
+                  attack.steps, descend=True)
 
 
-def _relabel(model, data, targets, eps, steps, step_size, norm, batch_size, name, config, show_progress,
-             noise=0.0):
-    """`relabel_by_attack` without its argument checks."""
+def _relabel(model, data, targets, attack, batch_size, name, config, show_progress, noise=0.0):
+    """`relabel_by_attack` without its argument checks (`attack` is the one `_check_attack` returned)."""
     targets = targets.to(data.device)
-    compile = resolve_compile(None, "relabel_by_attack")
 
     def batch(index):
         x, t = data.x[index], targets[index]
         if noise:
-            x_adv = _noisy_targeted(model, x, t, eps, norm, steps, step_size, noise, seed=int(index[0]))
+            x_adv = _noisy_targeted(model, x, t, attack, noise, seed=int(index[0]))
         else:
-            x_adv = _pgd(model, x, t, eps, norm, steps, step_size, targeted=True, random_start=False,
-                         compile=compile)
+            x_adv = _pgd(model, x, t, attack)
         return dict(x=x_adv, success=_predict(model, x_adv) == t)
 
     def build():
-        parts = _in_chunks(config, len(data), batch_size, batch, f"{name} ({steps} PGD steps)", show_progress,
+        parts = _in_chunks(config, len(data), batch_size, batch, f"{name} ({attack.steps} PGD steps)", show_progress,
                            data.device)
         x_adv, success = parts["x"], parts["success"]
-        p = 2 if norm == "l2" else math.inf
+        p = 2 if attack.norm == "l2" else math.inf
         info = dict(config=config, success_rate=success.float().mean().item(),
                     mean_norm=per_example_norm(x_adv - data.x, p).mean().item())
         return dict(x=x_adv, y=targets, success=success), info
@@ -338,47 +379,50 @@ def _relabel(model, data, targets, eps, steps, step_size, norm, batch_size, name
     return Data(tensors["x"], tensors["y"], data.classes, f"{data.name} {name}"), info
 
 
-def _relabel_config(kind, model, data, eps, steps, step_size, norm, seed, source, noise=0.0):
-    """Check the arguments of `make_<kind>` (once) and return the construction's cache key."""
+def _relabel_config(kind, model, data, attack, seed, source, noise=0.0):
+    """Check the arguments of `make_<kind>` (once); return the construction's cache key and the attack it runs.
+    The key holds the attack's settings as plain JSON values (eps, steps, step_size, norm)."""
     where = f"make_{kind}"
-    _check_attack(model, data, eps, steps, step_size, norm, where)
+    attack = _check_attack(model, data, attack, where)
     checks.integer(seed, "seed", where, low=0)
     checks.positive(noise, "noise", where, allow_zero=True)
-    config = dict(construction=kind, source=_source(model, source), data=data_identity(data), eps=float(eps),
-                  steps=steps, step_size=None if step_size is None else float(step_size), norm=norm, seed=seed)
+    config = dict(construction=kind, source=_source(model, source), data=data_identity(data), eps=float(attack.eps),
+                  steps=attack.steps, step_size=None if attack.step_size is None else float(attack.step_size),
+                  norm=attack.norm, seed=seed)
     if noise:  # the key of a construction without noise stays what it was
         config["noise"] = float(noise)
-    return config
+    if attack.precision != "float32":  # likewise for a construction in float32
+        config["precision"] = attack.precision
+    return config, attack
 
 
-def make_d_rand(model, data, eps, steps, step_size=None, seed=0, norm="l2", batch_size=DEFAULT_BATCH, source=None,
-                show_progress=True, noise=0.0):
+def make_d_rand(model, data, attack: Attack, seed=0, batch_size=DEFAULT_BATCH, source=None, show_progress=True,
+                noise=0.0):
     """D_rand: each image attacked toward a class t drawn uniformly at random (seeded) and relabelled t.
 
-    The images look like their original class to a person; only non-robust features point to t.
-    Returns (Data, info) as `relabel_by_attack`. `noise` > 0 attacks under Gaussian noise of that standard
-    deviation (every step descends the loss at a fresh noisy copy), so that the planted features survive noise.
+    `attack` is run targeted and from the image itself, as in `relabel_by_attack`. The images look like their
+    original class to a person; only non-robust features point to t. Returns (Data, info) as
+    `relabel_by_attack`. `noise` > 0 attacks under Gaussian noise of that standard deviation (every step descends
+    the loss at a fresh noisy copy), so that the planted features survive noise.
 
     Introduced in Chapter 4."""
-    config = _relabel_config("d_rand", model, data, eps, steps, step_size, norm, seed, source, noise)
+    config, attack = _relabel_config("d_rand", model, data, attack, seed, source, noise)
     targets = random_targets(data.y, data.num_classes, seed)
-    return _relabel(model, data, targets, eps, steps, step_size, norm, batch_size, "D_rand", config, show_progress,
-                    noise)
+    return _relabel(model, data, targets, attack, batch_size, "D_rand", config, show_progress, noise)
 
 
-def make_d_det(model, data, eps, steps, step_size=None, seed=0, norm="l2", batch_size=DEFAULT_BATCH, source=None,
-               show_progress=True, noise=0.0):
+def make_d_det(model, data, attack: Attack, seed=0, batch_size=DEFAULT_BATCH, source=None, show_progress=True,
+               noise=0.0):
     """D_det: each image attacked toward t = (y + 1) mod C and relabelled t.
 
-    Robust features now point away from the label (y is always mapped to y + 1), so a model can only
-    generalise to the original test set through the non-robust features. Returns (Data, info); `noise` as in
-    `make_d_rand`.
+    `attack` is run targeted and from the image itself, as in `relabel_by_attack`. Robust features now point away
+    from the label (y is always mapped to y + 1), so a model can only generalise to the original test set through
+    the non-robust features. Returns (Data, info); `noise` as in `make_d_rand`.
 
     Introduced in Chapter 4."""
-    config = _relabel_config("d_det", model, data, eps, steps, step_size, norm, seed, source, noise)
+    config, attack = _relabel_config("d_det", model, data, attack, seed, source, noise)
     targets = shifted_targets(data.y, data.num_classes)
-    return _relabel(model, data, targets, eps, steps, step_size, norm, batch_size, "D_det", config, show_progress,
-                    noise)
+    return _relabel(model, data, targets, attack, batch_size, "D_det", config, show_progress, noise)
 
 
 def leakage(judge, relabelled, original) -> dict:

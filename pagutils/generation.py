@@ -11,15 +11,17 @@ in where they start and what they may change:
 - in-painting: start at an image with a region blanked out (`box_masks`), change only that region.
 
 `generate` is the attack loop of `pagutils.attacks` (`ascend`) with the log-probability as its loss and an
-unconstrained normalised step (`attacks.MaskedStep`) that carries the mask, the noise and the optional ball.
+unconstrained normalised step (`attacks.MaskedStep`) that carries the mask, the noise and the optional ball. How
+it ascends (steps, step size, ball, noise and its seed) is one typed value, `Ascent`, checked once.
 `psnr` and `masked_mse` measure how close a result is to the clean image.
 """
 import functools
+from dataclasses import dataclass
 
 import torch
 
 from . import checks
-from .attacks import MaskedStep, ascend
+from .attacks import MaskedStep, _ascend
 
 
 def _targets(target, n, device, num_classes=None, where=None):
@@ -38,35 +40,55 @@ def _log_prob(model, x, target):
     return torch.log_softmax(model(x), dim=1).gather(1, target[:, None]).sum()
 
 
-def generate(model, x_start, target, steps, step_size, eps=None, mask=None, noise=0.0, seed=0,
-             show_progress=True):
-    """Images found by `steps` of L2-normalised gradient ascent on log p(target | x) from `x_start`.
+@dataclass(frozen=True)
+class Ascent:
+    """How `generate` ascends: `steps` L2-normalised gradient steps of length `step_size`; within the L2 ball of
+    radius `eps` around the start when `eps` is given (None: no ball); with Gaussian noise of standard deviation
+    `noise` added to every step (0: none), drawn from a generator seeded with `seed`. Checked once, here.
+
+    Introduced in Chapter 6."""
+    steps: int
+    step_size: float
+    eps: float = None
+    noise: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self):
+        where = "Ascent"
+        checks.integer(self.steps, "steps", where, low=0)
+        checks.positive(self.step_size, "step_size", where)
+        if self.eps is not None:
+            checks.positive(self.eps, "eps", where)
+        checks.positive(self.noise, "noise", where, allow_zero=True)
+        checks.integer(self.seed, "seed", where, low=0)
+
+
+def generate(model, x_start, target, ascent: Ascent, mask=None, show_progress=True):
+    """Images found by `ascent.steps` of L2-normalised gradient ascent on log p(target | x) from `x_start`.
 
     x <- Π( x + step_size · m ⊙ g / ||m ⊙ g||_2 (+ noise · m ⊙ ξ) ),  g = ∇_x log p(target | x), per image,
 
-    where Π clamps to [0, 1] and, when `eps` is given, projects onto the L2 ball of radius `eps` around
+    where Π clamps to [0, 1] and, when `ascent.eps` is given, projects onto the L2 ball of radius `eps` around
     `x_start`. `mask` (broadcastable to x, 1 where pixels may change) restricts every change to the
-    masked pixels: the others keep their starting values exactly. `noise` > 0 adds Gaussian noise ξ of
-    that standard deviation to every step (Langevin-like), drawn from `seed`. `target` is a class index
+    masked pixels: the others keep their starting values exactly. `ascent.noise` > 0 adds Gaussian noise ξ of
+    that standard deviation to every step (Langevin-like), drawn from `ascent.seed`. `target` is a class index
     or one per image. The model is used in eval mode and only input gradients are computed.
 
     Introduced in Chapter 6."""
     where = "generate"
     checks.images(x_start, "x_start", where)
-    checks.integer(steps, "steps", where, low=0)
-    checks.positive(step_size, "step_size", where)
-    if eps is not None:
-        checks.positive(eps, "eps", where)
-    checks.positive(noise, "noise", where, allow_zero=True)
+    if not isinstance(ascent, Ascent):
+        raise checks.ArgumentTypeError(f"{where}: ascent must be a pagutils.generation.Ascent (e.g. "
+                                       f"Ascent(steps=60, step_size=0.5)), got {checks.brief(ascent)}")
     target = _targets(target, len(x_start), x_start.device, checks.model_logits(model, x_start, "model", where),
                       where)
     if mask is not None:
         checks.tensor(mask, "mask", where, dims=4)
-    make_step = functools.partial(MaskedStep, step_size=step_size, eps=eps, mask=mask, noise=noise,
-                                  generator=torch.Generator().manual_seed(seed))
+    make_step = functools.partial(MaskedStep, step_size=ascent.step_size, eps=ascent.eps, mask=mask,
+                                  noise=ascent.noise, generator=torch.Generator().manual_seed(ascent.seed))
     # the default layout: channels-last convolutions would round differently from the images generate has always made
-    return ascend(model, x_start, target, _log_prob, make_step, steps, fast_layout=False,
-                  desc="gradient ascent" if show_progress and steps >= 20 else None)
+    return _ascend(model, x_start, target, _log_prob, make_step, ascent.steps, fast_layout=False,
+                   desc="gradient ascent" if show_progress and ascent.steps >= 20 else None)
 
 
 def class_log_prob(model, x, target) -> torch.Tensor:

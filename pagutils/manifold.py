@@ -24,7 +24,7 @@ from .defaults import shared
 from .device import resolve
 from .models import evaluating
 from .progress import progress
-from .train import fit_with_adam
+from .train import AdamRecipe, fit_with_adam
 from .zoo import cached_model
 
 
@@ -207,8 +207,8 @@ def train_autoencoder(ae: Autoencoder, data, epochs: int, lr: float = 1e-3, batc
     checks.images(data.x, "data.x", "train_autoencoder")
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    return fit_with_adam(ae, data.x, lambda net, x, _: F.mse_loss(net(x), x), epochs, lr, batch_size, generator,
-                         "autoencoder", show_progress, postfix="mse")
+    return fit_with_adam(ae, data.x, lambda net, x, _: F.mse_loss(net(x), x), AdamRecipe(epochs, lr, batch_size),
+                         generator, "autoencoder", show_progress, postfix="mse")
 
 
 def autoencoder(dataset: str, profile: str = "quick", latent_dim: int = None, device=None, show_progress=True,

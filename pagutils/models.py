@@ -68,9 +68,11 @@ class BasicBlock(nn.Module):
         self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
             nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
+        self.relu1, self.relu2 = nn.ReLU(), nn.ReLU()  # modules, so that `fake_relu` can find the last one
+
     def forward(self, x):
-        out = torch.relu(self.bn1(self.conv1(x)))
-        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+        out = self.relu1(self.bn1(self.conv1(x)))
+        return self.relu2(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
 def small_resnet(in_shape, width=16):
@@ -188,7 +190,69 @@ def make_classifier(arch: str, dataset: str = "mnist", num_classes: int = None, 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         features, dim = ARCHITECTURES[arch](info["shape"])
-        return Classifier(features, dim, num_classes or len(info["classes"]), info["mean"], info["std"])
+        model = Classifier(features, dim, num_classes or len(info["classes"]), info["mean"], info["std"])
+    model.arch = arch
+    return model
+
+
+class FakeReLU(torch.autograd.Function):
+    """ReLU forward, identity backward: a unit that is off for z still passes the gradient of the representation
+    distance, so representation matching can turn it on (the robustness library's `fake_relu`, which Ilyas et al.
+    use to build D_R). Introduced in Chapter 3."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+# architectures whose representation ends in an nn.ReLU module (GoogLeNet's ends in a functional ReLU)
+FAKE_RELU_ARCHITECTURES = tuple(a for a in ARCHITECTURES if a != "googlenet")
+
+
+@contextlib.contextmanager
+def fake_relu(model: Classifier, like: torch.Tensor):
+    """Within the block, the last ReLU of `model.representation` is a `FakeReLU`: the same values, but the
+    gradient passes through it as through the identity. `like` is an input batch of the model's shape (one
+    example suffices): a forward pass on it finds the last ReLU call (a module may be called more than once per
+    pass, as torchvision's residual blocks do). Restored on leaving. Introduced in Chapter 3."""
+    arch = getattr(model, "arch", None)
+    if arch not in FAKE_RELU_ARCHITECTURES:
+        raise ValueError(f"fake_relu: model must be a classifier of one of {FAKE_RELU_ARCHITECTURES} "
+                         f"(models.make_classifier), got {arch!r}")
+    relus = [m for m in model.features.modules() if isinstance(m, nn.ReLU)]
+    calls = []
+    probes = [m.register_forward_hook(lambda m, inputs, output: calls.append(m)) for m in relus]
+    try:
+        with torch.no_grad(), evaluating(model):
+            model.representation(like[:1])
+    finally:
+        for probe in probes:
+            probe.remove()
+    last = calls[-1]
+    index = calls.count(last) - 1  # the last call of that module within one pass
+    seen = [0]
+
+    def reset(module, inputs):
+        seen[0] = 0
+
+    def fake(module, inputs, output):
+        seen[0] += 1
+        if seen[0] - 1 == index:
+            return FakeReLU.apply(inputs[0])
+        return output
+
+    inplace, last.inplace = last.inplace, False  # the hook needs the input as it was
+    hooks = [model.features.register_forward_pre_hook(reset), last.register_forward_hook(fake)]
+    try:
+        yield model
+    finally:
+        for hook in hooks:
+            hook.remove()
+        last.inplace = inplace
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -16,9 +16,10 @@ submitit when SLURM times it out or preempts it. A second call finds everything 
 import argparse
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from . import cache, experiments, paths
+from . import cache, checks, experiments, paths
 from .profiles import PROFILES
 
 
@@ -106,10 +107,30 @@ def _has_cuda():
     return torch.cuda.is_available()
 
 
-def run(chapter, profile="quick", overrides=None, kind="auto", folder=None, partition=None, timeout_min=60 * 24,
-        checkpoint_steps=500, list_only=False, log=print) -> list:
-    """List `chapter`'s configurations in `profile` and build the missing ones as a job array; returns the
-    configurations built (empty when everything was cached)."""
+@dataclass(frozen=True)
+class Jobs:
+    """How `run` submits the missing configurations: `kind` 'auto' (SLURM where `sbatch` exists, else local) or
+    'local'; submitit's logs and the checkpoints under `folder` (None: next to the cache); the SLURM `partition`;
+    each task's time limit `timeout_min` (minutes) and a checkpoint every `checkpoint_steps` training steps."""
+    kind: str = "auto"
+    folder: str = None
+    partition: str = None
+    timeout_min: int = 60 * 24
+    checkpoint_steps: int = 500
+
+    def __post_init__(self):
+        checks.one_of(self.kind, ("auto", "local"), "kind", "Jobs")
+        checks.integer(self.timeout_min, "timeout_min", "Jobs")
+        checks.integer(self.checkpoint_steps, "checkpoint_steps", "Jobs")
+
+
+def run(chapter, profile="quick", overrides=None, jobs: Jobs = None, list_only=False, log=print) -> list:
+    """List `chapter`'s configurations in `profile` (after `overrides`) and build the missing ones as a job array
+    submitted as `jobs` says (None: `Jobs()`); returns the configurations built (empty when everything was
+    cached)."""
+    jobs = Jobs() if jobs is None else jobs
+    if not isinstance(jobs, Jobs):
+        raise checks.ArgumentTypeError(f"prefill: jobs must be a pagutils.prefill.Jobs, got {checks.brief(jobs)}")
     configs = configurations(chapter, profile, overrides)
     todo = missing(configs)
     for config in configs:
@@ -119,15 +140,15 @@ def run(chapter, profile="quick", overrides=None, kind="auto", folder=None, part
     log(f"{chapter} ({profile}): {len(configs)} models, {len(todo)} missing")
     if list_only or not todo:
         return []
-    folder = Path(folder or paths.cache_dir().parent / "prefill")
-    ex = executor(folder / "%j", kind, partition, timeout_min)
+    folder = Path(jobs.folder or paths.cache_dir().parent / "prefill")
+    ex = executor(folder / "%j", jobs.kind, jobs.partition, jobs.timeout_min)
     cache_dir, data_dir = str(paths.cache_dir()), os.environ.get("PAGUTILS_DATA_DIR", "")
     count = len(todo)
-    jobs = ex.map_array(_requeueable(), todo, [cache_dir] * count, [data_dir] * count,
-                        [str(folder / "checkpoints")] * count, [checkpoint_steps] * count)
-    log(f"submitted {count} tasks ({ex.cluster}): job {jobs[0].job_id.split('_')[0]}")
-    for job in jobs:
-        job.result()  # raises the task's error, with its log
+    tasks = ex.map_array(_requeueable(), todo, [cache_dir] * count, [data_dir] * count,
+                         [str(folder / "checkpoints")] * count, [jobs.checkpoint_steps] * count)
+    log(f"submitted {count} tasks ({ex.cluster}): job {tasks[0].job_id.split('_')[0]}")
+    for task in tasks:
+        task.result()  # raises the task's error, with its log
     return todo
 
 
@@ -158,8 +179,8 @@ def main(argv=None):
         name, value = item.split("=", 1)
         overrides[name] = _value(value)
     try:
-        run(args.chapter, args.profile, overrides, args.executor, args.folder, args.slurm_partition,
-            args.timeout_min, args.checkpoint_steps, args.list)
+        jobs = Jobs(args.executor, args.folder, args.slurm_partition, args.timeout_min, args.checkpoint_steps)
+        run(args.chapter, args.profile, overrides, jobs, args.list)
     except ValueError as error:  # an unknown chapter, profile or setting: one line, not a traceback
         parser.error(str(error))
 

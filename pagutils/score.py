@@ -25,7 +25,7 @@ from . import checks
 from .data import INFO, load
 from .defaults import VECTOR_DENOISER, shared
 from .device import resolve
-from .train import fit_with_adam
+from .train import AdamRecipe, fit_with_adam
 from .zoo import cached_model
 
 
@@ -177,8 +177,8 @@ def train_denoiser(net, x, sigma, epochs, lr=2e-3, batch_size=128, seed=0, show_
     def denoising_loss(net, clean, generator):
         noisy = clean + sigma * torch.randn(clean.shape, generator=generator).to(clean)
         return (net(noisy) - clean).pow(2).flatten(1).sum(1).mean()
-    return fit_with_adam(net, x, denoising_loss, epochs, lr, batch_size, torch.Generator().manual_seed(seed),
-                         f"denoiser σ={sigma:g}", show_progress)
+    return fit_with_adam(net, x, denoising_loss, AdamRecipe(epochs, lr, batch_size),
+                         torch.Generator().manual_seed(seed), f"denoiser σ={sigma:g}", show_progress)
 
 
 def cached_denoiser(config: dict, x_train, device=None, show_progress=True) -> nn.Module:

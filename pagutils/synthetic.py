@@ -210,22 +210,34 @@ def mlp(dim: int, num_classes: int = 2, width: int = 128, seed: int = 0) -> Clas
         return Classifier(features, width, num_classes, mean=(0.5,), std=(0.2,))
 
 
-def classifier(manifold: SyntheticManifold, objective: str = "standard", objective_args: dict = None,
-               n_train: int = 4000, epochs: int = 20, width: int = 128, lr: float = 0.05, seed: int = 0,
-               show_progress: bool = True) -> Classifier:
-    """An MLP trained on `n_train` samples of `manifold` with a registered training objective, cached.
+_DEFAULT_RECIPE = Recipe(epochs=20)  # classifier's recipe when none is given
 
-    `objective` is any name registered in `pagutils.train` ('standard', 'pgd', ...). The model is in eval
-    mode and carries `config` and `history` (`zoo.cached_model`). Introduced in Chapter 7.
+
+def classifier(manifold: SyntheticManifold, recipe: Recipe = None, n_train: int = 4000, width: int = 128,
+               show_progress: bool = True) -> Classifier:
+    """An MLP of `width` trained on `n_train` samples of `manifold` by `recipe` (a `train.Recipe`; None:
+    `Recipe(epochs=20)`, standard training), cached.
+
+    The recipe's `objective` is any name registered in `pagutils.train` ('standard', 'pgd', ...), e.g.
+    `Recipe(20, "pgd", dict(eps=0.5, steps=5))`. The model is in eval mode and carries `config` and `history`
+    (`zoo.cached_model`). Introduced in Chapter 7.
     """
     if not isinstance(manifold, SyntheticManifold):
         raise checks.ArgumentTypeError(f"classifier: manifold must be a SyntheticManifold (from make_generator), "
                                        f"got {checks.brief(manifold)}")
+    recipe = _DEFAULT_RECIPE if recipe is None else recipe
+    if not isinstance(recipe, Recipe):
+        raise checks.ArgumentTypeError(f"classifier: recipe must be a pagutils.train.Recipe (e.g. Recipe(epochs=20)), "
+                                       f"got {checks.brief(recipe)}")
     checks.integer(n_train, "n_train", "classifier")
-    recipe = Recipe(epochs=epochs, objective=objective, objective_args=objective_args, lr=lr, batch_size=128,
-                    seed=seed)  # checks the training settings
-    config = dict(kind="synthetic_classifier", data=manifold.config, n_train=n_train, objective=objective,
-                  objective_args=objective_args or {}, epochs=epochs, width=width, lr=lr, seed=seed)
+    config = dict(kind="synthetic_classifier", data=manifold.config, n_train=n_train, objective=recipe.objective,
+                  objective_args=recipe.objective_args, epochs=recipe.epochs, width=width, lr=recipe.lr,
+                  seed=recipe.seed)
+    # the recipe's other settings enter the key only away from their defaults: the keys of the models cached
+    # before a recipe was passed stay what they were
+    config.update({name: value for name, value in recipe.config().items()
+                   if name not in config and value != getattr(_DEFAULT_RECIPE, name)})
+    seed = recipe.seed
     fit = lambda model: train(model, manifold.sample(n_train, seed=seed)[0], recipe, show_progress=show_progress)
     return cached_model(config, mlp(manifold.dim, len(manifold.means), width, seed), fit, device="cpu")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 import torch
 import torch.nn.functional as F
 
-from .attacks import PRECISIONS, _pgd, accuracy, robust_accuracy
+from .attacks import Attack, _attack, _pgd, accuracy, robust_accuracy
 from . import checkpoint as checkpoints, checks, robust_losses
 from .data import augment_crop_flip
 from .device import resolve_compile
@@ -46,24 +46,31 @@ def standard_objective():
 def adversarial_objective(eps, norm="l2", steps=7, step_size=None, attack_precision="float32", attack_compile=None):
     """Cross-entropy on PGD adversarial inputs (Madry et al.): the min-max objective.
 
-    The attack runs in eval mode and computes input gradients only, so neither batch-norm statistics
+    The attack is the `attacks.Attack` these arguments (the objective's `objective_args`, named as in the zoo's
+    configurations) describe: untargeted, from a random start, `step_size` None for `Attack.step`'s default.
+    It runs in eval mode and computes input gradients only, so neither batch-norm statistics
     nor parameter gradients see it; the parameter update uses the adversarial batch alone.
     `attack_precision='bfloat16'` runs the attack (not the update) under bfloat16 autocast; `attack_compile`
-    runs it through torch.compile (None: `PAG_COMPILE` decides), as `attacks.pgd`'s `precision` and `compile`.
+    runs it through torch.compile (None: `PAG_COMPILE` decides), as the attack's `precision` and `compile`.
     Introduced in Chapter 1.
     """
-    checks.positive(eps, "eps", "objective 'pgd'")
-    checks.norm(norm, "objective 'pgd'")
-    checks.integer(steps, "steps", "objective 'pgd'")
-    checks.one_of(attack_precision, PRECISIONS, "attack_precision", "objective 'pgd'")
-    attack_compile = resolve_compile(attack_compile, "objective 'pgd' (attack_compile)")
-    if step_size is not None:
-        checks.positive(step_size, "step_size", "objective 'pgd'")
+    where = "objective 'pgd'"
+    checks.positive(eps, "eps", where)
+    try:
+        attack = Attack(norm, eps, steps, step_size, precision=attack_precision, compile=attack_compile)
+    except ValueError as error:  # the error names the objective's arguments, not the Attack's fields
+        message = str(error).replace("Attack: precision ", "Attack: attack_precision ")
+        message = message.replace("Attack: compile ", "Attack: attack_compile ")
+        raise type(error)(message.replace("Attack:", f"{where}:", 1)) from None
+    checks.integer(attack.steps, "steps", where)
+    if attack.step_size is not None:
+        checks.positive(attack.step_size, "step_size", where)
+    attack = attack.replace(compile=resolve_compile(attack.compile, f"{where} (attack_compile)"))
+
     def loss(model, x, y, generator):
         # every argument was checked above and the batch by `train`: the unchecked attack, once per batch
         attacked = getattr(model, "module", model)  # under DistributedDataParallel, attack the local module
-        x_adv = _pgd(attacked, x, y, eps, norm, steps, step_size, generator=generator, precision=attack_precision,
-                     compile=attack_compile)
+        x_adv = _pgd(attacked, x, y, attack, generator=generator)
         return F.cross_entropy(model(x_adv), y)
     return loss
 
@@ -155,13 +162,13 @@ class Recipe:
         return objective(self.objective, **self.objective_args)
 
 
-def train(model, data, recipe: Recipe, eval_data=None, eval_eps=None, eval_norm="l2", eval_steps=10,
-          show_progress=True, checkpoint=None):
+def train(model, data, recipe: Recipe, eval_data=None, eval_attack: Attack = None, show_progress=True,
+          checkpoint=None):
     """Train `model` in place on `data` (a `Data` set) by `recipe` and return the per-epoch history.
 
-    With `eval_data`, every epoch ends with its clean accuracy and, when `eval_eps` is given, its
-    robust accuracy under `eval_steps`-step PGD in `eval_norm`. With `checkpoint` (a path, or a
-    `checkpoint.Checkpoint` with `every_steps`), the run is resumable: it starts from that checkpoint when one
+    With `eval_data`, every epoch ends with its clean accuracy and, when `eval_attack` (an `attacks.Attack` with a
+    radius) is given, its robust accuracy under that attack (`attacks.robust_accuracy`). With `checkpoint` (a path,
+    or a `checkpoint.Checkpoint` with `every_steps`), the run is resumable: it starts from that checkpoint when one
     exists, writes one every epoch (and every `every_steps` steps), writes one and exits on SIGTERM, and deletes
     it when done (`pagutils.checkpoint`). Introduced in Chapter 1.
     """
@@ -176,13 +183,15 @@ def train(model, data, recipe: Recipe, eval_data=None, eval_eps=None, eval_norm=
     if eval_data is not None:
         checks.nonempty(eval_data, "eval_data", where)
         checks.labels(eval_data.y, "eval_data.y", where, num_classes=num_classes)
-    if eval_eps:
-        checks.positive(eval_eps, "eval_eps", where)
-        checks.norm(eval_norm, where, "eval_norm")
-        checks.integer(eval_steps, "eval_steps", where, low=0)
+    if eval_attack is not None:
+        _attack(eval_attack, where, name="eval_attack")
+        checks.positive(eval_attack.eps, "eval_attack.eps", where, allow_zero=True)
+        if eval_attack.targeted:
+            raise ValueError(f"{where}: eval_attack must be untargeted (robust accuracy attacks the true labels), "
+                             f"got targeted=True")
     evaluate = None
     if eval_data is not None:
-        evaluate = lambda: _evaluation(model, eval_data, eval_eps, eval_norm, eval_steps)
+        evaluate = lambda: _evaluation(model, eval_data, eval_attack)
     torch.manual_seed(recipe.seed)
     generator = torch.Generator().manual_seed(recipe.seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
@@ -196,12 +205,11 @@ def train(model, data, recipe: Recipe, eval_data=None, eval_eps=None, eval_norm=
     return history
 
 
-def _evaluation(model, eval_data, eval_eps, eval_norm, eval_steps) -> dict:
-    """The clean (and, with `eval_eps`, robust) test accuracy recorded at the end of an epoch."""
+def _evaluation(model, eval_data, eval_attack) -> dict:
+    """The clean (and, with a non-zero `eval_attack`, robust) test accuracy recorded at the end of an epoch."""
     record = dict(test_accuracy=accuracy(model, eval_data))
-    if eval_eps:
-        record["robust_accuracy"] = robust_accuracy(model, eval_data, eval_eps, eval_norm, eval_steps,
-                                                    show_progress=False)
+    if eval_attack is not None and eval_attack.eps:
+        record["robust_accuracy"] = robust_accuracy(model, eval_data, eval_attack, show_progress=False)
     return record
 
 
@@ -263,17 +271,33 @@ def _epoch_batches(data, batch_size, generator, epoch_state, skip):
     return rest(), epoch_state
 
 
-def fit_with_adam(net, x, batch_loss, epochs, lr, batch_size, generator, desc, show_progress=True, postfix="loss"):
+@dataclass(frozen=True)
+class AdamRecipe:
+    """How `fit_with_adam` trains: `epochs` over the data in shuffled batches of `batch_size`, Adam with learning
+    rate `lr` on a cosine schedule. Checked once, here. Introduced in Chapter 9."""
+    epochs: int
+    lr: float = 1e-3
+    batch_size: int = 128
+
+    def __post_init__(self):
+        where = "AdamRecipe"
+        checks.integer(self.epochs, "epochs", where)
+        checks.positive(self.lr, "lr", where)
+        checks.integer(self.batch_size, "batch_size", where)
+
+
+def fit_with_adam(net, x, batch_loss, recipe: AdamRecipe, generator, desc, show_progress=True, postfix="loss"):
     """Minimise `batch_loss(net, batch, generator)` over shuffled batches of the tensor `x` with Adam and a
-    cosine schedule (the loop of the course's autoencoder and denoiser). Returns the history, one record
-    `dict(epoch, loss)` per epoch (the mean loss), as `train` does; `net` is left in eval mode.
+    cosine schedule, as `recipe` says (the loop of the course's autoencoder and denoiser). Returns the history,
+    one record `dict(epoch, loss)` per epoch (the mean loss), as `train` does; `net` is left in eval mode.
     Introduced in Chapter 9."""
     checks.tensor(x, "x", "fit_with_adam", floating=True)
     if len(x) == 0:
         raise ValueError("fit_with_adam: x is empty: there is nothing to train on")
-    checks.integer(epochs, "epochs", "fit_with_adam")
-    checks.positive(lr, "lr", "fit_with_adam")
-    checks.integer(batch_size, "batch_size", "fit_with_adam")
+    if not isinstance(recipe, AdamRecipe):
+        raise checks.ArgumentTypeError(f"fit_with_adam: recipe must be a pagutils.train.AdamRecipe (e.g. "
+                                       f"AdamRecipe(epochs=5, lr=1e-3)), got {checks.brief(recipe)}")
+    epochs, lr, batch_size = recipe.epochs, recipe.lr, recipe.batch_size
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     steps = epochs * math.ceil(len(x) / batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)

@@ -74,25 +74,27 @@ def _check_models(models, where):
         raise ValueError(f"{where}: models must be a non-empty dict name -> model, got {checks.brief(models)}")
 
 
-def _adversarial(model, x, y, eps, norm, steps, seed):
-    if eps == 0:
+def _adversarial(model, x, y, attack, seed):
+    if attack.eps == 0:
         return x.clone()
-    return attacks.pgd(model, x, y, eps=eps, norm=norm, steps=steps,
-                       generator=torch.Generator().manual_seed(seed))
+    return attacks.pgd(model, x, y, attack, generator=torch.Generator().manual_seed(seed))
 
 
-def attack_slider(models: dict, x, y, eps_list, classes, norm: str = "l2", steps: int = 10, seed: int = 0,
+def attack_slider(models: dict, x, y, eps_list, classes, attack: attacks.Attack = None, seed: int = 0,
                   n_static: int = 2):
-    """(slider, figure): a slider over the budgets `eps_list` showing PGD adversarial examples of the images `x`
-    against every model of `models` (name -> model) with each model's prediction, and a static figure of the
-    first `n_static` images against every model (rows) at every budget (columns). Introduced in Chapter 1."""
+    """(slider, figure): a slider over the budgets `eps_list` showing adversarial examples of the images `x` by
+    `attack` at each budget (`attack.at(eps)`; None: `attacks.Attack('l2')`, 10 steps of L2 PGD) against every
+    model of `models` (name -> model) with each model's prediction, the random starts seeded with `seed`; and a
+    static figure of the first `n_static` images against every model (rows) at every budget (columns).
+    Introduced in Chapter 1."""
     where = "attack_slider"
     _check_models(models, where)
     checks.images(x, "x", where)
     checks.labels(y, "y", where, n=len(x))
     eps_list = _check_values(eps_list, "eps_list", where)
+    attack = attacks.Attack("l2") if attack is None else attacks._attack(attack, where, radius=False)
     n_static = min(checks.integer(n_static, "n_static", where), len(x))
-    adversarial = {name: [_adversarial(model, x, y, eps, norm, steps, seed) for eps in eps_list]
+    adversarial = {name: [_adversarial(model, x, y, attack.at(eps), seed) for eps in eps_list]
                    for name, model in models.items()}
     predictions = {name: [attacks.predict(models[name], x_adv) for x_adv in images]
                    for name, images in adversarial.items()}
@@ -101,7 +103,7 @@ def attack_slider(models: dict, x, y, eps_list, classes, norm: str = "l2", steps
         rows = [adversarial[name][i] for name in models]
         labels = [[f"pred {classes[p]}" for p in predictions[name][i]] for name in models]
         fig = plots.image_grid(rows, [f"against\n{name}" for name in models], labels, scale=1.1)
-        fig.suptitle(f"{plots.NORM_NAMES[norm]} PGD, ε = {eps:g}", y=1.02)
+        fig.suptitle(f"{plots.NORM_NAMES[attack.norm]} PGD, ε = {eps:g}", y=1.02)
         pictures.append(figure_png(fig))
     slider = picture_slider(pictures, _labels(eps_list), "ε")
     static_rows, row_titles, static_labels = [], [], []

@@ -9,7 +9,7 @@ radii live in `pagutils.defaults`). `cached_model` is the one path by which ever
 import time
 
 from . import cache, checks
-from .attacks import accuracy
+from .attacks import Attack, accuracy
 from .data import INFO, load
 from .defaults import shared
 from .device import resolve
@@ -128,9 +128,9 @@ def get(config: dict, data=None, device=None, eval_data=None, show_progress=True
     def fit(model):
         train_set = data if data is not None else load(config["dataset"], "train", n=config["n_train"],
                                                          seed=recipe.seed, device=device)
-        args = recipe.objective_args
-        return train(model, train_set, recipe, eval_data=eval_data, eval_eps=args.get("eps"),
-                     eval_norm=args.get("norm", "l2"), show_progress=show_progress)
+        args = recipe.objective_args  # a robust objective's radius is also the radius its model is evaluated at
+        attack = Attack(args.get("norm", "l2"), args["eps"], steps=10) if args.get("eps") else None
+        return train(model, train_set, recipe, eval_data=eval_data, eval_attack=attack, show_progress=show_progress)
 
     return cached_model(config, model, fit, device)
 

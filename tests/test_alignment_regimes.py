@@ -3,8 +3,9 @@ import math
 
 import matplotlib.pyplot as plt
 import pytest
+import torch
 
-from pagutils import alignment
+from pagutils import alignment, claims
 
 # A synthetic sweep with a known crossover: off-manifold change above on-manifold change at strengths 0 and 0.1
 # (weak), below it from 1 on; at 10 on-manifold change and accuracy still near the standard model's
@@ -36,29 +37,41 @@ def test_the_crossover_is_at_equality():
     assert alignment.regimes([0, 1], rows) == ["weak", "bayes-aligned"]
 
 
-def test_the_claim_holds_only_when_the_seed_ranges_do_not_overlap():
-    labels = alignment.regimes(STRENGTHS, ROWS)
-    separated = [[0.40, 0.42, 0.44], [0.41, 0.43, 0.45], [0.50, 0.52, 0.55], [0.46, 0.49, 0.60], [0.1, 0.1, 0.2]]
-    result = alignment.alignment_claim(STRENGTHS, labels, separated)
-    assert result["verdict"] == "holds"
-    assert result["strength"] == 1.0  # the Bayes-aligned strength with the highest mean (0.523 > 0.517)
-    assert result["margin"] == pytest.approx(0.50 - 0.44)
-    assert result["gap"] == pytest.approx((0.50 + 0.52 + 0.55) / 3 - 0.42)
-    assert result["aligned"] == [1.0, 10.0]
-    overlapping = [list(v) for v in separated]
-    overlapping[0][2] = 0.51  # strength 0's best seed above strength 1's worst
-    overlapping[3] = [0.3, 0.3, 0.3]
-    result = alignment.alignment_claim(STRENGTHS, labels, overlapping)
-    assert result["verdict"] == "does not hold" and result["margin"] == pytest.approx(-0.01)
+def test_the_claim_needs_the_rise_and_the_fall_beyond_the_seed_spread():
+    voters = [[0.40, 0.42, 0.44], [0.41, 0.43, 0.45], [0.50, 0.52, 0.55], [0.46, 0.49, 0.60], [0.1, 0.1, 0.2]]
+    selection = [0.4, 0.5, 0.6, 0.55, 0.1]  # the selection seed picks strength 1.0 as the peak
+    result = alignment.alignment_claim(STRENGTHS, voters, selection)
+    assert result["holds"] and result["peak"] == 1.0 and result["strongest"] == STRENGTHS[-1]
+    assert result["rise_margin"] == pytest.approx(0.50 - 0.44) and result["fall_margin"] == pytest.approx(0.5 - 0.2)
+    risen_only = [list(v) for v in voters[:-1]] + [[0.5, 0.6, 0.7]]  # no fall: the strongest is as aligned
+    result = alignment.alignment_claim(STRENGTHS, risen_only, selection)
+    assert result["rise"] and not result["fall"] and result["holds"] is False
+    # the peak is the selection seed's, not the voters': a voter-favoured strength does not get picked
+    picked = alignment.alignment_claim(STRENGTHS, voters, [0.4, 0.9, 0.1, 0.1, 0.1])
+    assert picked["peak"] == STRENGTHS[1] and picked["holds"] is False
 
 
-def test_no_bayes_aligned_strength_is_its_own_verdict():
-    labels = ["weak", "weak", "excessive"]
-    result = alignment.alignment_claim([0, 1, 2], labels, [[0.1], [0.9], [0.95]])
-    assert result == dict(verdict="no Bayes-aligned strength", strength=None, gap=None, margin=None, aligned=[])
-    # strength 0 itself Bayes-aligned does not count as the regime's alignment
-    result = alignment.alignment_claim([0, 1], ["bayes-aligned", "excessive"], [[0.5], [0.1]])
-    assert result["verdict"] == "no Bayes-aligned strength"
+def test_failed_training_is_neither_the_fall_nor_counted():
+    voters = [[0.40, 0.42, 0.44], [0.50, 0.52, 0.55], [0.45, 0.46, 0.47], [0.1, 0.1, 0.1]]
+    result = alignment.alignment_claim([0, 1, 2, 3], voters, [0.4, 0.6, 0.5, 0.1], failed=[0, 0, 0, 1])
+    assert result["strongest"] == 2 and result["holds"] is True
+    untested = alignment.alignment_claim([0, 1, 2], voters[:3], [0.4, 0.6, 0.5], failed=[0, 0, 1])
+    assert untested["holds"] is None and untested["peak"] is None
+    assert alignment.training_failed(2.2, 10) and not alignment.training_failed(0.5, 10)
+
+
+def test_the_two_sided_rule_has_the_stated_false_positive_rate():
+    """No effect: every strength's seeds from one distribution. The rule says "holds" with probability
+    1 / C(3n, n) for n voters (1/84 for 3), by simulation."""
+    generator = torch.Generator().manual_seed(0)
+    trials, hits, n = 6000, 0, 3
+    for _ in range(trials):
+        values = torch.randn(6, n + 1, generator=generator)
+        result = alignment.alignment_claim([0, 1, 2, 3, 4, 5], values[:, 1:].tolist(), values[:, 0].tolist())
+        hits += bool(result["holds"])
+    p = claims.chance_separated(n, 2 * n)
+    assert p == pytest.approx(1 / 84)
+    assert abs(hits / trials - p) < 4 * math.sqrt(p * (1 - p) / trials)
 
 
 def test_summarise_gives_mean_min_max_over_seeds():
@@ -95,9 +108,9 @@ def test_bad_inputs_raise_errors_naming_the_argument():
         alignment.regimes([0], [dict(on=math.nan, off=1, accuracy=1)])
     with pytest.raises(ValueError, match="on_kept and accuracy_drop"):
         alignment.regimes([0], ROWS[:1], on_kept=2)
-    with pytest.raises(ValueError, match="labels must be regimes"):
-        alignment.alignment_claim([0, 1], ["weak", "fine"], [[0.1], [0.2]])
+    with pytest.raises(ValueError, match="start at 0"):
+        alignment.alignment_claim([1, 2], [[0.1], [0.2]], [0.1, 0.2])
     with pytest.raises(ValueError, match="equal length"):
-        alignment.alignment_claim([0, 1], ["weak"], [[0.1], [0.2]])
+        alignment.alignment_claim([0, 1], [[0.1], [0.2]], [0.1])
     with pytest.raises(ValueError, match="per_seed must be a non-empty list"):
         alignment.summarise([])

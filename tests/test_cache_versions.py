@@ -77,7 +77,7 @@ def test_versions_of_nested_names_enter_the_key(monkeypatch):
     chunk = dict(chunk_of=d_r, start=0, stop=10)
     penalty = zoo.trained_with("noise_consistency", 0.1, "mnist", objective_args=dict(kind="kl"))
     assert versions.of("models", trained_on) == {"cache": {"models": 1}, "objective": {"standard": 1, "pgd": 1},
-                                                 "construction": {"robustify": 1}}
+                                                 "construction": {"robustify": versions.VERSIONS["construction"]["robustify"]}}
     assert versions.of("models", penalty) == {"cache": {"models": 1}, "objective": {"noise_consistency": 1}}
     before = {kind: cache.path_for(kind, config) for kind, config in
               (("datasets", d_r), ("models", trained_on), ("chunks", chunk))}
@@ -160,23 +160,35 @@ def _zoo_model(seed=0):
 
 def _count_attacks(monkeypatch):
     calls, real = [], attacks.robust_accuracy
-    monkeypatch.setattr(attacks, "robust_accuracy", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    monkeypatch.setattr(attacks, "robust_accuracy", lambda *a, **k: calls.append(a[2].eps) or real(*a, **k))
     return calls
 
 
 def test_a_curve_is_computed_once_then_read(monkeypatch):
     calls, model, images = _count_attacks(monkeypatch), _zoo_model(), _images()
-    first = attacks.accuracy_vs_eps(model, images, [0.0, 2.0], "l2", steps=2, show_progress=False)
+    first = attacks.accuracy_vs_eps(model, images, [0.0, 2.0], attacks.Attack("l2", steps=2), show_progress=False)
     assert calls == [0.0, 2.0]
-    again = attacks.accuracy_vs_eps(model, images, [0.0, 2.0], "l2", steps=2, seed=0, show_progress=False)
-    assert calls == [0.0, 2.0], "the second call (defaults named or not) must read the cached curve"
+    again = attacks.accuracy_vs_eps(model, images, [0.0, 2.0], attacks.Attack("l2", 5.0, steps=2, compile=None),
+                                    seed=0, show_progress=False)
+    assert calls == [0.0, 2.0], "the second call (defaults named or not, any eps) must read the cached curve"
     assert again == first and all(isinstance(a, float) for a in again)
+
+
+def test_a_curves_key_holds_the_attacks_settings_as_before_attacks_were_values():
+    """The key's `attack` entry is what robust_accuracy's settings were (norm, steps, step_size, batch_size, seed,
+    precision, compile), so curves cached before keep their keys; settings added since enter only when set."""
+    model, images = _zoo_model(), _images()
+    key = attacks._curve_config(model, images, [1.0], attacks.Attack("l2", steps=2), 500, 0)
+    assert key["attack"] == dict(norm="l2", steps=2, step_size=None, batch_size=500, seed=0, precision="float32",
+                                 compile=None)
+    restarted = attacks._curve_config(model, images, [1.0], attacks.Attack("l2", steps=2, restarts=2), 500, 0)
+    assert restarted["attack"] == dict(key["attack"], restarts=2)
 
 
 @pytest.mark.parametrize("change", ["images", "eps_list", "attack", "weights", "version"])
 def test_a_curve_is_recomputed_when_what_it_depends_on_changes(monkeypatch, change):
     calls, model, images = _count_attacks(monkeypatch), _zoo_model(), _images()
-    attacks.accuracy_vs_eps(model, images, [1.0], steps=2, show_progress=False)
+    attacks.accuracy_vs_eps(model, images, [1.0], attacks.Attack("l2", steps=2), show_progress=False)
     eps_list, steps = [1.0], 2
     if change == "images":
         images = _images(seed=1)
@@ -188,14 +200,14 @@ def test_a_curve_is_recomputed_when_what_it_depends_on_changes(monkeypatch, chan
         model = _zoo_model(seed=1)  # same config, other weights
     else:
         _bump(monkeypatch, "evaluation", "accuracy_vs_eps")
-    attacks.accuracy_vs_eps(model, images, eps_list, steps=steps, show_progress=False)
+    attacks.accuracy_vs_eps(model, images, eps_list, attacks.Attack("l2", steps=steps), show_progress=False)
     assert len(calls) == 1 + len(eps_list)
 
 
 def test_a_model_without_a_config_is_evaluated_every_time(monkeypatch):
     calls, model, images = _count_attacks(monkeypatch), models.make_classifier("mlp", "mnist").eval(), _images()
     for _ in range(2):
-        attacks.accuracy_vs_eps(model, images, [1.0], steps=2, show_progress=False)
+        attacks.accuracy_vs_eps(model, images, [1.0], attacks.Attack("l2", steps=2), show_progress=False)
     assert calls == [1.0, 1.0]
     assert not (cache.path_for("evaluations", {"evaluation": "accuracy_vs_eps"}).parent).exists()
 

@@ -3,6 +3,7 @@ import ast
 import inspect
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,8 @@ def test_the_notebook_reads_its_spec_and_names_its_settings(path):
     assert named == {"profile", *spec.quick}, f"{path.stem}: parameters cell and spec differ"
     for source in code:
         assert "pagutils.settings(" not in source
-        assert '"holds"' not in source.replace('== "holds"', "") and '"does not hold"' not in source
+        # a verdict is typed nowhere: claims.HOLDS / FAILS come from Claim.read (a dict key "holds" is no verdict)
+        assert not re.search(r'(?<!\[)"holds"(?!\])', source) and '"does not hold"' not in source
         assert "zoo.get(zoo." not in source, "zoo.get asks for spec.zoo_models(cfg), not a configuration built here"
 
 
@@ -64,10 +66,10 @@ def test_chapter_10_sweeps_the_standard_model_once_per_seed_in_every_profile():
         cfg = spec.settings(profile=profile)
         configs = spec.zoo_models(cfg)
         standard = [key for key in configs if key[0] == "standard"]
-        assert len(standard) == cfg.n_seeds
+        assert len(standard) == cfg.n_seeds + 1  # the voting seeds and the selection seed
         per_method = sum(len(cfg[name]) for name in ("lam_gradient_norm", "lam_noise_consistency",
                                                      "sigma_noise_augmentation", "eps_pgd"))
-        assert len(configs) == (per_method + 1) * cfg.n_seeds
+        assert len(configs) == (per_method + 1) * (cfg.n_seeds + 1)
         assert len({cache.config_key(c) for c in configs.values()}) == len(configs)
 
 
@@ -170,3 +172,35 @@ def test_chance_separated_is_the_false_positive_rate_of_spread_separated(n, m):
         hits += spread.separated(spread.over_seeds(a), spread.over_seeds(b))
     p = claims.chance_separated(n, m)
     assert abs(hits / trials - p) < 4 * math.sqrt(p * (1 - p) / trials) + 1e-3
+
+
+def test_detectable_shift_is_the_shift_the_rule_catches_with_80_percent_power():
+    shift = claims.detectable_shift(3, 3, sd=1.0)
+    generator = torch.Generator().manual_seed(1)
+    trials = 4000
+    a = shift + torch.randn(trials, 3, generator=generator)
+    b = torch.randn(trials, 3, generator=generator)
+    caught = (a.min(1).values > b.max(1).values).float().mean().item()
+    assert caught == pytest.approx(0.8, abs=0.03)
+    assert claims.detectable_shift(3, 3, sd=0.02) == pytest.approx(0.02 * shift)
+    # "every seed above every seed" grows stricter with more seeds: a lower false-positive rate, less power
+    assert claims.detectable_shift(5, 5, sd=1.0) > shift and claims.chance_separated(5, 5) < 0.05
+
+
+def test_separated_rule_reads_the_spread_of_the_seeds():
+    rule = claims.separated_rule([0.36, 0.34, 0.35], [0.33, 0.35, 0.34])
+    assert rule["false_positive_rate"] == pytest.approx(0.05) and rule["sd"] == pytest.approx(0.01)
+    assert rule["detectable"] == pytest.approx(claims.detectable_shift(3, 3, 0.01))
+    with pytest.raises(ValueError, match="at least 2 seeds each"):
+        claims.separated_rule([0.3], [0.2, 0.1])
+
+
+@pytest.mark.parametrize("chapter", ["ch03_robustified_datasets", "ch04_non_robust_features"])
+def test_models_trained_in_a_chapter_never_share_a_seed_with_its_sources(chapter):
+    spec = experiments.get(chapter)
+    for profile in profiles.PROFILES:
+        cfg = spec.settings(profile=profile)
+        sources = {c.get("seed", 0) for c in spec.zoo_models(cfg).values()}
+        assert not sources & set(cfg.seeds)
+    with pytest.raises(ValueError, match="seeds"):
+        spec.settings(seeds=[0, 1, 2])

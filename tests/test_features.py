@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from pagutils import attacks, checks, features, models, train, zoo
+from pagutils.attacks import Attack
 from pagutils.data import Data
 
 SOURCE = dict(name="trained_cnn fixture: small_cnn, 4 epochs on 3,000 MNIST images")
@@ -17,16 +18,36 @@ def _l2(delta):
 
 
 def test_d_det_relabels_to_the_next_class_within_eps(trained_cnn, small_train):
-    d_det, info = features.make_d_det(trained_cnn, small_train, eps=2.0, steps=5, source=SOURCE, show_progress=False)
+    d_det, info = features.make_d_det(trained_cnn, small_train, Attack("l2", 2.0, 5), source=SOURCE,
+                                      show_progress=False)
     assert torch.equal(d_det.y, (small_train.y + 1) % 10)
     assert _l2(d_det.x - small_train.x).max() <= 2.0 + 1e-4
     assert d_det.x.min() >= 0 and d_det.x.max() <= 1
     assert 0 <= info["success_rate"] <= 1 and 0 < info["mean_norm"] <= 2.0 + 1e-4
     assert info["config"]["construction"] == "d_det" and info["config"]["source"] == SOURCE
+    # the cache key holds the attack's settings as plain JSON values, as it did before attacks were Attack values
+    assert info["config"] == dict(construction="d_det", source=SOURCE, data=features.data_identity(small_train),
+                                  eps=2.0, steps=5, step_size=None, norm="l2", seed=0)
+
+
+def test_relabelling_runs_its_attack_targeted_from_the_image(trained_cnn, small_train):
+    """The construction's attack is the given one made targeted and started at the image: the same set whatever
+    `targeted` and `random_start` say, the targeted PGD of `attacks.pgd` batch by batch; bfloat16 is keyed apart."""
+    data = small_train[:40]
+    attack = Attack("l2", 2.0, 3, step_size=0.8)
+    plain, info = features.make_d_det(trained_cnn, data, attack, source=SOURCE, show_progress=False)
+    said, _ = features.make_d_det(trained_cnn, data, attack.replace(targeted=True, random_start=False),
+                                  source=SOURCE, show_progress=False)
+    assert torch.equal(plain.x, said.x) and info["config"]["step_size"] == 0.8
+    expected = attacks.pgd(trained_cnn, data.x, plain.y, attack.replace(targeted=True, random_start=False))
+    assert torch.equal(plain.x, expected)
+    _, low = features.make_d_det(trained_cnn, data, attack.replace(precision="bfloat16"), source=SOURCE,
+                                 show_progress=False)
+    assert low["config"] == dict(info["config"], precision="bfloat16")
 
 
 def test_d_rand_targets_are_seeded_uniform_and_perturbations_stay_inside_eps(trained_cnn, small_train):
-    d_rand, info = features.make_d_rand(trained_cnn, small_train, eps=3.0, steps=5, seed=3, source=SOURCE,
+    d_rand, info = features.make_d_rand(trained_cnn, small_train, Attack("l2", 3.0, 5), seed=3, source=SOURCE,
                                         show_progress=False)
     assert torch.equal(d_rand.y, features.random_targets(small_train.y, 10, seed=3))
     assert len(d_rand.y.unique()) == 10, "random targets should cover every class"
@@ -40,7 +61,7 @@ def test_d_rand_targets_are_seeded_uniform_and_perturbations_stay_inside_eps(tra
 
 def test_representation_distance_falls_during_robustify(trained_cnn, small_train):
     data = small_train[:64]
-    robustified, info = features.robustify(trained_cnn, data, steps=30, step_size=0.5, record_every=5,
+    robustified, info = features.robustify(trained_cnn, data, features.Matching(30, 0.5, record_every=5),
                                            source=SOURCE, show_progress=False)
     distances = [d for _, d in info["history"]]
     assert [s for s, _ in info["history"]] == [0, 5, 10, 15, 20, 25, 30]
@@ -53,12 +74,12 @@ def test_representation_distance_falls_during_robustify(trained_cnn, small_train
 
 def test_robustify_starts_from_other_images(trained_cnn, small_train):
     data = small_train[:32]
-    z, _ = features.robustify(trained_cnn, data, steps=1, step_size=1e-6, source=SOURCE, show_progress=False)
+    z, _ = features.robustify(trained_cnn, data, features.Matching(1, 1e-6), source=SOURCE, show_progress=False)
     order = features.start_order(len(data), seed=0)
     assert torch.allclose(z.x, data.x[order], atol=1e-4)
     assert not (z.x - data.x).flatten(1).abs().amax(1).lt(1e-3).any()  # no image starts from itself
     with pytest.raises(ValueError, match="data must hold at least 2 images"):
-        features.robustify(trained_cnn, data[:1], steps=1, source=SOURCE, show_progress=False)
+        features.robustify(trained_cnn, data[:1], features.Matching(1), source=SOURCE, show_progress=False)
 
 
 @pytest.mark.parametrize("n", [2, 3, 10, 1000])
@@ -74,7 +95,8 @@ def test_start_order_is_a_seeded_derangement(n):
 
 
 def test_second_call_loads_the_cached_set_without_attacking(trained_cnn, small_train, monkeypatch):
-    first, info = features.make_d_det(trained_cnn, small_train, eps=1.0, steps=3, source=SOURCE, show_progress=False)
+    first, info = features.make_d_det(trained_cnn, small_train, Attack("l2", 1.0, 3), source=SOURCE,
+                                      show_progress=False)
     calls = []
 
     def attack(*args, **kwargs):
@@ -82,29 +104,29 @@ def test_second_call_loads_the_cached_set_without_attacking(trained_cnn, small_t
         raise RuntimeError("attacked")
 
     monkeypatch.setattr(features, "_pgd", attack)
-    second, info2 = features.make_d_det(trained_cnn, small_train, eps=1.0, steps=3, source=SOURCE,
+    second, info2 = features.make_d_det(trained_cnn, small_train, Attack("l2", 1.0, 3), source=SOURCE,
                                         show_progress=False)
     assert calls == []
     assert torch.equal(first.x, second.x) and torch.equal(first.y, second.y)
     assert info2 == info
     with pytest.raises(RuntimeError, match="attacked"):  # another construction is not in the cache: it attacks
-        features.make_d_det(trained_cnn, small_train, eps=1.5, steps=3, source=SOURCE, show_progress=False)
+        features.make_d_det(trained_cnn, small_train, Attack("l2", 1.5, 3), source=SOURCE, show_progress=False)
 
 
 def test_the_cache_key_names_the_data_and_the_source(small_train):
     assert features.data_identity(small_train) == features.data_identity(small_train[:])
     assert features.data_identity(small_train) != features.data_identity(small_train[:199])
     with pytest.raises(ValueError, match="source must be a JSON dict"):
-        features.make_d_rand(models.make_classifier("mlp", "mnist"), small_train, eps=1.0, steps=1)
+        features.make_d_rand(models.make_classifier("mlp", "mnist"), small_train, Attack("l2", 1.0, 1))
 
 
 def test_inputs_are_checked(trained_cnn, small_train):
     with pytest.raises(ValueError, match="data must be a pagutils.data.Data"):
-        features.robustify(trained_cnn, small_train.x, steps=1, source=SOURCE)
+        features.robustify(trained_cnn, small_train.x, features.Matching(1), source=SOURCE)
     with pytest.raises(ValueError, match="steps must be a positive int"):
-        features.robustify(trained_cnn, small_train, steps=0, source=SOURCE)
-    with pytest.raises(ValueError, match="eps must be a positive number"):
-        features.make_d_det(trained_cnn, small_train, eps=-1.0, steps=1, source=SOURCE)
+        features.Matching(0)
+    with pytest.raises(ValueError, match="make_d_det: attack.eps must be a positive number"):
+        features.make_d_det(trained_cnn, small_train, Attack("l2", 0.0, 1), source=SOURCE)
     with pytest.raises(ValueError, match="x_adv and y"):
         features.transfer_success(trained_cnn, small_train.x, small_train.y[:3])
 
@@ -116,7 +138,7 @@ def test_transfer_success_counts_misclassified_inputs(trained_cnn, mnist_test):
 
 @pytest.mark.slow
 def test_a_model_trained_on_d_rand_beats_chance_on_the_original_test_set(trained_cnn, mnist_train, mnist_test):
-    d_rand, info = features.make_d_rand(trained_cnn, mnist_train[:1500], eps=3.0, steps=5, source=SOURCE,
+    d_rand, info = features.make_d_rand(trained_cnn, mnist_train[:1500], Attack("l2", 3.0, 5), source=SOURCE,
                                         show_progress=False)
     assert (d_rand.y == mnist_train.y[:1500]).float().mean() < 0.15, "the labels carry almost no information"
     config = zoo.standard("mnist", "quick", epochs=5)
@@ -130,18 +152,22 @@ def test_match_representation_is_the_loop_descending_the_distance(trained_cnn, s
     unconstrained normalised step: given them, the loop reproduces its images bit for bit; its history records
     the starting and final distances."""
     x, z0 = small_train.x[:16], small_train.x[16:32]
-    z, history = features.match_representation(trained_cnn, x, z0, steps=6, step_size=0.3, record_every=3)
+    z, history = features.match_representation(trained_cnn, x, z0, features.Matching(6, 0.3, record_every=3))
+    real, _ = features.match_representation(trained_cnn, x, z0, features.Matching(6, 0.3, relu="real"))
     with torch.no_grad():
         target = trained_cnn.representation(x)
     distance = lambda model, z, target: (model.representation(z) - target).norm(dim=1).sum()
     ours = attacks.ascend(trained_cnn, z0, target, distance, lambda z0: attacks.NormalisedStep(z0, 0.3), 6,
                           descend=True)
-    assert torch.equal(z, ours)
+    with models.fake_relu(trained_cnn, x):  # the default: the last ReLU passes gradients as the identity
+        fake = attacks.ascend(trained_cnn, z0, target, distance, lambda z0: attacks.NormalisedStep(z0, 0.3), 6,
+                              descend=True)
+    assert torch.equal(real, ours) and torch.equal(z, fake)
     assert [t for t, _ in history] == [0, 3, 6] and history[-1][1] < history[0][1]
     start = features.relative_distance(trained_cnn, z0, x).mean().item()
     assert history[0][1] == pytest.approx(start, rel=1e-5)
     with pytest.raises(ValueError, match="match_representation: x and z0 must have the same shape"):
-        features.match_representation(trained_cnn, x, z0[:3], steps=1, step_size=0.1)
+        features.match_representation(trained_cnn, x, z0[:3], features.Matching(1))
 
 
 @pytest.mark.parametrize("construct", ["robustify", "make_d_det"])
@@ -152,15 +178,16 @@ def test_constructions_check_their_data_once_not_per_batch(trained_cnn, small_tr
         x, name, *args, **kwargs))
     data = small_train[:60]
     if construct == "robustify":
-        features.robustify(trained_cnn, data, steps=2, batch_size=20, source=SOURCE, show_progress=False)
+        features.robustify(trained_cnn, data, features.Matching(2), batch_size=20, source=SOURCE,
+                           show_progress=False)
     else:
-        features.make_d_det(trained_cnn, data, eps=1.0, steps=2, batch_size=20, source=SOURCE, show_progress=False)
+        features.make_d_det(trained_cnn, data, Attack("l2", 1.0, 2), batch_size=20, source=SOURCE, show_progress=False)
     assert seen == ["data.x"]
 
 
 def test_leakage_is_chance_before_the_attack_and_counts_the_judges_agreement_after(trained_cnn, small_train):
-    d_rand, _ = features.make_d_rand(trained_cnn, small_train, eps=3.0, steps=5, source=SOURCE, show_progress=False)
-    d_det, _ = features.make_d_det(trained_cnn, small_train, eps=3.0, steps=5, source=SOURCE, show_progress=False)
+    d_rand, _ = features.make_d_rand(trained_cnn, small_train, Attack("l2", 3.0, 5), source=SOURCE, show_progress=False)
+    d_det, _ = features.make_d_det(trained_cnn, small_train, Attack("l2", 3.0, 5), source=SOURCE, show_progress=False)
     # the source model judging its own attacks sees every successful one: leakage by construction
     seen = features.leakage(trained_cnn, d_det, small_train)
     predicted = attacks.predict(trained_cnn, d_det.x)
@@ -185,13 +212,51 @@ def test_quiet_radius_takes_the_best_accuracy_among_low_leakage_radii_or_none():
 
 def test_attack_under_noise_is_seeded_bounded_and_keyed_apart(trained_cnn, small_train):
     data = small_train[:40]
-    plain, plain_info = features.make_d_det(trained_cnn, data, eps=2.0, steps=4, source=SOURCE, show_progress=False)
-    noisy, info = features.make_d_det(trained_cnn, data, eps=2.0, steps=4, source=SOURCE, show_progress=False,
+    plain, plain_info = features.make_d_det(trained_cnn, data, Attack("l2", 2.0, 4), source=SOURCE, show_progress=False)
+    noisy, info = features.make_d_det(trained_cnn, data, Attack("l2", 2.0, 4), source=SOURCE, show_progress=False,
                                       noise=0.3)
-    again, _ = features.make_d_det(trained_cnn, data, eps=2.0, steps=4, source=SOURCE, show_progress=False,
+    again, _ = features.make_d_det(trained_cnn, data, Attack("l2", 2.0, 4), source=SOURCE, show_progress=False,
                                    noise=0.3)
     assert info["config"]["noise"] == 0.3 and "noise" not in plain_info["config"]
     assert torch.equal(noisy.x, again.x) and not torch.allclose(noisy.x, plain.x)
     assert _l2(noisy.x - data.x).max() <= 2.0 + 1e-4 and noisy.x.min() >= 0 and noisy.x.max() <= 1
     with pytest.raises(ValueError, match="noise"):
-        features.make_d_det(trained_cnn, data, eps=2.0, steps=4, source=SOURCE, noise=-0.1)
+        features.make_d_det(trained_cnn, data, Attack("l2", 2.0, 4), source=SOURCE, noise=-0.1)
+
+
+def test_fake_relu_passes_the_gradient_where_the_last_relu_is_off():
+    """Forward: the same representation. Backward: through the last ReLU as the identity, so a unit that is off
+    for x still has the gradient of its pre-activation (zero through the real ReLU)."""
+    model = models.make_classifier("mlp", "mnist", seed=0).eval()
+    x = torch.rand(4, 1, 28, 28)
+    pre = model.features[:-1]((x - model.mean) / model.std)  # before the last ReLU
+    off = int((pre[0] < 0).nonzero()[0])
+    x.requires_grad_(True)
+    real, = torch.autograd.grad(model.representation(x)[0, off], x)
+    with models.fake_relu(model, x):
+        values = model.representation(x)
+        fake, = torch.autograd.grad(values[0, off], x)
+    expected, = torch.autograd.grad(model.features[:-1]((x - model.mean) / model.std)[0, off], x)
+    assert torch.equal(values, model.representation(x)) and real.abs().max() == 0
+    assert fake.abs().max() > 0 and torch.allclose(fake, expected)
+    assert not any(h for m in model.modules() for h in m._forward_hooks.values())  # restored on leaving
+    with pytest.raises(ValueError, match="fake_relu: model must be a classifier of one of"):
+        with models.fake_relu(models.make_classifier("googlenet", "cifar10"), torch.rand(1, 3, 32, 32)):
+            pass
+
+
+def test_fake_relu_matches_the_representation_closer_than_the_real_relu(trained_cnn, small_train):
+    x, z0 = small_train.x[:32], small_train.x[32:64]
+    _, fake = features.match_representation(trained_cnn, x, z0, features.Matching(40, 0.1))
+    _, real = features.match_representation(trained_cnn, x, z0, features.Matching(40, 0.1, relu="real"))
+    assert fake[-1][1] < real[-1][1] < fake[0][1]  # both descend, the fake ReLU further
+
+
+def test_robustify_records_how_far_it_converged(trained_cnn, small_train):
+    data = small_train[:40]
+    _, info = features.robustify(trained_cnn, data, features.Matching(20, 0.2), batch_size=20, source=SOURCE,
+                                 show_progress=False)
+    assert info["config"]["relu"] == "fake" and 0 <= info["agreement"] <= 1
+    z, _ = features.robustify(trained_cnn, data, features.Matching(20, 0.2), batch_size=20, source=SOURCE,
+                              show_progress=False)
+    assert info["agreement"] == pytest.approx((attacks.predict(trained_cnn, z.x) == data.y).float().mean().item())

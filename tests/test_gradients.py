@@ -79,7 +79,7 @@ def test_generation_raises_the_target_probability_of_a_robust_model(robust_cnn, 
     x = mnist_test.x[:8]
     target = (mnist_test.y[:8] + 3) % 10
     before = generation.class_log_prob(robust_cnn, x, target)
-    after_x = generation.generate(robust_cnn, x, target, steps=15, step_size=0.3, show_progress=False)
+    after_x = generation.generate(robust_cnn, x, target, generation.Ascent(15, 0.3), show_progress=False)
     after = generation.class_log_prob(robust_cnn, after_x, target)
     assert (after > before).all()
     assert after.exp().mean() > before.exp().mean() + 0.2
@@ -88,7 +88,7 @@ def test_generation_raises_the_target_probability_of_a_robust_model(robust_cnn, 
 
 def test_generation_stays_in_the_eps_ball(robust_cnn, mnist_test):
     x = mnist_test.x[:5]
-    out = generation.generate(robust_cnn, x, 2, steps=10, step_size=0.5, eps=1.0, show_progress=False)
+    out = generation.generate(robust_cnn, x, 2, generation.Ascent(10, 0.5, eps=1.0), show_progress=False)
     assert (out - x).flatten(1).norm(dim=1).max() <= 1.0 + 1e-4
 
 
@@ -97,7 +97,7 @@ def test_inpainting_changes_only_the_masked_pixels(robust_cnn, mnist_test):
     masks = generation.box_masks(x, 10, seed=0)
     assert masks.shape == (6, 1, 28, 28) and (masks.flatten(1).sum(1) == 100).all()
     damaged = x * (1 - masks)
-    out = generation.generate(robust_cnn, damaged, y, steps=10, step_size=0.5, mask=masks, show_progress=False)
+    out = generation.generate(robust_cnn, damaged, y, generation.Ascent(10, 0.5), mask=masks, show_progress=False)
     keep = masks.expand_as(x) == 0
     assert torch.equal(out[keep], damaged[keep])
     assert (out - damaged).abs().flatten(1).sum(1).min() > 0
@@ -123,11 +123,17 @@ def test_psnr_and_noise():
 
 
 @pytest.mark.parametrize("kwargs, name", [(dict(steps=-1), "steps"), (dict(step_size=0), "step_size"),
-                                          (dict(eps=-1.0), "eps"), (dict(target=torch.tensor([1, 2, 3])), "target"),
+                                          (dict(eps=-1.0), "eps"), (dict(seed=-1), "seed")])
+def test_an_ascent_rejects_bad_settings(kwargs, name):
+    with pytest.raises(ValueError, match=f"Ascent: {name}"):
+        generation.Ascent(**(dict(steps=2, step_size=0.1) | kwargs))
+
+
+@pytest.mark.parametrize("kwargs, name", [(dict(target=torch.tensor([1, 2, 3])), "target"),
                                           (dict(x_start=torch.full((2, 1, 28, 28), 2.0)), "x_start"),
-                                          (dict(mask=torch.ones(28, 28)), "mask")])
+                                          (dict(mask=torch.ones(28, 28)), "mask"), (dict(ascent=(2, 0.1)), "ascent")])
 def test_generate_rejects_bad_arguments(trained_cnn, mnist_test, kwargs, name):
-    args = dict(x_start=mnist_test.x[:2], target=1, steps=2, step_size=0.1, show_progress=False) | kwargs
+    args = dict(x_start=mnist_test.x[:2], target=1, ascent=generation.Ascent(2, 0.1), show_progress=False) | kwargs
     with pytest.raises(ValueError, match=name):
         generation.generate(trained_cnn, **args)
 
@@ -143,8 +149,9 @@ def test_helpers_reject_bad_arguments(mnist_train):
 
 def test_noisy_generation_is_seeded(trained_cnn, mnist_test):
     x = mnist_test.x[:3]
-    a = generation.generate(trained_cnn, x, 4, steps=3, step_size=0.2, noise=0.05, seed=2, show_progress=False)
-    b = generation.generate(trained_cnn, x, 4, steps=3, step_size=0.2, noise=0.05, seed=2, show_progress=False)
-    c = generation.generate(trained_cnn, x, 4, steps=3, step_size=0.2, noise=0.05, seed=3, show_progress=False)
+    ascent = generation.Ascent(3, 0.2, noise=0.05, seed=2)
+    a = generation.generate(trained_cnn, x, 4, ascent, show_progress=False)
+    b = generation.generate(trained_cnn, x, 4, ascent, show_progress=False)
+    c = generation.generate(trained_cnn, x, 4, generation.Ascent(3, 0.2, noise=0.05, seed=3), show_progress=False)
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert generation.success_rate(trained_cnn, x, mnist_test.y[:3]) == 1.0

@@ -142,8 +142,8 @@ def test_pgd_stays_within_eps_and_pixel_range_for_any_shape(shape, norm, eps, pe
     y = torch.randint(classes, (shape[0],), generator=torch.Generator().manual_seed(seed))
     eps = _radius(eps, shape[0], per_example, seed)
     model = _linear_model(shape, classes, seed)
-    run = lambda: attacks.pgd(model, x, y, eps, norm, steps, targeted=targeted, random_start=random_start,
-                              generator=torch.Generator().manual_seed(seed))
+    attack = attacks.Attack(norm, eps, steps, targeted=targeted, random_start=random_start)
+    run = lambda: attacks.pgd(model, x, y, attack, generator=torch.Generator().manual_seed(seed))
     x_adv = run()
     assert x_adv.shape == x.shape and x_adv.dtype == x.dtype
     assert x_adv.min() >= 0 and x_adv.max() <= 1

@@ -180,9 +180,9 @@ def test_an_interrupted_construction_resumes_from_its_finished_chunks(constructi
     model = models.make_classifier("mlp", "mnist", seed=0).eval()
     subset = data.load("mnist", "test", n=64, seed=3, device="cpu")
     inner = "_match" if construction == "robustify" else "_pgd"   # the unchecked per-batch work
-    make = (lambda: features.robustify(model, subset, steps=3, step_size=0.5, batch_size=16, source=SOURCE,
+    make = (lambda: features.robustify(model, subset, features.Matching(3, 0.5), batch_size=16, source=SOURCE,
                                        show_progress=False)) if construction == "robustify" else \
-        (lambda: features.make_d_det(model, subset, eps=1.0, steps=3, batch_size=16, source=SOURCE,
+        (lambda: features.make_d_det(model, subset, attacks.Attack("l2", 1.0, 3), batch_size=16, source=SOURCE,
                                      show_progress=False))
     calls = _interrupt_after(monkeypatch, features, inner, 2)
     with pytest.raises(KeyboardInterrupt):
@@ -292,8 +292,9 @@ PIPELINE = textwrap.dedent("""
         test = data.load("mnist", "test", n=64, seed=2, device="cpu")
         model = models.make_classifier("small_cnn", "mnist", seed=0)
         history = train.train(model, subset, train.Recipe(epochs=1, batch_size=128, seed=0), show_progress=False)
-        x_adv = attacks.pgd(model, test.x, test.y, 1.0, "l2", steps=3, generator=torch.Generator().manual_seed(0))
-        robust = attacks.robust_accuracy(model, test, 1.0, "l2", steps=3, show_progress=False)
+        attack = attacks.Attack("l2", 1.0, steps=3)
+        x_adv = attacks.pgd(model, test.x, test.y, attack, generator=torch.Generator().manual_seed(0))
+        robust = attacks.robust_accuracy(model, test, attack, show_progress=False)
         h = hashlib.sha256()
         for t in [*model.state_dict().values(), x_adv]:
             h.update(t.detach().contiguous().numpy().tobytes())

@@ -93,11 +93,12 @@ import json, os, torch, torch.distributed as dist
 if "RANK" in os.environ:
     dist.init_process_group("gloo")
 from pagutils import cache, data, features, models
+from pagutils.attacks import Attack
 d = data.load("mnist", "train", n=80, seed=0)
 m = models.make_classifier("small_cnn", "mnist", seed=0).eval()
 source = dict(arch="small_cnn", seed=0, untrained=True)
-_, rand = features.make_d_rand(m, d, eps=1.0, steps=3, batch_size=4, source=source, show_progress=False)
-_, rob = features.robustify(m, d, steps=3, batch_size=4, source=source, show_progress=False)
+_, rand = features.make_d_rand(m, d, Attack("l2", 1.0, 3), batch_size=4, source=source, show_progress=False)
+_, rob = features.robustify(m, d, features.Matching(3), batch_size=4, source=source, show_progress=False)
 if int(os.environ.get("RANK", "0")) == 0:
     print(json.dumps([str(cache.path_for("datasets", i["config"])) for i in (rand, rob)]))
 if dist.is_initialized():
@@ -129,20 +130,19 @@ def test_prefill_builds_a_small_sweep_once(tmp_path):
     shrink = dict(n_train=128, epochs=1)
     configs = prefill.configurations("ch01_adversarial_examples", "quick", shrink)
     assert [c["objective"] for c in configs] == ["standard", "pgd"]
-    built = prefill.run("ch01_adversarial_examples", "quick", shrink, kind="local", folder=tmp_path / "jobs",
-                        log=lambda line: None)
+    jobs = prefill.Jobs(kind="local", folder=tmp_path / "jobs")
+    built = prefill.run("ch01_adversarial_examples", "quick", shrink, jobs, log=lambda line: None)
     assert len(built) == 2
     assert all(not zoo.get(c, show_progress=False).trained_now for c in configs)
-    assert prefill.run("ch01_adversarial_examples", "quick", shrink, kind="local", folder=tmp_path / "jobs",
-                       log=lambda line: None) == []
+    assert prefill.run("ch01_adversarial_examples", "quick", shrink, jobs, log=lambda line: None) == []
     assert not list((tmp_path / "jobs").rglob("checkpoints/*.safetensors"))  # deleted once each run completed
 
 
 def test_prefill_paper_sweep_of_chapter_10_has_30_strengths_and_3_replicates():
     configs = prefill.configurations("ch10_four_ways_three_regimes", "paper")
-    # 4 methods x 30 strengths, plus the standard model, each with 3 seeds
-    assert len(configs) == (4 * 30 + 1) * defaults.PAPER_REPLICATES
-    assert {c.get("seed", 0) for c in configs} == {0, 1, 2}
+    # 4 methods x 30 strengths, plus the standard model, each with 3 voting seeds and the selection seed
+    assert len(configs) == (4 * 30 + 1) * (defaults.PAPER_REPLICATES + 1)
+    assert {c.get("seed", 0) for c in configs} == {0, 1, 2, 3}
     assert {(c["arch"], c["epochs"], c["batch_size"]) for c in configs} == {("resnet18", 200, 128)}
     assert {c["lr"] for c in configs if c["objective"] == "standard"} == {0.025}
 

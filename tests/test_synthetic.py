@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from pagutils import gradients, manifold, synthetic
+from pagutils import gradients, manifold, synthetic, train
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +81,14 @@ def test_exact_score_is_the_gradient_of_the_log_density(world):
 
 
 def test_trained_classifier_is_cached_and_has_the_classifier_interface(world):
-    model = synthetic.classifier(world, "standard", n_train=500, epochs=2, show_progress=False)
-    again = synthetic.classifier(world, "standard", n_train=500, epochs=2, show_progress=False)
+    model = synthetic.classifier(world, train.Recipe(epochs=2), n_train=500, show_progress=False)
+    again = synthetic.classifier(world, train.Recipe(2, "standard"), n_train=500, show_progress=False)
     assert model.trained_now and not again.trained_now
+    # the cache key is what it was before a Recipe was passed; recipe settings off their defaults enter it
+    assert model.config == dict(kind="synthetic_classifier", data=world.config, n_train=500, objective="standard",
+                                objective_args={}, epochs=2, width=128, lr=0.05, seed=0)
+    other = synthetic.classifier(world, train.Recipe(epochs=2, momentum=0.5), n_train=500, show_progress=False)
+    assert other.trained_now and other.config == dict(model.config, momentum=0.5)
     data, _ = world.sample(20, seed=8)
     assert model(data.x).shape == (20, 2) and model.representation(data.x).shape == (20, 128)
     assert gradients.input_gradient(model, data.x, data.y).shape == data.x.shape

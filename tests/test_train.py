@@ -17,8 +17,9 @@ def test_adversarial_training_raises_robust_accuracy(mnist_train, mnist_test, tr
         epochs=4, objective="pgd", objective_args=dict(eps=2.0, norm="l2", steps=5), seed=0), show_progress=False)
     assert len(history) == 4 and history[-1]["loss"] < history[0]["loss"]
     test = mnist_test[:200]
-    standard_robust = attacks.robust_accuracy(trained_cnn, test, 2.0, "l2", steps=10)
-    adversarial_robust = attacks.robust_accuracy(robust, test, 2.0, "l2", steps=10)
+    attack = attacks.Attack("l2", 2.0, steps=10)
+    standard_robust = attacks.robust_accuracy(trained_cnn, test, attack)
+    adversarial_robust = attacks.robust_accuracy(robust, test, attack)
     assert adversarial_robust > standard_robust + 0.15
     assert attacks.accuracy(robust, test) > 0.8
 
@@ -26,7 +27,7 @@ def test_adversarial_training_raises_robust_accuracy(mnist_train, mnist_test, tr
 def test_history_records_clean_and_robust_accuracy(mnist_train, mnist_test):
     model = models.make_classifier("mlp", "mnist", seed=0)
     history = train.train(model, mnist_train[:1000], train.Recipe(epochs=2), eval_data=mnist_test[:100],
-                          eval_eps=1.0, show_progress=False)
+                          eval_attack=attacks.Attack("l2", 1.0), show_progress=False)
     assert [h["epoch"] for h in history] == [1, 2]
     assert all(0 <= h["test_accuracy"] <= 1 and 0 <= h["robust_accuracy"] <= h["test_accuracy"] + 0.05
                for h in history)

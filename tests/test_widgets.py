@@ -6,7 +6,7 @@ import torch
 
 matplotlib.use("Agg")
 
-from pagutils import gaussian, manifold, models, widgets  # noqa: E402
+from pagutils import attacks, gaussian, manifold, models, widgets  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -85,7 +85,8 @@ def test_attack_slider_frames_and_static_figure():
     torch.manual_seed(0)
     nets = {"a": models.make_classifier("mlp", "mnist", seed=0), "b": models.make_classifier("mlp", "mnist", seed=1)}
     x, y = _tiny_images(), torch.tensor([0, 1, 2])
-    box, fig = widgets.attack_slider(nets, x, y, [0.0, 1.0], [str(i) for i in range(10)], steps=2, n_static=1)
+    box, fig = widgets.attack_slider(nets, x, y, [0.0, 1.0], [str(i) for i in range(10)],
+                                     attacks.Attack("l2", steps=2), n_static=1)
     slider, stack = _parts(box)
     _linked(box)
     assert slider.options == ("0", "1") and len(stack.children) == 2
@@ -94,6 +95,8 @@ def test_attack_slider_frames_and_static_figure():
         widgets.attack_slider({}, x, y, [0.0], list("0123456789"))
     with pytest.raises(ValueError, match="attack_slider: y"):
         widgets.attack_slider(nets, x, y[:2], [0.0], list("0123456789"))
+    with pytest.raises(TypeError, match="attack_slider: attack must be a pagutils.attacks.Attack"):
+        widgets.attack_slider(nets, x, y, [0.0], list("0123456789"), "l2")
 
 
 def test_noise_slider_frames_and_static_figure():

@@ -20,6 +20,18 @@ def _no_check(cfg) -> None:
     return None
 
 
+def independent_seeds(cfg, models: dict) -> None:
+    """Refuse training seeds (`cfg.seeds`, and `cfg.selection_seed` where there is one) that a source model of the
+    chapter was trained from: a student must not share its initialisation and batch order with its source."""
+    used = {config.get("seed", 0) for config in models.values()}
+    mine = list(cfg.seeds) + ([cfg.selection_seed] if "selection_seed" in cfg else [])
+    shared = sorted(used & set(mine))
+    if shared:
+        raise ValueError(f"seeds must differ from the source models' seeds {sorted(used)}, got {shared} in "
+                         f"seeds {list(cfg.seeds)}" + (f" / selection_seed {cfg.selection_seed}"
+                                                        if "selection_seed" in cfg else ""))
+
+
 @dataclass(frozen=True)
 class Experiment:
     """One chapter's spec. Introduced in Chapter 1.
