@@ -1,15 +1,12 @@
 """Chapter 1: adversarial examples and adversarial training."""
 from ..claims import Claim
 from ..defaults import FULL, QUICK
-from .. import zoo
-from .spec import Experiment
+from .spec import Experiment, shared_pair
 
 
 def models(cfg) -> dict:
     """The zoo's shared standard and robust models."""
-    recipe = dict(n_train=cfg.n_train, epochs=cfg.epochs)
-    return dict(standard=zoo.standard(cfg.dataset, cfg.profile, **recipe),
-                robust=zoo.robust(cfg.dataset, cfg.profile, eps=cfg.train_eps, **recipe))
+    return shared_pair(cfg, cfg.n_train, cfg.epochs)
 
 
 EXPERIMENT = Experiment(

@@ -1,15 +1,12 @@
 """Chapter 3: the robustified datasets D_R and D_NR."""
 from ..claims import Claim
 from ..defaults import FULL, QUICK
-from .. import zoo
-from .spec import Experiment, independent_seeds
+from .spec import Experiment, shared_pair, independent_seeds
 
 
 def models(cfg) -> dict:
     """The source models of the constructions: the zoo's standard (D_NR) and robust (D_R) models."""
-    recipe = dict(n_train=cfg.source_n_train, epochs=cfg.source_epochs)
-    return dict(standard=zoo.standard(cfg.dataset, cfg.profile, **recipe),
-                robust=zoo.robust(cfg.dataset, cfg.profile, eps=cfg.train_eps, **recipe))
+    return shared_pair(cfg, cfg.source_n_train, cfg.source_epochs)
 
 
 def check(cfg) -> None:

@@ -1,15 +1,13 @@
 """Chapter 4: non-robust features suffice, D_rand and D_det."""
 from ..claims import Claim
 from ..defaults import FULL, QUICK
-from .. import zoo
-from .spec import Experiment, independent_seeds
+from .spec import Experiment, shared_pair, independent_seeds
 
 
 def models(cfg) -> dict:
     """The standard source of the targeted attacks and the robust judge of leakage (the zoo's shared models)."""
-    recipe = dict(n_train=cfg.source_n_train, epochs=cfg.source_epochs)
-    return dict(source=zoo.standard(cfg.dataset, cfg.profile, **recipe),
-                judge=zoo.robust(cfg.dataset, cfg.profile, **recipe))
+    pair = shared_pair(cfg, cfg.source_n_train, cfg.source_epochs)
+    return dict(source=pair["standard"], judge=pair["robust"])
 
 
 _RULE = ("at the quiet radius (leakage at most max_leakage, the best model more than margin above chance), every "

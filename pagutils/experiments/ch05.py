@@ -1,15 +1,13 @@
 """Chapter 5: transferability and non-robust features."""
 from ..claims import Claim
 from ..defaults import FULL, QUICK
-from .. import zoo
-from .spec import Experiment
+from .spec import Experiment, shared_pair
 
 
 def models(cfg) -> dict:
     """The standard source of D_rand / D_det and the robust model that reads their leakage."""
-    recipe = dict(n_train=cfg.source_n_train, epochs=cfg.source_epochs)
-    return dict(source=zoo.standard(cfg.dataset, cfg.profile, **recipe),
-                robust=zoo.robust(cfg.dataset, cfg.profile, eps=cfg.train_eps, **recipe))
+    pair = shared_pair(cfg, cfg.source_n_train, cfg.source_epochs)
+    return dict(source=pair["standard"], robust=pair["robust"])
 
 
 EXPERIMENT = Experiment(

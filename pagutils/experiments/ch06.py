@@ -2,15 +2,13 @@
 from ..claims import Claim
 from ..defaults import FULL, QUICK
 from .. import zoo
-from .spec import Experiment
+from .spec import Experiment, shared_pair
 
 
 def models(cfg) -> dict:
     """The zoo's standard and robust models, and a standard judge of another architecture."""
-    recipe = dict(n_train=cfg.n_train, epochs=cfg.epochs)
-    return dict(standard=zoo.standard(cfg.dataset, cfg.profile, **recipe),
-                robust=zoo.robust(cfg.dataset, cfg.profile, eps=cfg.train_eps, **recipe),
-                judge=zoo.standard(cfg.dataset, cfg.profile, arch=cfg.judge_arch, **recipe))
+    judge = zoo.standard(cfg.dataset, cfg.profile, arch=cfg.judge_arch, n_train=cfg.n_train, epochs=cfg.epochs)
+    return dict(shared_pair(cfg, cfg.n_train, cfg.epochs), judge=judge)
 
 
 EXPERIMENT = Experiment(

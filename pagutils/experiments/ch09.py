@@ -1,15 +1,12 @@
 """Chapter 9: on- and off-manifold robustness of real images."""
 from ..claims import Claim
 from ..defaults import FULL, QUICK
-from .. import zoo
-from .spec import Experiment
+from .spec import Experiment, shared_pair
 
 
 def models(cfg) -> dict:
     """The zoo's shared standard and robust models."""
-    recipe = dict(n_train=cfg.n_train, epochs=cfg.epochs)
-    return dict(standard=zoo.standard(cfg.dataset, cfg.profile, **recipe),
-                robust=zoo.robust(cfg.dataset, cfg.profile, eps=cfg.train_eps, **recipe))
+    return shared_pair(cfg, cfg.n_train, cfg.epochs)
 
 
 _EVIDENCE = "Srinivas et al. (2023), Sec. 5 (autoencoder tangent spaces)"

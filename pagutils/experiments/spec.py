@@ -20,6 +20,16 @@ def _no_check(cfg) -> None:
     return None
 
 
+def shared_pair(cfg, n_train: int, epochs: int) -> dict:
+    """The zoo's shared standard and robust models (`zoo.standard`, `zoo.robust` at the profile's radius unless
+    `cfg.train_eps` says otherwise) of `cfg`'s dataset and profile, trained on `n_train` images for `epochs`."""
+    from .. import zoo
+    recipe = dict(n_train=n_train, epochs=epochs)
+    eps = cfg.train_eps if "train_eps" in cfg else None
+    return dict(standard=zoo.standard(cfg.dataset, cfg.profile, **recipe),
+                robust=zoo.robust(cfg.dataset, cfg.profile, eps=eps, **recipe))
+
+
 def independent_seeds(cfg, models: dict) -> None:
     """Refuse training seeds (`cfg.seeds`, and `cfg.selection_seed` where there is one) that a source model of the
     chapter was trained from: a student must not share its initialisation and batch order with its source."""
