@@ -4,7 +4,9 @@
   seed other than the source model's, so that no target is the model that made the adversarial examples (for the
   source's own architecture the target is a second model, not the source: its transfer is not white-box);
 - `pearson`, `pearson_bootstrap`: the correlation across architectures between learning from non-robust features
-  and transfer, with a percentile bootstrap interval over architectures (with five points it is wide).
+  and transfer, with a percentile bootstrap interval over architectures (with five points it is wide);
+- `permutation_test`, `detectable_correlation`: the test the chapter's claim is read with (exact over every order
+  of the architectures, so its false-positive rate is at most its level) and what it can detect at this size.
 
 The leakage control beside them (a robust model reading the new labels of D_rand and D_det) is Chapter 4's
 `features.leakage`.
@@ -90,3 +92,61 @@ def pearson_bootstrap(x, y, n_boot: int = 2000, level: float = 0.95, seed: int =
     low, high = (np.quantile(rs, [tail, 1 - tail]) if len(rs) else (math.nan, math.nan))
     return dict(r=_r(x, y), low=float(low), high=float(high), n=len(x), level=float(level), n_boot=n_boot,
                 valid=int(len(rs)))
+
+
+def permutation_test(x, y, max_exact: int = 8, n_perm: int = 20000, seed: int = 0) -> dict:
+    """Pearson's r of (x, y) and its one-sided p-value under no association (H0: y is unrelated to x), from the
+    permutation distribution of r: exact over all n! orders of y for n <= `max_exact` points, else over `n_perm`
+    seeded random orders. p is the share of orders whose r is at least the observed one (the observed order
+    included), so a rule "p <= alpha" says "holds" under H0 with probability at most alpha, whatever the
+    distribution of the points. Returns dict(r, p, n, orders). Introduced in Chapter 5."""
+    where = "permutation_test"
+    x, y = _pair(x, y, where)
+    checks.integer(max_exact, "max_exact", where)
+    checks.integer(n_perm, "n_perm", where, low=10)
+    checks.integer(seed, "seed", where, low=0)
+    orders = _orders(len(x), max_exact, n_perm, seed)
+    rs = _rs(x, y[orders])
+    r = _r(x, y)
+    return dict(r=r, p=float((rs >= r - 1e-12).mean()) if math.isfinite(r) else math.nan, n=len(x),
+                orders=len(orders))
+
+
+def _orders(n, max_exact, n_perm, seed):
+    if n <= max_exact:
+        import itertools
+        return np.array(list(itertools.permutations(range(n))))
+    rng = np.random.default_rng(seed)
+    return np.concatenate([np.arange(n)[None], np.array([rng.permutation(n) for _ in range(n_perm - 1)])])
+
+
+def _rs(x, ys):
+    """Pearson's r of x with every row of ys (nan where a row is constant)."""
+    dx = x - x.mean()
+    dy = ys - ys.mean(axis=-1, keepdims=True)
+    denominator = np.sqrt((dx * dx).sum() * (dy * dy).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.clip((dy * dx).sum(axis=-1) / denominator, -1, 1)
+
+
+def detectable_correlation(n: int, alpha: float = 0.05, power: float = 0.8, trials: int = 2000,
+                           seed: int = 0) -> float:
+    """The smallest true correlation that `permutation_test`'s rule "p <= alpha" detects with probability `power`
+    among `n` points drawn from a bivariate normal distribution, by simulation (seeded, on a grid of 0.05): what
+    the rule can tell with this many architectures. Introduced in Chapter 5."""
+    where = "detectable_correlation"
+    checks.integer(n, "n", where, low=3)
+    checks.number(alpha, "alpha", where, low=0, high=1)
+    checks.number(power, "power", where, low=0, high=1)
+    rng = np.random.default_rng(seed)
+    orders = _orders(n, 8, 2000, seed)
+    a, b = rng.standard_normal((trials, n)), rng.standard_normal((trials, n))
+    for rho in np.arange(0.0, 1.0001, 0.05):
+        x, y = a, rho * a + math.sqrt(max(0.0, 1 - rho ** 2)) * b
+        caught = 0
+        for xi, yi in zip(x, y):
+            rs = _rs(xi, yi[orders])
+            caught += (rs >= _r(xi, yi) - 1e-12).mean() <= alpha
+        if caught / trials >= power:
+            return float(round(rho, 2))
+    return math.nan

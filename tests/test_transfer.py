@@ -1,4 +1,5 @@
 """Chapter 5's pieces: targets that are never the source, Pearson's r with a bootstrap interval, its architectures."""
+import math
 import numpy as np
 import pytest
 import torch
@@ -106,3 +107,23 @@ def test_chapter_5_architectures_give_logits_and_a_representation(arch, dataset,
     if arch == "googlenet":  # the CIFAR stem: 3x3 stride 1, no pooling before the inception blocks
         assert model.features.conv1.conv.stride == (1, 1)
         assert isinstance(model.features.maxpool1, torch.nn.Identity)
+
+
+def test_the_permutation_test_is_exact_for_five_points():
+    result = transfer.permutation_test([1, 2, 3, 4, 5], [1, 2, 3, 4, 5])
+    assert result["r"] == pytest.approx(1.0) and result["orders"] == 120 and result["p"] == pytest.approx(1 / 120)
+    reversed_ = transfer.permutation_test([1, 2, 3, 4, 5], [5, 4, 3, 2, 1])
+    assert reversed_["p"] == pytest.approx(1.0)  # one-sided: a negative trend is no evidence of a positive one
+
+
+def test_the_permutation_rule_has_a_false_positive_rate_of_at_most_alpha():
+    rng = np.random.default_rng(0)
+    trials = 1500
+    hits = sum(transfer.permutation_test(rng.standard_normal(5), rng.standard_normal(5))["p"] <= 0.05
+               for _ in range(trials))
+    assert abs(hits / trials - 6 / 120) < 4 * math.sqrt(0.05 * 0.95 / trials)  # 6 of 120 orders reach p <= 0.05
+
+
+def test_five_architectures_detect_only_a_very_strong_correlation():
+    five = transfer.detectable_correlation(5, trials=400)
+    assert five >= 0.85 and transfer.detectable_correlation(12, trials=300) < five

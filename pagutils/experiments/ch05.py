@@ -27,6 +27,6 @@ EXPERIMENT = Experiment(
         key="transfer_trend",
         statement="transfer success rises with D_det accuracy across architectures (Figure 3)",
         evidence="Ilyas et al. (2019), Fig. 3: five architectures, transfer success against D_det accuracy",
-        rule="the 95% bootstrap interval of Pearson r (resampling architectures) excludes zero; targets never "
-             "the source")],
+        rule="Pearson r across architectures, one-sided exact permutation test, p <= 0.05; targets never the "
+             "source")],
 )
