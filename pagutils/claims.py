@@ -112,11 +112,24 @@ def _rate(value) -> str:
     return "not stated" if value is None else f"{value:.3g}"
 
 
+def _how(claim) -> str:
+    """The rule, its false-positive rate and detectable effect, where it was read, and the paper's evidence: one
+    cell, so that the table stays three columns wide on a narrow page."""
+    parts = [f"{claim.rule.rstrip('.')}.", f"False-positive rate: {_rate(claim.false_positive_rate)}."]
+    if claim.detectable:
+        parts.append(f"Detects {claim.detectable} with 80% probability.")
+    if claim.note:
+        parts.append(f"Read at: {claim.note}.")
+    parts.append(f"Paper: {claim.evidence}.")
+    return " ".join(parts)
+
+
 def markdown(claims, chapters: list = None) -> str:
-    """The claims as one Markdown table and the verdict under it: the claim box a chapter shows near its top, and,
-    with `chapters` (one chapter name per claim), the Reproduction page's matrix. Introduced in Chapter 1."""
+    """The claims as one Markdown table (claim, this run's outcome, how it was tested) and the verdict under it: the
+    claim box a chapter shows near its top, and, with `chapters` (one chapter name per claim), the Reproduction
+    page's matrix. Introduced in Chapter 1."""
     claims = list(claims)
-    head = ["claim", "this run", "paper's evidence", "rule", "false-positive rate", "read at"]
+    head = ["claim", "this run", "how it was tested"]
     if chapters is not None:
         if len(chapters) != len(claims):
             raise ValueError(f"markdown: chapters must name one chapter per claim ({len(claims)}), "
@@ -124,8 +137,7 @@ def markdown(claims, chapters: list = None) -> str:
         head.insert(0, "chapter")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, c in enumerate(claims):
-        cells = [c.statement, f"**{c.outcome}**", c.evidence, c.rule, _rate(c.false_positive_rate),
-                 "; ".join(x for x in (c.note, c.detectable and f"detects {c.detectable}") if x)]
+        cells = [c.statement, f"**{c.outcome}**", _how(c)]
         if chapters is not None:
             cells.insert(0, chapters[i])
         lines.append("| " + " | ".join(cell.replace("|", "/").replace("\n", " ") for cell in cells) + " |")

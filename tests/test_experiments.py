@@ -133,8 +133,10 @@ def test_the_verdict_counts_untested_claims_as_not_reproduced():
 
 def test_one_renderer_for_the_claim_box_and_the_matrix():
     box = claims.markdown([CLAIM.read(True, note="eps 2", false_positive_rate=0.05), CLAIM.read(None)])
-    assert "| D_R is robust | **holds** | Fig. 2 | every seed above | 0.05 | eps 2 |" in box
-    assert "| **untested** |" in box and "not stated" in box and box.endswith("Verdict of this run: **partly**.")
+    assert ("| D_R is robust | **holds** | every seed above. False-positive rate: 0.05. Read at: eps 2. Paper: Fig. "
+            "2. |") in box
+    assert "| **untested** |" in box and "False-positive rate: not stated." in box
+    assert box.endswith("Verdict of this run: **partly**.")
     matrix = claims.markdown([CLAIM.read(False)], chapters=["ch03"])
     assert matrix.splitlines()[2].startswith("| ch03 | D_R is robust | **does not hold** |")
     with pytest.raises(ValueError, match="one chapter per claim"):
