@@ -200,11 +200,6 @@ PRECISIONS = ("float32", "bfloat16")
 BUDGETS = ("example", "batch")
 
 
-def _flag(value, name, where):
-    if not isinstance(value, bool):
-        raise checks.ArgumentTypeError(f"{where}: {name} must be True or False, got {checks.brief(value)}")
-
-
 @dataclass(frozen=True)
 class Attack:
     """A PGD attack, as one value: what `pgd`, `robust_accuracy`, `accuracy_vs_eps` and the relabelling
@@ -247,8 +242,8 @@ class Attack:
             if not isinstance(value, torch.Tensor):
                 object.__setattr__(self, name, float(value))
         checks.integer(self.steps, "steps", where, low=0)
-        _flag(self.targeted, "targeted", where)
-        _flag(self.random_start, "random_start", where)
+        checks.flag(self.targeted, "targeted", where)
+        checks.flag(self.random_start, "random_start", where)
         checks.integer(self.restarts, "restarts", where, low=1)
         checks.one_of(self.budget, BUDGETS, "budget", where)
         checks.one_of(self.precision, PRECISIONS, "precision", where)
@@ -515,21 +510,13 @@ def accuracy_vs_eps(model, data, eps_list, attack: Attack, batch_size=500, seed=
                                curve)[0]
 
 
-# settings of an Attack that entered the cache key of a curve later: named only away from their defaults, so the
-# curves cached before they existed keep their keys
-_LATER_SETTINGS = {"random_start": True, "restarts": 1, "budget": "example"}
-
-
 def _curve_config(model, data, eps_list, attack, batch_size, seed) -> dict:
-    """The cache key of `accuracy_vs_eps`: the model, the images, the radii and every setting of the attack
-    (the attack's fields, `batch_size` and `seed`; those of `_LATER_SETTINGS` only when they differ from their
-    defaults)."""
+    """The cache key of `accuracy_vs_eps`: the model, the images, the radii and every setting of the attack (its
+    fields but the radius, which `eps_list` gives, then `batch_size` and `seed`)."""
     checks.nonempty(data, "data", "accuracy_vs_eps")
-    settings = dict(norm=attack.norm, steps=attack.steps,
-                    step_size=None if attack.step_size is None else float(attack.step_size), batch_size=batch_size,
-                    seed=seed, precision=attack.precision, compile=attack.compile)
-    settings.update({name: getattr(attack, name) for name, default in _LATER_SETTINGS.items()
-                     if getattr(attack, name) != default})
+    settings = {f.name: getattr(attack, f.name) for f in dataclasses.fields(attack) if f.name != "eps"}
+    settings.update(step_size=None if attack.step_size is None else float(attack.step_size), batch_size=batch_size,
+                    seed=seed)
     return dict(evaluation="accuracy_vs_eps", model=model.config, weights=cache.tensor_digest(model.state_dict()),
                 data=cache.tensor_digest({"x": data.x, "y": data.y}), eps=[float(eps) for eps in eps_list],
                 attack=settings)

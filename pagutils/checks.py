@@ -83,6 +83,13 @@ def _int_phrase(low):
     return {0: "a non-negative int", 1: "a positive int"}.get(low, f"an int >= {low}")
 
 
+def flag(value, name, where=None) -> bool:
+    """`value` if it is True or False; else an error naming `name`."""
+    if not isinstance(value, bool):
+        _fail(where, name, "True or False", value, ArgumentTypeError)
+    return value
+
+
 def radius(value, name, where=None, n=None, allow_zero=True):
     """A radius or step size: a finite number, or a tensor of them with one per example ((n,) shaped).
 

@@ -14,7 +14,7 @@ import os
 import time
 from html import escape
 
-from . import checks, paths
+from . import checks, paths, zoo
 from .claims import Claim, markdown as claims_markdown, verdict as claims_verdict
 
 
@@ -121,7 +121,6 @@ def record(chapter: str, rows: list, cfg: dict, title: str = None, claims: list 
     prefix = chapter.split("_")[0]
     if claims and re.fullmatch(r"ch\d\d", prefix):
         glue(f"{prefix}_claims", claims_markdown(claims))
-    from . import zoo
     table = Table(
         chapter=chapter, title=title or chapter, profile=cfg.get("profile"), dataset=cfg.get("dataset"),
         seconds=time.perf_counter() - cfg["started"] if "started" in cfg else None,
