@@ -12,8 +12,18 @@ chapter's top and the Reproduction page's matrix are both drawn by `markdown` fr
 An outcome is one of `OUTCOMES`: "holds", "does not hold", or "untested" (a claim the run could not test, which
 counts as not reproduced). A chapter's verdict is "reproduced" when every claim holds, "partly" when some do,
 "not here" when none does.
+
+Every read claim also carries a *reading*, one of `READINGS`, computed from what the test could see, never typed:
+
+- "holds": the rule passed (its false-positive rate says how often it would by chance);
+- "refuted at this scale": the rule failed although it detects an effect of the paper's size (`paper_effect`) with
+  80% probability (`detectable` at most `paper_effect`);
+- "cannot tell": the rule failed and could not have seen the paper's effect (or its power, or the paper's effect,
+  is not stated), or the claim was untested;
+- "not a test of the paper": a control where the answer is known by construction (`Control`) got the other answer
+  from the same rule, so the rule, not the data, decides the outcome.
 """
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 import math
 from math import comb
 from types import MappingProxyType
@@ -23,6 +33,45 @@ from . import checks
 
 HOLDS, FAILS, UNTESTED = "holds", "does not hold", "untested"
 OUTCOMES = (HOLDS, FAILS, UNTESTED)
+REFUTED, CANNOT_TELL, NOT_A_TEST = "refuted at this scale", "cannot tell", "not a test of the paper"
+READINGS = (HOLDS, REFUTED, CANNOT_TELL, NOT_A_TEST)
+UNITS = ("accuracy", "correlation", "ratio", "cosine", "relative error")
+
+
+def effect_text(value, unit: str) -> str:
+    """An effect in its claim's unit, for a reader: accuracy differences in percentage points, the rest as
+    numbers. Introduced in Chapter 1."""
+    if value is None:
+        return "not stated"
+    if unit == "accuracy":
+        return f"{100 * value:.1f} points"
+    return f"{value:.2g}" if unit in ("correlation", "cosine") else f"{value:.2g} ({unit})"
+
+
+@dataclass(frozen=True)
+class Control:
+    """A case where the answer is known by construction, read with the claim's own rule: `what` it is, whether the
+    rule `should_hold` there, and whether it `held`. When `held != should_hold` the rule decides by itself, and the
+    claim's reading is "not a test of the paper". Introduced in Chapter 9."""
+    what: str
+    should_hold: bool
+    held: bool
+
+    def __post_init__(self):
+        if not isinstance(self.what, str) or not self.what:
+            raise ValueError(f"Control: what must be a non-empty string, got {self.what!r}")
+        for name in ("should_hold", "held"):
+            value = getattr(self, name)
+            if hasattr(value, "item") and not isinstance(value, bool):
+                object.__setattr__(self, name, value.item())
+            if not isinstance(getattr(self, name), bool):
+                raise checks.ArgumentTypeError(f"Control: {name} must be True or False, got "
+                                               f"{checks.brief(value)}")
+
+    @property
+    def misleads(self) -> bool:
+        """True when the rule gives the wrong answer on this control."""
+        return self.held != self.should_hold
 REPRODUCED, PARTLY, NOT_HERE, NO_CLAIM = "reproduced", "partly", "not here", "–"
 
 
@@ -32,19 +81,24 @@ class Claim:
 
     `key` names the claim within its chapter (`"dr_above_d"`); `statement` says what the paper claims as this run
     tests it; `evidence` is the paper's own evidence (figure, number); `rule` the decision rule the run applies;
-    `false_positive_rate` the probability that the rule says "holds" when there is no effect (None: not stated).
+    `false_positive_rate` the probability that the rule says "holds" when there is no effect (None: not stated);
+    `paper_effect` the size of the paper's effect in the rule's `unit` (for example 0.48: D_R 48% against D 0%).
     A read claim also carries its `outcome`, the `measured` values the rule read, `detectable` (the smallest
-    effect the rule detects at the measured spread, where stated) and a `note` (where it was read, the control).
+    effect the rule detects with 80% probability at the measured spread, in `unit`), a `note` (where it was read)
+    and the `control` it was checked against; `reading` and `reason` follow from them.
     """
     key: str
     statement: str
     evidence: str
     rule: str
     false_positive_rate: Optional[float] = None
+    paper_effect: Optional[float] = None
+    unit: str = "accuracy"
     outcome: str = UNTESTED
     measured: Mapping = field(default_factory=dict)
-    detectable: Optional[str] = None
+    detectable: Optional[float] = None
     note: str = ""
+    control: Optional[Control] = None
 
     def __post_init__(self):
         for name in ("key", "statement", "evidence", "rule"):
@@ -57,13 +111,28 @@ class Claim:
             if not 0 <= rate <= 1:
                 raise ValueError(f"Claim {self.key!r}: false_positive_rate must be a probability in [0, 1], "
                                  f"got {rate!r}")
+        if self.unit not in UNITS:
+            raise ValueError(f"Claim {self.key!r}: unit must be one of {UNITS}, got {self.unit!r}")
+        for name in ("paper_effect", "detectable"):
+            value = getattr(self, name)
+            if value is not None:
+                value = checks.number(value, name, f"Claim {self.key!r}")
+                if not value >= 0:
+                    raise ValueError(f"Claim {self.key!r}: {name} must be a size, at least 0, got {value!r}")
+                object.__setattr__(self, name, float(value))
+        if isinstance(self.control, Mapping):
+            object.__setattr__(self, "control", Control(**self.control))
+        if self.control is not None and not isinstance(self.control, Control):
+            raise checks.ArgumentTypeError(f"Claim {self.key!r}: control must be a claims.Control, got "
+                                           f"{checks.brief(self.control)}")
         object.__setattr__(self, "measured", MappingProxyType(dict(self.measured)))
 
-    def read(self, holds, measured: Mapping = None, note: str = "", detectable: str = None,
-             false_positive_rate: float = None) -> "Claim":
+    def read(self, holds, measured: Mapping = None, note: str = "", detectable: float = None,
+             false_positive_rate: float = None, control: Control = None) -> "Claim":
         """This claim with the run's outcome: `holds` True, False, or None (untested), the `measured` values its
-        rule read, and the rule's `false_positive_rate` where it depends on the run (the number of seeds).
-        Introduced in Chapter 1."""
+        rule read, `detectable`: the smallest effect the rule detects with 80% probability at this run's spread (in
+        the claim's unit), the rule's `false_positive_rate` where it depends on the run (the number of seeds), and a
+        `Control` the same rule was applied to. Introduced in Chapter 1."""
         if hasattr(holds, "item") and not isinstance(holds, bool):
             holds = holds.item()  # a one-element tensor or a numpy bool
         if holds is not None and not isinstance(holds, bool):
@@ -80,16 +149,53 @@ class Claim:
             values[name] = value
         rate = self.false_positive_rate if false_positive_rate is None else false_positive_rate
         return replace(self, outcome=outcome, measured=values, note=note or "", detectable=detectable,
-                       false_positive_rate=rate)
+                       false_positive_rate=rate, control=control)
 
     @property
     def held(self) -> bool:
         return self.outcome == HOLDS
 
+    @property
+    def reading(self) -> str:
+        """What the outcome means (one of `READINGS`), from the outcome, the control, the detectable effect and the
+        paper's effect. Introduced in Chapter 1."""
+        if self.outcome == UNTESTED:
+            return CANNOT_TELL
+        if self.control is not None and self.control.misleads:
+            return NOT_A_TEST
+        if self.held:
+            return HOLDS
+        if self.detectable is not None and self.paper_effect is not None and self.detectable <= self.paper_effect:
+            return REFUTED
+        return CANNOT_TELL
+
+    @property
+    def reason(self) -> str:
+        """One sentence saying why the reading is what it is. Introduced in Chapter 1."""
+        reading, unit = self.reading, self.unit
+        if self.outcome == UNTESTED:
+            return f"Untested{': ' + self.note if self.note else ''}; counts as not reproduced."
+        if reading == NOT_A_TEST:
+            said = "holds" if self.control.held else "does not hold"
+            return (f"The same rule says \"{said}\" on {self.control.what}, where the answer is known to be the "
+                    f"other: the rule decides by itself.")
+        if reading == HOLDS:
+            return f"The rule passed; with no effect it passes with probability {_rate(self.false_positive_rate)}."
+        detect, paper = effect_text(self.detectable, unit), effect_text(self.paper_effect, unit)
+        if reading == REFUTED:
+            return (f"The test detects {detect} with 80% probability, no more than the paper's effect ({paper}), and "
+                    f"saw none.")
+        if self.detectable is None:
+            return "The test's power is not stated, so a failure cannot tell."
+        if self.paper_effect is None:
+            return f"The test detects {detect}; the paper states no effect size to compare it with."
+        return f"The test detects only {detect}, more than the paper's effect ({paper})."
+
     def as_dict(self) -> dict:
         """The claim as plain JSON values (the chapter's results file stores it). Introduced in Chapter 1."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["measured"] = dict(self.measured)
+        out["control"] = None if self.control is None else asdict(self.control)
         return out
 
     @classmethod
@@ -116,8 +222,12 @@ def _how(claim) -> str:
     """The rule, its false-positive rate and detectable effect, where it was read, and the paper's evidence: one
     cell, so that the table stays three columns wide on a narrow page."""
     parts = [f"{claim.rule.rstrip('.')}.", f"False-positive rate: {_rate(claim.false_positive_rate)}."]
-    if claim.detectable:
-        parts.append(f"Detects {claim.detectable} with 80% probability.")
+    if claim.detectable is not None:
+        parts.append(f"Detects {effect_text(claim.detectable, claim.unit)} with 80% probability.")
+    if claim.paper_effect is not None:
+        parts.append(f"Paper's effect: {effect_text(claim.paper_effect, claim.unit)}.")
+    if claim.control is not None:
+        parts.append(f"Control: {claim.control.what}.")
     if claim.note:
         parts.append(f"Read at: {claim.note}.")
     parts.append(f"Paper: {claim.evidence}.")
@@ -137,7 +247,8 @@ def markdown(claims, chapters: list = None) -> str:
         head.insert(0, "chapter")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, c in enumerate(claims):
-        cells = [c.statement, f"**{c.outcome}**", _how(c)]
+        said = f"**{c.outcome}**" + ("" if c.reading == c.outcome else f", {c.reading}")
+        cells = [c.statement, f"{said}. {c.reason}", _how(c)]
         if chapters is not None:
             cells.insert(0, chapters[i])
         lines.append("| " + " | ".join(cell.replace("|", "/").replace("\n", " ") for cell in cells) + " |")
@@ -182,3 +293,31 @@ def separated_rule(above, below, power: float = 0.8) -> dict:
     sd = math.sqrt(squares / (len(above) + len(below) - 2))
     return dict(false_positive_rate=chance_separated(len(above), len(below)), sd=sd,
                 detectable=detectable_shift(len(above), len(below), sd, power), power=power)
+
+
+def threshold_power(sd: float, n: int, threshold: float, null: float, power: float = 0.8) -> dict:
+    """What the rule "every one of `n` normal values with standard deviation `sd` lies above `threshold`" can tell
+    when no effect puts their mean at `null`: its false-positive rate (every value of a mean-`null` population
+    passes) and `detectable`, the smallest effect (mean minus `null`) it detects with probability `power`.
+    Introduced in Chapter 1."""
+    from statistics import NormalDist
+    where = "threshold_power"
+    sd = max(checks.number(sd, "sd", where, low=0), 1e-12)
+    checks.integer(n, "n", where)
+    threshold = checks.number(threshold, "threshold", where)
+    null = checks.number(null, "null", where)
+    checks.number(power, "power", where, low=0, high=1)
+    unit = NormalDist()
+    return dict(false_positive_rate=unit.cdf((null - threshold) / sd) ** n, sd=sd, power=power,
+                detectable=max(0.0, threshold - null + sd * unit.inv_cdf(power ** (1 / n))))
+
+
+def threshold_rule(values, threshold: float, null: float, power: float = 0.8) -> dict:
+    """`threshold_power` of the rule "every seed above `threshold`" at the standard deviation of the per-seed
+    `values` (at least 2). Introduced in Chapter 4."""
+    values = [float(v) for v in values]
+    if len(values) < 2:
+        raise ValueError(f"threshold_rule: values need at least 2 seeds to measure a spread, got {len(values)}")
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return threshold_power(sd, len(values), threshold, null, power)

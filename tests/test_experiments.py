@@ -4,6 +4,7 @@ import inspect
 import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -133,14 +134,61 @@ def test_the_verdict_counts_untested_claims_as_not_reproduced():
 
 def test_one_renderer_for_the_claim_box_and_the_matrix():
     box = claims.markdown([CLAIM.read(True, note="eps 2", false_positive_rate=0.05), CLAIM.read(None)])
-    assert ("| D_R is robust | **holds** | every seed above. False-positive rate: 0.05. Read at: eps 2. Paper: Fig. "
-            "2. |") in box
-    assert "| **untested** |" in box and "False-positive rate: not stated." in box
+    assert ("| D_R is robust | **holds**. The rule passed; with no effect it passes with probability 0.05. | every "
+            "seed above. False-positive rate: 0.05. Read at: eps 2. Paper: Fig. 2. |") in box
+    assert "| **untested**, cannot tell. Untested; counts as not reproduced. |" in box
+    assert "False-positive rate: not stated." in box
     assert box.endswith("Verdict of this run: **partly**.")
     matrix = claims.markdown([CLAIM.read(False)], chapters=["ch03"])
-    assert matrix.splitlines()[2].startswith("| ch03 | D_R is robust | **does not hold** |")
+    assert matrix.splitlines()[2].startswith("| ch03 | D_R is robust | **does not hold**, cannot tell. The test's "
+                                             "power is not stated")
     with pytest.raises(ValueError, match="one chapter per claim"):
         claims.markdown([CLAIM], chapters=[])
+
+
+PAPER = replace(CLAIM, paper_effect=0.48)
+
+
+def test_a_failure_is_refuted_only_where_the_test_could_see_the_papers_effect():
+    refuted = PAPER.read(False, detectable=0.07)
+    assert refuted.reading == claims.REFUTED and "7.0 points" in refuted.reason and "48.0 points" in refuted.reason
+    weak = PAPER.read(False, detectable=0.6)
+    assert weak.reading == claims.CANNOT_TELL and "detects only 60.0 points" in weak.reason
+    assert CLAIM.read(False, detectable=0.01).reading == claims.CANNOT_TELL  # the paper states no effect size
+    assert PAPER.read(False).reading == claims.CANNOT_TELL  # power not stated
+    assert PAPER.read(None, detectable=0.01).reading == claims.CANNOT_TELL
+    assert PAPER.read(True, detectable=0.6).reading == claims.HOLDS
+
+
+def test_a_control_the_rule_gets_wrong_makes_the_claim_not_a_test():
+    """Chapter 9's case: a rule that fails even for a direction with no manifold structure decides by itself."""
+    blind = claims.Control("random directions on the digit's support", should_hold=True, held=False)
+    read = PAPER.read(False, detectable=0.01, control=blind)
+    assert read.reading == claims.NOT_A_TEST and 'says "does not hold" on random directions' in read.reason
+    fine = claims.Control("shuffled labels", should_hold=False, held=False)
+    assert PAPER.read(True, control=fine).reading == claims.HOLDS
+    assert PAPER.read(True, control=claims.Control("shuffled labels", False, True)).reading == claims.NOT_A_TEST
+    assert Claim.from_dict(json.loads(json.dumps(read.as_dict()))) == read
+    with pytest.raises(TypeError, match="held must be True or False"):
+        claims.Control("x", should_hold=True, held="no")
+    with pytest.raises(ValueError, match="unit must be one of"):
+        replace(CLAIM, unit="furlongs")
+    with pytest.raises(ValueError, match="detectable must be a size, at least 0"):
+        CLAIM.read(False, detectable=-0.1)
+
+
+def test_threshold_power_matches_a_simulation_of_every_seed_above_a_threshold():
+    rule = claims.threshold_power(sd=0.02, n=3, threshold=0.15, null=0.10)
+    generator = torch.Generator().manual_seed(2)
+    trials = 20000
+    null = 0.10 + 0.02 * torch.randn(trials, 3, generator=generator)
+    assert (null > 0.15).all(1).float().mean().item() == pytest.approx(rule["false_positive_rate"], abs=2e-4)
+    shifted = null + rule["detectable"]
+    assert (shifted > 0.15).all(1).float().mean().item() == pytest.approx(0.8, abs=0.01)
+    measured = claims.threshold_rule([0.31, 0.33, 0.35], threshold=0.15, null=0.10)
+    assert measured["sd"] == pytest.approx(0.02) and measured["detectable"] == pytest.approx(rule["detectable"])
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        claims.threshold_rule([0.3], threshold=0.15, null=0.1)
 
 
 def test_record_stores_read_claims_and_the_reproduction_page_reads_them(tmp_path, monkeypatch):

@@ -24,6 +24,8 @@ EXPERIMENT = Experiment(
         key="robust_keeps_more",
         statement="at the training radius the robust model keeps more accuracy than the standard one, by over "
                   "10 points",
-        evidence="Madry et al. (2018); Ilyas et al. (2019), App. C: robust CIFAR-10 models",
-        rule="robust minus standard accuracy under L2 PGD above 0.10, one seed each (the zoo's models)")],
+        evidence="the robust CIFAR-10 ResNet-50 models of Ilyas et al. (2019) (MadryLab/robustness): trained at "
+                 "L2 eps 0.5, 70.2% at eps 0.5 against 0.3% for standard training",
+        rule="robust minus standard accuracy under L2 PGD above 0.10, one seed each (the zoo's models)",
+        paper_effect=0.699)],
 )

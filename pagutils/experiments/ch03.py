@@ -36,12 +36,14 @@ EXPERIMENT = Experiment(
               statement="standard training on D_R is more robust than standard training on D",
               evidence="Ilyas et al. (2019), Fig. 2(b): D_R 48% at L2 eps 0.25 on CIFAR-10, D 0%",
               rule="robust accuracy at eval_eps: every seed on D_R above every seed on the same original images "
-                   "(spread.separated); untested unless D_R converged (max_distance, min_agreement)"),
+                   "(spread.separated); untested unless D_R converged (max_distance, min_agreement)",
+              paper_effect=0.48),
         Claim(key="dr_nr_not_above_d",
               statement="D_NR teaches accuracy but not robustness: as accurate as D, not more robust, less robust "
                         "than D_R",
               evidence="Ilyas et al. (2019), Fig. 2(b): D_NR 88% clean, 0% robust at L2 eps 0.25",
               rule="D_NR's clean accuracy within 10 points of D's, its robust accuracy not separated above D's, and "
-                   "D_R separated above D_NR; untested unless both sets converged"),
+                   "D_R separated above D_NR; untested unless both sets converged",
+              paper_effect=0.48),
     ],
 )

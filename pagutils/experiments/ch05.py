@@ -28,5 +28,6 @@ EXPERIMENT = Experiment(
         statement="transfer success rises with D_det accuracy across architectures (Figure 3)",
         evidence="Ilyas et al. (2019), Fig. 3: five architectures, transfer success against D_det accuracy",
         rule="Pearson r across architectures, one-sided exact permutation test, p <= 0.05; targets never the "
-             "source")],
+             "source",
+        unit="correlation")],
 )

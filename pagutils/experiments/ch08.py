@@ -15,11 +15,11 @@ EXPERIMENT = Experiment(
               noise_eval=[0.0] + [round(10 ** (e / 4), 6) for e in range(-8, 5)], n_draws=8, n_seeds=3),
     choices=dict(dataset=("mnist", "fashion_mnist")),
     claims=[
-        Claim(key="standard_about_one", statement="standard: relative noise robustness about 1 (0.5-2)",
+        Claim(unit="ratio", key="standard_about_one", statement="standard: relative noise robustness about 1 (0.5-2)",
               evidence=_FIG5, rule="the mean over seeds between 0.5 and 2 at every noise level"),
-        Claim(key="robust_above", statement="the strongest PGD model: relative noise robustness well above 1",
+        Claim(unit="ratio", key="robust_above", statement="the strongest PGD model: relative noise robustness well above 1",
               evidence=_FIG5, rule=_ABOVE),
-        Claim(key="noise_above", statement="the noisiest noise-trained model: relative noise robustness well above 1",
+        Claim(unit="ratio", key="noise_above", statement="the noisiest noise-trained model: relative noise robustness well above 1",
               evidence=_FIG5, rule=_ABOVE),
     ],
 )

@@ -70,7 +70,7 @@ EXPERIMENT = Experiment(
     choices=dict(dataset=("mnist", "fashion_mnist", "cifar10")),
     models=models,
     check=check,
-    claims=[Claim(key=method,
+    claims=[Claim(unit="cosine", key=method,
                   statement=f"{robust_losses.METHODS[method]['label']}: alignment rises with robustness, then falls "
                             "when it becomes excessive",
                   evidence="Srinivas et al. (2023), Fig. 3 and Sec. 6: alignment peaks at an intermediate strength",
