@@ -83,7 +83,8 @@ class Claim:
     tests it; `evidence` is the paper's own evidence (figure, number); `rule` the decision rule the run applies;
     `false_positive_rate` the probability that the rule says "holds" when there is no effect (None: not stated);
     `paper_effect` the size of the paper's effect in the rule's `unit` (for example 0.48: D_R 48% against D 0%).
-    A read claim also carries its `outcome`, the `measured` values the rule read, `detectable` (the smallest
+    A read claim also carries its `outcome`, the `observed` effect (this run's, in `unit`, beside the paper's),
+    the `measured` values the rule read, `detectable` (the smallest
     effect the rule detects with 80% probability at the measured spread, in `unit`), a `note` (where it was read)
     and the `control` it was checked against; `reading` and `reason` follow from them.
     """
@@ -95,6 +96,7 @@ class Claim:
     paper_effect: Optional[float] = None
     unit: str = "accuracy"
     outcome: str = UNTESTED
+    observed: Optional[float] = None
     measured: Mapping = field(default_factory=dict)
     detectable: Optional[float] = None
     note: str = ""
@@ -120,6 +122,11 @@ class Claim:
                 if not value >= 0:
                     raise ValueError(f"Claim {self.key!r}: {name} must be a size, at least 0, got {value!r}")
                 object.__setattr__(self, name, float(value))
+        if self.observed is not None:  # a tensor's value is read; NaN (no seed trained) is no observation
+            value = self.observed.item() if hasattr(self.observed, "item") else self.observed
+            value = None if isinstance(value, float) and math.isnan(value) else checks.number(
+                value, "observed", f"Claim {self.key!r}")
+            object.__setattr__(self, "observed", value)
         if isinstance(self.control, Mapping):
             object.__setattr__(self, "control", Control(**self.control))
         if self.control is not None and not isinstance(self.control, Control):
@@ -128,11 +135,12 @@ class Claim:
         object.__setattr__(self, "measured", MappingProxyType(dict(self.measured)))
 
     def read(self, holds, measured: Mapping = None, note: str = "", detectable: float = None,
-             false_positive_rate: float = None, control: Control = None) -> "Claim":
+             false_positive_rate: float = None, control: Control = None, observed: float = None) -> "Claim":
         """This claim with the run's outcome: `holds` True, False, or None (untested), the `measured` values its
         rule read, `detectable`: the smallest effect the rule detects with 80% probability at this run's spread (in
         the claim's unit), the rule's `false_positive_rate` where it depends on the run (the number of seeds), and a
-        `Control` the same rule was applied to. Introduced in Chapter 1."""
+        `Control` the same rule was applied to, and the `observed` effect (this run's, comparable with
+        `paper_effect`). Introduced in Chapter 1."""
         if hasattr(holds, "item") and not isinstance(holds, bool):
             holds = holds.item()  # a one-element tensor or a numpy bool
         if holds is not None and not isinstance(holds, bool):
@@ -149,7 +157,7 @@ class Claim:
             values[name] = value
         rate = self.false_positive_rate if false_positive_rate is None else false_positive_rate
         return replace(self, outcome=outcome, measured=values, note=note or "", detectable=detectable,
-                       false_positive_rate=rate, control=control)
+                       false_positive_rate=rate, control=control, observed=observed)
 
     @property
     def held(self) -> bool:

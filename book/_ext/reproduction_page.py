@@ -1,17 +1,18 @@
-"""Re-read the Reproduction page whenever any other page is re-read.
+"""Re-read the pages that gather the chapters' results whenever any other page is re-read.
 
-`book/reproduction.ipynb` gathers the tables the chapters write when they run, and is executed on every read
-(its notebook metadata sets myst-nb's `execution_mode: force`). Sphinx re-reads only changed sources, so without
-this a rebuild that re-executes a chapter would keep the page's old tables. Sphinx reads documents in sorted
-order, so `book/reproduction` is executed after every `book/ch*` chapter.
+`book/reproduction.ipynb` and the Parts' summaries (`book/part1_what_to_believe.ipynb`, `part2_...`) gather the
+tables the chapters write when they run, and are executed on every read (their notebook metadata sets myst-nb's
+`execution_mode: force`). Sphinx re-reads only changed sources, so without this a rebuild that re-executes a
+chapter would keep the pages' old tables. Sphinx reads documents in sorted order, so `book/part*` and
+`book/reproduction` are executed after every `book/ch*` chapter.
 """
-PAGE = "book/reproduction"
+PAGES = ("book/part1_what_to_believe", "book/part2_what_to_believe", "book/reproduction")
 
 
 def reread_reproduction(app, env, added, changed, removed):
-    if PAGE in env.found_docs and PAGE not in added | changed and (added or changed or removed):
-        return [PAGE]
-    return []
+    if not (added or changed or removed):
+        return []
+    return [page for page in PAGES if page in env.found_docs and page not in added | changed]
 
 
 def setup(app):
