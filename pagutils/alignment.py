@@ -162,7 +162,9 @@ def alignment_claim(strengths, voters, selection, failed=None) -> dict:
 
     Returns dict(holds= True, False or None (untested: fewer than three trained strengths), peak=, strongest=
     (strengths), rise=, fall= (bools), rise_margin=, fall_margin= (the peak's lowest voter minus the other's
-    highest: > 0 when separated)). Introduced in Chapter 10."""
+    highest: > 0 when separated), rise_mean= (the peak's mean minus strength 0's), detectable= (the shift of
+    means each half detects with 80% probability at the voters' pooled spread, `claims.detectable_shift`)).
+    Introduced in Chapter 10."""
     strengths = [float(s) for s in strengths]
     voters = [[float(a) for a in seeds] for seeds in voters]
     selection = [float(a) for a in selection]
@@ -175,14 +177,22 @@ def alignment_claim(strengths, voters, selection, failed=None) -> dict:
     trained = [i for i in range(len(strengths)) if not failed[i]]
     if len(trained) < 3 or trained[0] != 0:
         return dict(holds=None, peak=None, strongest=None, rise=None, fall=None, rise_margin=None,
-                    fall_margin=None)
+                    fall_margin=None, rise_mean=None, detectable=None)
     strongest = trained[-1]
     peak = max(trained[1:-1], key=lambda i: selection[i])
     spreads = [over_seeds(v) for v in voters]
     rise, fall = separated(spreads[peak], spreads[0]), separated(spreads[peak], spreads[strongest])
+    n = min(len(voters[i]) for i in (0, peak, strongest))
+    detectable = None
+    if n >= 2:  # the pooled within-strength spread of the voters, over every trained strength
+        from .claims import detectable_shift
+        squares = sum(sum((a - spreads[i].mean) ** 2 for a in voters[i]) for i in trained)
+        sd = math.sqrt(squares / sum(len(voters[i]) - 1 for i in trained))
+        detectable = detectable_shift(n, n, sd)
     return dict(holds=rise and fall, peak=strengths[peak], strongest=strengths[strongest], rise=rise, fall=fall,
                 rise_margin=spreads[peak].low - spreads[0].high,
-                fall_margin=spreads[peak].low - spreads[strongest].high)
+                fall_margin=spreads[peak].low - spreads[strongest].high,
+                rise_mean=spreads[peak].mean - spreads[0].mean, detectable=detectable)
 
 
 def training_failed(train_loss, num_classes, share=0.9) -> bool:

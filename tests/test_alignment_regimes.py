@@ -43,6 +43,11 @@ def test_the_claim_needs_the_rise_and_the_fall_beyond_the_seed_spread():
     result = alignment.alignment_claim(STRENGTHS, voters, selection)
     assert result["holds"] and result["peak"] == 1.0 and result["strongest"] == STRENGTHS[-1]
     assert result["rise_margin"] == pytest.approx(0.50 - 0.44) and result["fall_margin"] == pytest.approx(0.5 - 0.2)
+    assert result["rise_mean"] == pytest.approx((0.50 + 0.52 + 0.55 - 0.40 - 0.42 - 0.44) / 3)
+    # the detectable shift is claims.detectable_shift at the voters' pooled spread: it grows with that spread
+    pooled = torch.tensor(voters)
+    sd = ((pooled - pooled.mean(1, keepdim=True)) ** 2).sum().div(5 * 2).sqrt().item()
+    assert result["detectable"] == pytest.approx(claims.detectable_shift(3, 3, sd))
     risen_only = [list(v) for v in voters[:-1]] + [[0.5, 0.6, 0.7]]  # no fall: the strongest is as aligned
     result = alignment.alignment_claim(STRENGTHS, risen_only, selection)
     assert result["rise"] and not result["fall"] and result["holds"] is False
