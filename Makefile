@@ -10,24 +10,33 @@
 #   make pdf    the whole executed book as one PDF, _build/latex/book.pdf, through XeLaTeX (needs Debian's TeX Live:
 #               apt-get install texlive-xetex texlive-latex-extra texlive-fonts-recommended texlive-fonts-extra
 #               latexmk fonts-freefont-otf; run make book first and the notebooks come from its execution cache)
+#   make lock   regenerates the locks from the requirements files (uv pip compile --generate-hashes, for CPython
+#               3.11 on Linux x86_64, LOCK_PYTHON; torch from PyPI): requirements.lock (book and tests), then
+#               requirements-teaching.lock, requirements-scale.lock and benchmarks/requirements.lock constrained
+#               by it, so that installing an extra never changes a base pin. It keeps every pin the locks already
+#               hold that still satisfies the requirements; LOCK_ARGS=--upgrade (or --upgrade-package torch) moves
+#               them. It installs uv into the venv, for this target only. Every other target installs from the
+#               locks, in pip's hash-checking mode, and then pagutils itself with --no-deps.
 VENV    ?= .venv
 PYTHON  ?= python3
 STAMP   := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 TEACH_STAMP := $(VENV)/.teaching-installed
 SCALE_STAMP := $(VENV)/.scale-installed
+LOCK_PYTHON ?= 3.11.7
+UV_VERSION  ?= 0.13.9
 NODE_STAMP := node_modules/.installed
 BIN     := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 # ../shared/data (beside the checkout) is used when present and PAGUTILS_DATA_DIR is unset
 export PAGUTILS_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 
-.PHONY: setup book test unit notebooks bench clean browser-test assignments student-book pdf
+.PHONY: setup book test unit notebooks bench clean browser-test assignments student-book pdf lock
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -r requirements.txt
+	$(BIN)/pip install --require-hashes -r requirements.lock
 	$(BIN)/pip install --no-deps -e .
 	touch $(STAMP)
 
@@ -47,13 +56,13 @@ pdf: $(STAMP) $(NODE_STAMP)
 	@echo "PDF built: _build/latex/book.pdf"
 
 # otter-grader and what it pulls in: only for the assignments and their tests, not for the book
-$(TEACH_STAMP): $(STAMP) requirements-teaching.txt
-	$(BIN)/pip install -r requirements-teaching.txt
+$(TEACH_STAMP): $(STAMP) requirements-teaching.lock
+	$(BIN)/pip install --require-hashes -r requirements-teaching.lock
 	touch $(TEACH_STAMP)
 
 # submitit, for pagutils.prefill's SLURM job arrays (and its local executor in tests/test_scale.py)
-$(SCALE_STAMP): $(STAMP) requirements-scale.txt
-	$(BIN)/pip install -r requirements-scale.txt
+$(SCALE_STAMP): $(STAMP) requirements-scale.lock
+	$(BIN)/pip install --require-hashes -r requirements-scale.lock
 	touch $(SCALE_STAMP)
 
 # ASSIGN_ARGS=--pdfs adds otter's solutions PDFs (needs `.venv/bin/playwright install chromium` once)
@@ -85,8 +94,9 @@ unit: $(STAMP) $(SCALE_STAMP)
 notebooks: $(STAMP)
 	$(BIN)/pytest book --nbval-lax --nbval-cell-timeout=1800 -ra
 
-$(BENCH_STAMP): $(STAMP) benchmarks/requirements.txt
-	$(BIN)/pip install --no-deps -r benchmarks/requirements.txt
+# --no-deps: torchattacks 3.5.1 pins requests~=2.25.1, which breaks Sphinx; what it and scipy need is in requirements.lock
+$(BENCH_STAMP): $(STAMP) benchmarks/requirements.lock
+	$(BIN)/pip install --no-deps --require-hashes -r benchmarks/requirements.lock
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
@@ -94,3 +104,18 @@ bench: $(BENCH_STAMP)
 
 clean:
 	rm -rf _build
+
+# The locks (see the header). An existing lock is uv's preference, so only what the requirements files changed
+# moves; the extras' locks are constrained by requirements.lock; benchmarks/requirements.lock is locked without
+# dependencies, as make bench installs it.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version $(LOCK_PYTHON) \
+	--python-platform x86_64-manylinux_2_28 --index-url https://pypi.org/simple \
+	--custom-compile-command "make lock" $(LOCK_ARGS)
+
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet "uv==$(UV_VERSION)"
+	$(UV_COMPILE) requirements.txt -o requirements.lock
+	$(UV_COMPILE) requirements-teaching.txt --constraint requirements.lock -o requirements-teaching.lock
+	$(UV_COMPILE) requirements-scale.txt --constraint requirements.lock -o requirements-scale.lock
+	$(UV_COMPILE) benchmarks/requirements.txt --no-deps --constraint requirements.lock -o benchmarks/requirements.lock

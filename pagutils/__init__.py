@@ -40,4 +40,18 @@ from . import (alignment, attacks, cache, checks, data, defaults, distractor, fe
 from .device import default_device
 from .profiles import settings
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    """pagutils' version, written once, in pyproject.toml: from the installed package's metadata, or from
+    pyproject.toml itself in a source checkout that is not installed (CITATION.cff repeats it; tests/test_lock.py)."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("pagutils")
+    except PackageNotFoundError:
+        import re  # tomllib is Python 3.11+; the version line is plain enough for a pattern
+        with open(_os.path.join(_os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))), "pyproject.toml"),
+                  encoding="utf-8") as file:
+            return re.search(r'^version = "([^"]+)"', file.read(), re.MULTILINE).group(1)
+
+
+__version__ = _version()
