@@ -10,10 +10,16 @@ x = G(z) + σ_n ε with small isotropic noise ε ~ N(0, I). Then
   computed by quadrature on a grid over the latent plane, so the Bayes-optimal posterior p(y | x), its
   input gradient and the score ∇_x log p_σ(x) of the noisy data density are exact up to quadrature error.
 
+The off/on ratio of a gradient's output changes under noise in the normal and in the tangent space fixes its
+on-manifold fraction exactly, to first order (`fraction_from_ratio`, `ratio_kappa`); `chance_gradients`,
+`linear_changes`, `ratio_rule`, `rise_rule` and `ShrunkToUniform` build the controls and rules that Chapter 7
+reads its claims with.
+
 The vectors are stored as (N, 1, 1, D) "images" in a `pagutils.data.Data` set, so that training, PGD and
 input gradients apply to them unchanged.
 """
 import math
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -26,6 +32,7 @@ from .train import Recipe, train
 from .zoo import cached_model
 
 CLASSES = ("class 0", "class 1")
+_GRIDS = {}  # id(manifold) -> (a weak reference to it, {σ: its quadrature grid}): built once per manifold and σ
 
 
 @dataclass(frozen=True)
@@ -97,7 +104,18 @@ class SyntheticManifold:
         that the Riemann sum of this near-Gaussian integrand is exact to about e^(-2π²) ≈ 3e-9 (relative). The
         nodes cover five standard deviations of every class; nodes where every class density is below
         e^-12.5 of its peak are dropped. The number of nodes grows as 1 / σ².
+        The grid is built once per manifold and σ and shared by later calls (do not modify it in place).
         """
+        grids = _GRIDS.get(id(self))
+        if grids is None or grids[0]() is not self:
+            grids = (weakref.ref(self), {})
+            _GRIDS[id(self)] = grids
+            weakref.finalize(self, _GRIDS.pop, id(self), None)
+        if float(sigma) not in grids[1]:
+            grids[1][float(sigma)] = self._build_grid(float(sigma))
+        return grids[1][float(sigma)]
+
+    def _build_grid(self, sigma):
         low = (self.means - 5 * self.stds).amin(0)
         high = (self.means + 5 * self.stds).amax(0)
         coarse = torch.cartesian_prod(*[torch.linspace(lo.item(), hi.item(), 25) for lo, hi in zip(low, high)])
@@ -303,3 +321,209 @@ class BayesOptimal(nn.Module):
     def forward(self, x):
         log_lik, _ = self.manifold.class_log_likelihoods(x)
         return torch.log_softmax(log_lik, dim=1).to(x.dtype)
+
+
+# ------------------------------------------------------------------ the off/on ratio and the on-manifold fraction
+CHANGES = ("mean", "rms")  # how the output changes under noise are averaged: mean |Δf| (on_off_robustness) or RMS
+
+
+def _dims(k, dim, where):
+    checks.integer(dim, "dim", where, low=2)
+    checks.integer(k, "k", where)
+    if k >= dim:
+        raise ValueError(f"{where}: k must be an int between 1 and dim - 1 = {dim - 1} (the manifold's dimension "
+                         f"below the ambient one), got {k!r}")
+
+
+def sphere_abs_mean(m: int) -> float:
+    """E|u₁| for u uniform on the unit sphere of R^m: Γ(m/2) / (√π Γ((m+1)/2)).
+
+    Noise δ of norm σ drawn uniformly in an m-dimensional subspace changes a linear function whose gradient g lies
+    in that subspace by |gᵀδ|, which is σ‖g‖ E|u₁| on average: E|u₁| = 2/π for m = 2, about √(2/(πm)) for large m
+    (the root mean square of u₁ is exactly 1/√m). Introduced in Chapter 7."""
+    checks.integer(m, "m", "sphere_abs_mean")
+    return math.exp(math.lgamma(m / 2) - math.lgamma((m + 1) / 2)) / math.sqrt(math.pi)
+
+
+def ratio_kappa(k: int, dim: int, change: str = "mean") -> float:
+    """κ of the relation ρ = 1 / (1 + κ r²) between the off/on ratio r and the on-manifold fraction ρ
+    (`fraction_from_ratio`): (‖P⊥∇f‖ / ‖P∇f‖)² = κ r². With `change` 'mean' (mean absolute changes, as
+    `manifold.on_off_robustness` measures them) κ = c_k² / c_(D-k)², c_m = `sphere_abs_mean(m)`; with 'rms'
+    (root-mean-square changes, per-direction sensitivities) κ = (D - k) / k. Introduced in Chapter 7."""
+    _dims(k, dim, "ratio_kappa")
+    checks.one_of(change, CHANGES, "change", "ratio_kappa")
+    if change == "rms":
+        return (dim - k) / k
+    return (sphere_abs_mean(k) / sphere_abs_mean(dim - k)) ** 2
+
+
+def fraction_from_ratio(ratio, k: int, dim: int, change: str = "mean"):
+    """The on-manifold fraction ρ = ‖P∇f‖² / ‖∇f‖² of a gradient whose off/on ratio is `ratio`, at one point, to
+    first order in the noise norm σ: ρ = 1 / (1 + ratio² κ).
+
+    `change` says what the ratio divides. 'mean' (the chapter's `manifold.on_off_robustness`): the mean change
+    |f(x+δ) - f(x)| under noise δ of norm σ drawn uniformly in the normal space (off) and in the tangent space
+    (on), so ratio = (c_(D-k) ‖P⊥∇f‖) / (c_k ‖P∇f‖) with c_m = `sphere_abs_mean(m)`, and κ = c_k² / c_(D-k)².
+    'rms': root-mean-square changes, i.e. per-direction sensitivities ‖P⊥∇f‖/√(D-k) over ‖P∇f‖/√k, and
+    κ = (D - k) / k. The two κ agree for large k and D - k; at k = 2, D = 40 they are 23.9 and 19.
+    `ratio` is a number or a tensor of them (one per point; inf gives 0, NaN stays NaN). Introduced in Chapter 7.
+    """
+    _dims(k, dim, "fraction_from_ratio")
+    factor = ratio_kappa(k, dim, change)
+    if isinstance(ratio, torch.Tensor):
+        if not ratio.is_floating_point():
+            raise checks.ArgumentTypeError(f"fraction_from_ratio: ratio must be a number or a float tensor, got "
+                                           f"{checks.brief(ratio)}")
+        if (ratio < 0).any():
+            raise ValueError(f"fraction_from_ratio: ratio must be >= 0 (an off/on ratio), got a minimum of "
+                             f"{ratio.nan_to_num(0).min().item():.3g}")
+        return 1 / (1 + ratio.pow(2) * factor)
+    ratio = checks.number(ratio, "ratio", "fraction_from_ratio", low=0, finite=False)
+    return 0.0 if math.isinf(ratio) else 1 / (1 + ratio ** 2 * factor)
+
+
+def ratio_from_fraction(fraction, k: int, dim: int, change: str = "mean") -> float:
+    """The off/on ratio of a gradient whose on-manifold fraction is `fraction` (a number in (0, 1]), the inverse of
+    `fraction_from_ratio`: √((1/ρ - 1) / κ). At the chance level ρ = k / D of a direction with no preference for
+    the manifold it is 1 with `change` 'rms' and c_(D-k)√(D-k) / (c_k√k) with 'mean' (0.89 at k = 2, D = 40).
+    Introduced in Chapter 7."""
+    _dims(k, dim, "ratio_from_fraction")
+    fraction = checks.number(fraction, "fraction", "ratio_from_fraction", low=0, high=1, strict=True)
+    return math.sqrt((1 / fraction - 1) / ratio_kappa(k, dim, change))
+
+
+def ratio_spread(k: int, dim: int, n_draws: int) -> float:
+    """The relative standard error of an off/on ratio of mean changes measured with `n_draws` noise draws in each
+    direction (points times samples per point), for a gradient field with the same on-manifold fraction and norm at
+    every point, to first order: √(v / n_draws), v = Σ_(m = k, D-k) (1/m) / c_m² - 1, the squared coefficients
+    of variation of |u₁| on the two spheres (0.78 at k = 2, D = 40). Introduced in Chapter 7."""
+    _dims(k, dim, "ratio_spread")
+    checks.integer(n_draws, "n_draws", "ratio_spread")
+    variance = sum(1 / (m * sphere_abs_mean(m) ** 2) - 1 for m in (k, dim - k))
+    return math.sqrt(variance / n_draws)
+
+
+def ratio_rule(k: int, dim: int, n_draws: int, reference: float = None, bar: float = None,
+               false_positive_rate: float = 0.05, power: float = 0.8) -> dict:
+    """What the rule "a measured off/on ratio below `bar`" can tell, with the ratio's log normal of spread
+    `ratio_spread(k, dim, n_draws)` about its true value.
+
+    With no effect the ratio is `reference`: by default the chance ratio `ratio_from_fraction(k / dim, k, dim)` of
+    a gradient with no preference for the manifold (exact, so the null spread is the ratio's own); a given
+    `reference` is another measured ratio with as many draws (the null spread is √2 times the ratio's). With `bar`
+    None the bar is set below the reference so that the rule passes with no effect with probability
+    `false_positive_rate`; with a `bar` that rate is computed. Returns dict(reference, spread (of the log ratio
+    under the null), bar, false_positive_rate, detectable (the smallest drop of the ratio below the reference that
+    the rule catches with probability `power`), power). Introduced in Chapter 7."""
+    from statistics import NormalDist
+    where = "ratio_rule"
+    spread = ratio_spread(k, dim, n_draws)
+    if reference is None:
+        reference = ratio_from_fraction(k / dim, k, dim)
+    else:
+        reference = checks.number(reference, "reference", where, low=0, strict=True)
+        spread *= math.sqrt(2)
+    checks.number(power, "power", where, low=0, high=1, strict=True)
+    unit = NormalDist()
+    if bar is None:
+        rate = checks.number(false_positive_rate, "false_positive_rate", where, low=0, high=1, strict=True)
+        bar = reference * math.exp(unit.inv_cdf(rate) * spread)
+    else:
+        bar = checks.number(bar, "bar", where, low=0, strict=True)
+        rate = unit.cdf(math.log(bar / reference) / spread)
+    detectable = max(0.0, reference - bar * math.exp(-unit.inv_cdf(power) * spread))
+    return dict(reference=reference, spread=spread, bar=bar, false_positive_rate=rate, detectable=detectable,
+                power=power)
+
+
+def chance_gradients(basis: torch.Tensor, fraction: float = None, seed: int = 0) -> torch.Tensor:
+    """Gradients (N, D) with on-manifold fraction exactly `fraction` at every point of `basis` (N, D, k):
+    √ρ t + √(1 - ρ) n, t a random unit vector of the tangent space, n one of the normal space. The default ρ = k / D
+    is the chance level: a field as sensitive off the manifold as on it, direction for direction, which no test
+    may call off-manifold robust. Introduced in Chapter 7."""
+    from .manifold import project_off
+    if not isinstance(basis, torch.Tensor) or basis.dim() != 3 or not basis.is_floating_point():
+        raise ValueError(f"chance_gradients: basis must be a float tensor (N, D, k) of orthonormal tangent bases, "
+                         f"got {checks.brief(basis)}")
+    n, dim, k = basis.shape
+    fraction = k / dim if fraction is None else checks.number(fraction, "fraction", "chance_gradients", low=0,
+                                                               high=1)
+    generator = torch.Generator().manual_seed(seed)
+    along = torch.einsum("ndk,nk->nd", basis, torch.randn(n, k, generator=generator, dtype=basis.dtype))
+    across = project_off(torch.randn(n, dim, generator=generator, dtype=basis.dtype), basis)
+    unit = [v / v.norm(dim=1, keepdim=True).clamp_min(1e-12) for v in (along, across)]
+    return math.sqrt(fraction) * unit[0] + math.sqrt(1 - fraction) * unit[1]
+
+
+def linear_changes(gradients: torch.Tensor, basis: torch.Tensor, sigma: float = 1.0, n_samples: int = 8,
+                   seed: int = 0) -> dict:
+    """The mean change |gᵀδ| of the linear function with gradient g (one per point, (N, ...)) under noise δ of norm
+    `sigma` in the tangent space (on) and in the normal space (off): dict(on=(N,), off=(N,)). The noise is that of
+    `manifold.on_off_robustness` with the same `seed` and `n_samples` (for up to 500 points, its batch), so a
+    control read with this function sees the draws the models saw. Introduced in Chapter 7."""
+    from .manifold import _check_basis, projected_noise
+    _check_basis(gradients, basis, "gradients")
+    checks.positive(sigma, "sigma", "linear_changes")
+    checks.integer(n_samples, "n_samples", "linear_changes")
+    generator = torch.Generator().manual_seed(seed)
+    flat = gradients.flatten(1)
+    changes = {}
+    for direction in ("on", "off"):
+        total = torch.zeros(len(flat), dtype=flat.dtype)
+        for _ in range(n_samples):
+            delta = projected_noise(gradients, basis, float(sigma), direction, generator).flatten(1)
+            total += (flat * delta).sum(1).abs()
+        changes[direction] = total / n_samples
+    return changes
+
+
+def rise_rule(series: list, false_positive_rate: float = 0.05, power: float = 0.8) -> dict:
+    """The rule "the mean rises at every step": `series` lists per-point values (each (N,), the same points, NaN
+    dropped pairwise) in order; each step's mean paired difference must exceed z(1 - `false_positive_rate`) times
+    its standard error over the points. Returns dict(holds, rises (each step's mean difference), spread (the largest
+    standard error), false_positive_rate (with no effect at any step, at most the rate of one step),
+    detectable (the rise every step needs to pass with probability about `power`), power).
+    Introduced in Chapter 7."""
+    from statistics import NormalDist
+    series = list(series)
+    if len(series) < 2 or not all(isinstance(s, torch.Tensor) and s.dim() == 1 for s in series):
+        raise ValueError(f"rise_rule: series must be a list of at least 2 tensors (N,) of per-point values, got "
+                         f"{[checks.brief(s) for s in series]}")
+    rate = checks.number(false_positive_rate, "false_positive_rate", "rise_rule", low=0, high=1, strict=True)
+    checks.number(power, "power", "rise_rule", low=0, high=1, strict=True)
+    z = NormalDist().inv_cdf(1 - rate)
+    rises, errors = [], []
+    for before, after in zip(series, series[1:]):
+        if before.shape != after.shape:
+            raise ValueError(f"rise_rule: every entry of series must hold the same points, got shapes "
+                             f"{tuple(before.shape)} and {tuple(after.shape)}")
+        step = (after - before).double()
+        step = step[~torch.isnan(step)]
+        if len(step) < 2:
+            raise ValueError("rise_rule: every step needs at least 2 points with values on both sides")
+        rises.append(step.mean().item())
+        errors.append(step.std().item() / math.sqrt(len(step)))
+    holds = all(rise > z * error for rise, error in zip(rises, errors))
+    spread = max(errors)
+    return dict(holds=holds, rises=rises, spread=spread, false_positive_rate=rate,
+                detectable=(z + NormalDist().inv_cdf(power)) * spread, power=power)
+
+
+class ShrunkToUniform(nn.Module):
+    """`model` with its predicted probabilities moved a fraction `weight` of the way to uniform:
+    `forward(x)` = log((1 - w) softmax(model(x)) + w / C), so softmax(forward(x)) = (1 - w) p(x) + w / C. Every
+    change of the probabilities, in every direction, is (1 - w) times the model's, and its gradients point where the
+    model's do: a model less sensitive everywhere and no more robust off the manifold than on it.
+    Introduced in Chapter 7."""
+
+    def __init__(self, model: nn.Module, weight: float = 0.5):
+        super().__init__()
+        if not isinstance(model, nn.Module):
+            raise checks.ArgumentTypeError(f"ShrunkToUniform: model must be a torch.nn.Module (a classifier), got "
+                                           f"{checks.brief(model)}")
+        self.model = model
+        self.weight = checks.number(weight, "weight", "ShrunkToUniform", low=0, high=1, strict=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probabilities = torch.softmax(self.model(x), dim=1)
+        return torch.log((1 - self.weight) * probabilities + self.weight / probabilities.shape[1])
