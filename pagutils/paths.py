@@ -35,3 +35,17 @@ def cache_dir() -> Path:
 def results_dir() -> Path:
     """One JSON results table per chapter: `PAG_RESULTS_DIR`, else `_build/results` in the project."""
     return _from_env("PAG_RESULTS_DIR", project_root() / "_build" / "results")
+
+
+def write_atomic(target, text: str) -> Path:
+    """Write `text` to `target` whole or not at all: into a temporary file beside it, then renamed into place, so
+    that a reader never sees half a file (results tables, records). Creates the folder. Returns the path."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return target

@@ -10,7 +10,6 @@ file as `glued`, so that the text a reader sees and the recorded results are one
 """
 import json
 import re
-import os
 import time
 from html import escape
 
@@ -131,12 +130,7 @@ def record(chapter: str, rows: list, cfg: dict, title: str = None, claims: list 
         claims=[c.as_dict() for c in claims],
         zoo=sorted(zoo.requested()),
     )
-    folder = paths.results_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{chapter}.json"
-    temporary = folder / f".{chapter}.{os.getpid()}.tmp"
-    temporary.write_text(json.dumps(table, indent=2, default=str))
-    os.replace(temporary, target)
+    paths.write_atomic(paths.results_dir() / f"{chapter}.json", json.dumps(table, indent=2, default=str))
     return table
 
 

@@ -11,7 +11,6 @@ times from a results folder; the Syllabus page reads them.
 """
 import argparse
 import json
-import os
 import re
 import subprocess
 import time
@@ -89,11 +88,7 @@ def record(results, out, machine: str, commit: str = None) -> dict:
     build = dict(recorded=time.strftime("%Y-%m-%d"), commit=commit, machine=machine, profile=profiles.pop(),
                  dataset=sorted({t.get("dataset") or "–" for t in tables}),
                  seconds={t["chapter"]: round(t["seconds"], 1) for t in tables if t.get("seconds") is not None})
-    target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(build, indent=2) + "\n")
-    os.replace(temporary, target)
+    paths.write_atomic(out, json.dumps(build, indent=2) + "\n")
     return build
 
 
