@@ -212,6 +212,34 @@ def logit_sum_gradient(model, x) -> torch.Tensor:
     return grad.detach()
 
 
+def label_logit_gradient(model, x, y) -> torch.Tensor:
+    """∇_x f_y(x), the input gradient of each example's label logit (shaped like x): what the paper's Figure 3
+    compares with the class-conditional score. Eval mode, input gradient only. Introduced in Chapter 10."""
+    from .models import evaluating
+    with evaluating(model):
+        x = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(model(x).gather(1, y[:, None]).sum(), x)
+    return grad.detach()
+
+
+def class_conditional_alignment(model, data, references) -> dict:
+    """The paper's alignment (Srinivas et al. 2023, Fig. 3, as a cosine): for each reference noise level sigma of
+    `references` (sigma -> the class-conditional score ∇ log p_σ(x | y) at data's examples, e.g.
+    `score.class_score`), the mean over the examples of the cosine between ∇_x f_y(x) and that score. Returns
+    dict(sigma -> mean cosine). Introduced in Chapter 10."""
+    from . import checks
+    checks.nonempty(data, "data", "class_conditional_alignment")
+    if not isinstance(references, dict) or not references:
+        raise checks.ArgumentTypeError(f"class_conditional_alignment: references must be a non-empty dict sigma -> "
+                                       f"class-conditional score, got {checks.brief(references)}")
+    grad = label_logit_gradient(model, data.x, data.y)
+    out = {}
+    for sigma, reference in references.items():
+        _check_pair(data.x, reference, names=("data.x", f"references[{sigma!r}]"))
+        out[float(sigma)] = cosine_alignment(grad, reference).mean().item()
+    return out
+
+
 def measure(model, data, reference, basis, noise_norm, n_samples=8, seed=0, unconditional=None) -> dict:
     """What a point of a robustness sweep is judged by, averaged over the examples of `data` (a `Data` set, x, y):
 

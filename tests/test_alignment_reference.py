@@ -50,3 +50,24 @@ def test_logit_sum_gradient_of_a_linear_model_is_the_sum_of_its_rows():
     expected = linear[1].weight.sum(0).view(1, 1, 28, 28).expand_as(x)
     torch.testing.assert_close(alignment.logit_sum_gradient(linear, x), expected)
     assert alignment.logit_sum_gradient(model, x).shape == x.shape
+
+
+def test_class_conditional_alignment_equals_a_hand_computation_on_a_small_mixture():
+    """One training point per class: the class score at sigma is (p_y - x) / sigma^2, and a linear model's label
+    logit has gradient W_y, so the paper's measure is cos(W_y, p_y - x), averaged over the examples."""
+    from pagutils import data as pdata, score
+    torch.manual_seed(0)
+    points = torch.rand(3, 1, 2, 2)
+    labels = torch.tensor([0, 1, 2])
+    ideal = score.EmpiricalDenoiser(points, labels, sigma=0.5, num_classes=3)
+    x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 1, 0])
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    references = {s: score.class_score(ideal, x, y, s) for s in (0.5, 1.0)}
+    got = alignment.class_conditional_alignment(model, pdata.Data(x, y), references)
+    w = model[1].weight.detach()
+    hand = torch.nn.functional.cosine_similarity(w[y], (points[y] - x).flatten(1), dim=1).mean().item()
+    assert set(got) == {0.5, 1.0}
+    # with one point per class, D(x, y) = p_y at every sigma: the same cosine at both levels
+    assert got[0.5] == pytest.approx(hand, abs=1e-5) and got[1.0] == pytest.approx(hand, abs=1e-5)
+    with pytest.raises(TypeError, match="references must be a non-empty dict"):
+        alignment.class_conditional_alignment(model, pdata.Data(x, y), {})
