@@ -126,19 +126,28 @@ def on_off_robustness(model, x: torch.Tensor, basis: torch.Tensor, sigma: float,
     _check_basis(x, basis, "x")
     checks.number(sigma, "sigma", "on_off_robustness", low=0)
     checks.integer(n_samples, "n_samples", "on_off_robustness")
-    generator = torch.Generator().manual_seed(seed)
-    result = {"on": [], "off": []}
     with evaluating(model):
-        for start in range(0, len(x), batch_size):
+        return _changes(model, x, basis, [sigma], n_samples, seed, batch_size)[0]
+
+
+def _changes(model, x, basis, sigmas, n_samples, seed, batch_size=500) -> list:
+    """`on_off_robustness` at every σ of `sigmas` (a list of dict(on, off)), the clean output computed once;
+    the generator is seeded afresh at every σ, so each σ draws what `on_off_robustness` draws."""
+    clean = [torch.softmax(model(xb), dim=1) for xb in x.split(batch_size)]
+    out = []
+    for sigma in sigmas:
+        generator = torch.Generator().manual_seed(seed)
+        result = {"on": [], "off": []}
+        for i, start in enumerate(range(0, len(x), batch_size)):
             xb, ub = x[start:start + batch_size], basis[start:start + batch_size]
-            clean = torch.softmax(model(xb), dim=1)
             for direction in ("on", "off"):
                 change = torch.zeros(len(xb), device=x.device)
                 for _ in range(n_samples):
                     delta = projected_noise(xb, ub, float(sigma), direction, generator)
-                    change += (torch.softmax(model(xb + delta), dim=1) - clean).abs().sum(1)
+                    change += (torch.softmax(model(xb + delta), dim=1) - clean[i]).abs().sum(1)
                 result[direction].append(change / n_samples)
-    return {direction: torch.cat(values) for direction, values in result.items()}
+        out.append({direction: torch.cat(values) for direction, values in result.items()})
+    return out
 
 
 def off_on_ratio(off: float, on: float) -> float:
@@ -309,3 +318,348 @@ def plot_robustness_curves(curves: dict, ax=None, title=None):
     if title:
         ax.set_title(title)
     return ax
+
+
+# --------------------------------------------------------------------------------------------------
+# controls: subspaces with the digit's support, or another image's tangent space, in place of T_x
+
+
+def digit_support(x: torch.Tensor, threshold: float = 0.1, dilation: int = 1) -> torch.Tensor:
+    """The pixels of each image's digit: a bool mask shaped like x, True where any channel of a pixel exceeds
+    `threshold`, grown by `dilation` pixels in every direction (a square neighbourhood), the same for every
+    channel. On MNIST it holds the strokes and their rim; on natural images nearly every pixel.
+    Introduced in Chapter 9."""
+    where = "digit_support"
+    checks.images(x, "x", where)
+    threshold = checks.number(threshold, "threshold", where, low=0, high=1)
+    dilation = checks.integer(dilation, "dilation", where, low=0)
+    lit = (x > threshold).any(1, keepdim=True).float()
+    if dilation:
+        lit = F.max_pool2d(lit, 2 * dilation + 1, stride=1, padding=dilation)
+    return lit.bool().expand_as(x).contiguous()
+
+
+def support_basis(x: torch.Tensor, k: int, seed: int = 0, threshold: float = 0.1, dilation: int = 1) -> torch.Tensor:
+    """A random k-dimensional subspace of each image's digit support (`digit_support`), as an orthonormal basis
+    (N, D, k): Gaussian columns set to zero off the support, orthonormalised, and zero off the support.
+
+    It has the support of the digit and the dimension of the tangent space but no manifold structure: the
+    control that says how much of an on-manifold fraction or an off/on ratio only reflects that a gradient
+    lives on the digit's strokes. Introduced in Chapter 9.
+    """
+    where = "support_basis"
+    mask = digit_support(x, threshold, dilation).flatten(1)
+    n, d = mask.shape
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= d:
+        raise ValueError(f"{where}: k must be an int between 1 and D={d}, got {k!r}")
+    size = mask.sum(1)
+    if size.min().item() < k:
+        raise ValueError(f"{where}: k must be at most the smallest digit support ({int(size.min())} pixels, image "
+                         f"{int(size.argmin())}), got k={k}: lower threshold ({threshold:g}) or raise dilation "
+                         f"({dilation})")
+    on_support = mask[:, :, None].to(x.dtype)
+    gaussian = torch.randn(n, d, k, generator=torch.Generator().manual_seed(seed)).to(x) * on_support
+    return orthonormalize(gaussian) * on_support  # the span lies on the support; the mask removes rounding
+
+
+def shuffled_basis(basis: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Every example's basis replaced by another example's: basis[order] for the seeded derangement `order` of
+    `features.start_order` (one random cycle through the batch, so no example keeps its own).
+
+    The shuffled tangent spaces keep what the images' tangent spaces share (where digits are drawn, how strokes
+    move in general) and lose what ties a tangent space to its own image: the control of a per-image manifold
+    effect. Introduced in Chapter 9.
+    """
+    if not isinstance(basis, torch.Tensor) or basis.dim() != 3 or len(basis) < 2:
+        raise ValueError(f"shuffled_basis: basis must be a tensor (N, D, k) of N >= 2 bases, got "
+                         f"{checks.brief(basis)}")
+    from .features import start_order
+    return basis[start_order(len(basis), seed).to(basis.device)]
+
+
+def shuffled_fraction(v: torch.Tensor, basis: torch.Tensor, seeds=range(8)) -> torch.Tensor:
+    """The on-manifold fraction of every example of v in other examples' tangent spaces, averaged over the
+    shuffles `shuffled_basis(basis, seed)` of `seeds`: the shuffled control of `on_manifold_fraction` with the
+    luck of a single shuffle averaged out (which assignment of other images' tangent spaces one shuffle draws
+    moves the mean fraction too, and a bootstrap over the images does not see it). Introduced in Chapter 9."""
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("shuffled_fraction: seeds must name at least one shuffle, got none")
+    total = torch.zeros(len(v), dtype=v.dtype, device=v.device)
+    for seed in seeds:
+        total += on_manifold_fraction(v, shuffled_basis(basis, seed))
+    return total / len(seeds)
+
+
+def passes_beyond_chance(passes: int, draws: int, rate: float = 0.05, level: float = 0.05) -> bool:
+    """True when a rule with false-positive rate `rate` passed `passes` times in `draws` independent draws
+    without an effect more often than chance allows: the binomial probability of at least `passes` passes is
+    below `level`. (With 20 draws at a rate of 0.05: 4 passes or more.) Introduced in Chapter 9."""
+    where = "passes_beyond_chance"
+    checks.integer(draws, "draws", where)
+    checks.integer(passes, "passes", where, low=0)
+    if passes > draws:
+        raise ValueError(f"{where}: passes must be at most draws ({draws}), got {passes}")
+    checks.number(rate, "rate", where, low=0, high=1)
+    checks.number(level, "level", where, low=0, high=1)
+    tail = sum(math.comb(draws, j) * rate ** j * (1 - rate) ** (draws - j) for j in range(passes, draws + 1))
+    return tail < level
+
+
+def shuffle_calibration(rule, basis: torch.Tensor, n_draws: int = 20, seed: int = 100, rate: float = 0.05) -> dict:
+    """How often `rule(u) -> bool` passes with `n_draws` fresh shuffles u = `shuffled_basis(basis, s)` (seeds s
+    from `seed` on, apart from those of the controls): tangent spaces with nothing the shuffled control lacks,
+    where a valid rule of false-positive rate `rate` passes about that often. Returns dict(passes, draws,
+    beyond_chance (`passes_beyond_chance`)). Introduced in Chapter 9."""
+    if not callable(rule):
+        raise checks.ArgumentTypeError(f"shuffle_calibration: rule must be a function of a basis returning True or "
+                                       f"False, got {checks.brief(rule)}")
+    checks.integer(n_draws, "n_draws", "shuffle_calibration")
+    passes = sum(bool(rule(shuffled_basis(basis, s))) for s in range(seed, seed + n_draws))
+    return dict(passes=passes, draws=n_draws, beyond_chance=passes_beyond_chance(passes, n_draws, rate))
+
+
+def control_bases(x: torch.Tensor, basis: torch.Tensor, seed: int = 0, dilation: int = 1) -> dict:
+    """The two controls of the tangent bases `basis` (N, D, k) at the images x, in place of `basis`:
+    dict(support=`support_basis`(x, k, seed, dilation=dilation), shuffled=`shuffled_basis`(basis, seed)).
+    Introduced in Chapter 9."""
+    _check_basis(x, basis, "x")
+    return dict(support=support_basis(x, basis.shape[2], seed, dilation=dilation),
+                shuffled=shuffled_basis(basis, seed))
+
+
+def changes_per_image(models: dict, x: torch.Tensor, basis: torch.Tensor, sigmas, n_samples: int = 8,
+                      seed: int = 0) -> dict:
+    """`on_off_robustness` of every model of `models` (name -> model) at every noise norm of `sigmas`, kept per
+    image: name -> dict(sigma=[...], on=(S, N), off=(S, N)) for S noise norms and N images. The same seed at
+    every σ, as in `robustness_vs_sigma`, whose curves are the means over the images (`mean_curves`).
+    Introduced in Chapter 9."""
+    where = "changes_per_image"
+    checks.mapping(models, "models", where)
+    _check_basis(x, basis, "x")
+    if not isinstance(sigmas, (list, tuple)) or not sigmas:
+        raise ValueError(f"{where}: sigmas must be a non-empty list of noise norms, got {sigmas!r}")
+    for sigma in sigmas:
+        checks.number(sigma, "sigmas[...]", where, low=0)
+    checks.integer(n_samples, "n_samples", where)
+    out = {}
+    for name, model in progress(models.items(), desc="models", total=len(models)):
+        with torch.no_grad(), evaluating(model):
+            per_sigma = _changes(model, x, basis, list(sigmas), n_samples, seed)
+        out[name] = dict(sigma=list(sigmas), on=torch.stack([c["on"] for c in per_sigma]),
+                         off=torch.stack([c["off"] for c in per_sigma]))
+    return out
+
+
+def _check_changes(changes, where):
+    checks.mapping(changes, "changes", where)
+    for name, change in changes.items():
+        checks.mapping(change, f"changes[{name!r}]", where, required=("sigma", "on", "off"))
+
+
+def mean_curves(changes: dict) -> dict:
+    """The curves of `changes_per_image`'s measurements: name -> dict(sigma, on, off) of floats, one per σ, the
+    means over the images (what `robustness_vs_sigma` returns). Introduced in Chapter 9."""
+    _check_changes(changes, "mean_curves")
+    return {name: dict(sigma=list(c["sigma"]), on=c["on"].mean(1).tolist(), off=c["off"].mean(1).tolist())
+            for name, c in changes.items()}
+
+
+def off_on_ratios(changes: dict) -> dict:
+    """name -> the off/on ratio (`off_on_ratio` of the means over the images) at every σ of `changes_per_image`'s
+    measurements. Introduced in Chapter 9."""
+    return {name: [off_on_ratio(off, on) for off, on in zip(c["off"], c["on"])]
+            for name, c in mean_curves(changes).items()}
+
+
+def at_sigma(changes: dict, sigma: float) -> dict:
+    """`changes_per_image`'s measurements at the one noise norm `sigma` of their sigmas: name -> dict(sigma=[sigma],
+    on=(1, N), off=(1, N)), to compare with measurements made at that norm only. Introduced in Chapter 9."""
+    _check_changes(changes, "at_sigma")
+    out = {}
+    for name, c in changes.items():
+        if sigma not in c["sigma"]:
+            raise ValueError(f"at_sigma: sigma must be one of the measured noise norms {c['sigma']}, got {sigma!r}")
+        j = c["sigma"].index(sigma)
+        out[name] = dict(sigma=[sigma], on=c["on"][j:j + 1], off=c["off"][j:j + 1])
+    return out
+
+
+def change_reduction(changes: dict, index: torch.Tensor = None, direction: str = "off", sigma_index: int = 0,
+                     robust: str = "robust", standard: str = "standard") -> torch.Tensor:
+    """1 - C_robust / C_standard, C a model's mean output change (`changes_per_image`) under noise `direction`
+    ('on' or 'off') at sigmas[sigma_index] over the images `index` ((..., n) image indices as in
+    `ratio_reduction`; None: every image once): how much smaller the robust model's change is, as a share of
+    the standard model's. Introduced in Chapter 9."""
+    where = "change_reduction"
+    checks.mapping(changes, "changes", where, required=(robust, standard))
+    checks.one_of(direction, ("on", "off"), "direction", where)
+    checks.integer(sigma_index, "sigma_index", where, low=0)
+    change = {}
+    for name in (robust, standard):
+        values = changes[name][direction][sigma_index]
+        change[name] = values[_images(index, len(values))].mean(-1)
+    return 1 - change[robust] / change[standard].clamp_min(1e-12)
+
+def _images(index, n):
+    return torch.arange(n)[None] if index is None else index
+
+
+def ratio_reduction(changes: dict, index: torch.Tensor = None, sigma_index: int = 0, robust: str = "robust",
+                    standard: str = "standard") -> torch.Tensor:
+    """1 - R_robust / R_standard at sigmas[sigma_index], R a model's off/on ratio of the mean changes (from
+    `changes_per_image`) over the images `index`: how much lower the robust model's ratio is, as a share of the
+    standard model's. `index` holds image indices shaped (..., n), e.g. bootstrap resamples (B, n); None: every
+    image once. Returns a tensor shaped like index without its last dimension. Introduced in Chapter 9."""
+    where = "ratio_reduction"
+    checks.mapping(changes, "changes", where, required=(robust, standard))
+    checks.integer(sigma_index, "sigma_index", where, low=0)
+    ratio = {}
+    for name in (robust, standard):
+        on, off = changes[name]["on"][sigma_index], changes[name]["off"][sigma_index]
+        chosen = _images(index, len(on))
+        ratio[name] = off[chosen].mean(-1) / on[chosen].mean(-1).clamp_min(1e-12)
+    return 1 - ratio[robust] / ratio[standard].clamp_min(1e-12)
+
+
+def fraction_gap(fractions: dict, index: torch.Tensor = None, above: str = "robust",
+                 below: str = "standard") -> torch.Tensor:
+    """The mean on-manifold fraction (`on_manifold_fraction`, NaN left out) of model `above` minus that of model
+    `below` over the images `index` ((..., n) image indices as in `ratio_reduction`; None: every image once).
+    Introduced in Chapter 9."""
+    checks.mapping(fractions, "fractions", "fraction_gap", required=(above, below))
+    chosen = _images(index, len(fractions[above]))
+    return fractions[above][chosen].nanmean(-1) - fractions[below][chosen].nanmean(-1)
+
+
+def paired_bootstrap(statistic, n_images: int, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
+                     power: float = 0.8) -> dict:
+    """The rule "`statistic` is above 0 at the one-sided `level` of a bootstrap over the images".
+
+    `statistic(index)` maps image indices (B, n) to B values; it is evaluated at every image once and at
+    `n_boot` resamples of the `n_images` images drawn with replacement (seeded: the same seed gives the same
+    resamples, so statistics bootstrapped with one seed are paired). Returns dict(value, lower (the 1 - level
+    quantile of the resampled values), sd, holds (lower > 0), false_positive_rate (1 - level: the bootstrap's
+    one-sided level, approximately), detectable ((z_level + z_power) sd, the smallest true value the rule
+    detects with probability `power`, normal approximation)). Introduced in Chapter 9.
+    """
+    from statistics import NormalDist
+    where = "paired_bootstrap"
+    if not callable(statistic):
+        raise checks.ArgumentTypeError(f"{where}: statistic must be a function of image indices (B, n), got "
+                                       f"{checks.brief(statistic)}")
+    checks.integer(n_images, "n_images", where, low=2)
+    checks.integer(n_boot, "n_boot", where, low=2)
+    checks.number(level, "level", where, low=0.5, high=1, strict=True)
+    checks.number(power, "power", where, low=0, high=1, strict=True)
+    index = torch.randint(n_images, (n_boot, n_images), generator=torch.Generator().manual_seed(seed))
+    value = float(torch.as_tensor(statistic(torch.arange(n_images)[None])).reshape(-1)[0])
+    resampled = torch.as_tensor(statistic(index), dtype=torch.float64).reshape(-1)
+    if resampled.numel() != n_boot:
+        raise ValueError(f"{where}: statistic must return one value per resample ({n_boot}), got "
+                         f"{resampled.numel()}")
+    lower = resampled.quantile(1 - level).item()
+    sd = resampled.std().item()
+    z = NormalDist().inv_cdf
+    return dict(value=value, lower=lower, sd=sd, holds=lower > 0, false_positive_rate=1 - level,
+                detectable=(z(level) + z(power)) * sd)
+
+
+def excess_over_controls(statistic, measured: dict, controls=("support", "shuffled"), tested: str = "tangent",
+                         n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """Does the effect `statistic` measured with the `tested` bases exceed the effect with every control basis?
+
+    `measured` maps a basis name (`tested` and every name of `controls`) to what `statistic(measured[name],
+    index)` reads, e.g. `changes_per_image`'s results with `ratio_reduction`, or fractions with `fraction_gap`.
+    Each control is read with `paired_bootstrap` of the excess statistic(tested) - statistic(control) over the
+    same resampled images; the rule holds when every excess is above 0 at the one-sided `level`. Returns
+    dict(value (basis -> effect), excess, lower, sd (control -> ...), holds, false_positive_rate (1 - level: the
+    rule needs every control to pass, so its level is that of each), detectable (the largest over the
+    controls: the excess each must show to be detected with 80% probability)). Introduced in Chapter 9.
+    """
+    where = "excess_over_controls"
+    checks.mapping(measured, "measured", where, required=(tested, *controls))
+    if not controls:
+        raise ValueError(f"{where}: controls must name at least one control basis of measured, got {controls!r}")
+    n = next((len(v) for v in _leaves(measured[tested])), 0)
+    if n < 2:
+        raise ValueError(f"{where}: measured[{tested!r}] must hold per-image tensors of at least 2 images (the "
+                         f"last dimension), got {checks.brief(measured[tested])}")
+    value = {name: float(statistic(measured[name], None).reshape(-1)[0]) for name in (tested, *controls)}
+    out = dict(value=value, excess={}, lower={}, sd={}, holds=True, false_positive_rate=1 - level, detectable=0.0)
+    for name in controls:
+        read = paired_bootstrap(lambda index: statistic(measured[tested], index) - statistic(measured[name], index),
+                                n, n_boot, seed, level)
+        out["excess"][name], out["lower"][name], out["sd"][name] = read["value"], read["lower"], read["sd"]
+        out["holds"] = out["holds"] and read["holds"]
+        out["detectable"] = max(out["detectable"], read["detectable"])
+    return out
+
+
+def _leaves(values):
+    """The per-image tensors (their last dimension: the images) of a nested dict of measurements."""
+    if isinstance(values, torch.Tensor):
+        yield values.reshape(-1, values.shape[-1])[0]
+    elif isinstance(values, dict):
+        for value in values.values():
+            yield from _leaves(value)
+
+
+def plot_controls(changes: dict, fractions: dict, baseline: float = None, axes=None):
+    """Two panels: the off/on ratio against the noise norm σ for every basis (line style: the first solid) and
+    model (colour) of `changes` (basis -> `changes_per_image` measurements), and the mean on-manifold fraction of
+    every model's gradient in every basis (bars; `fractions`: basis -> model -> (N,)), with `baseline` (k / D,
+    a random direction's fraction) dashed. Returns the two axes. Introduced in Chapter 9."""
+    import matplotlib.pyplot as plt
+    checks.mapping(changes, "changes", "plot_controls")
+    checks.mapping(fractions, "fractions", "plot_controls")
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    left, right = axes
+    styles = ["-", "--", ":", "-."]
+    sigmas = []
+    for j, (basis_name, per_model) in enumerate(changes.items()):
+        for i, (name, ratios) in enumerate(off_on_ratios(per_model).items()):
+            sigmas = per_model[name]["sigma"]
+            left.plot(sigmas, ratios, ls=styles[j % len(styles)], marker="o", ms=3, color=f"C{i}",
+                      label=f"{name}, {basis_name}")
+    left.axhline(1, color="k", lw=0.8)
+    left.set_xscale("log")
+    left.set_xticks(sigmas, [f"{s:g}" for s in sigmas])
+    left.minorticks_off()
+    left.set_ylim(0, None)
+    left.set_xlabel("noise norm σ (log scale)")
+    left.set_ylabel("off/on ratio")
+    left.grid(alpha=0.3)
+    left.legend(fontsize="small", ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    names = list(fractions)
+    models = list(next(iter(fractions.values())))
+    width = 0.8 / len(models)
+    for i, name in enumerate(models):
+        means = [fractions[b][name].nanmean().item() for b in names]
+        right.bar([j + (i - (len(models) - 1) / 2) * width for j in range(len(names))], means, width,
+                  color=f"C{i}", label=name)
+    if baseline is not None:
+        right.axhline(baseline, color="k", ls="--", lw=1, label=f"random direction ({baseline:.3f})")
+    right.set_xticks(range(len(names)), names)
+    right.set_ylabel("mean on-manifold fraction")
+    right.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    return axes
+
+
+def controls_markdown(changes: dict, fractions: dict, sigma_index: int = 0) -> str:
+    """A Markdown table with one row per model and basis (five columns, so that it reads on a narrow page): the
+    off/on ratio at sigmas[sigma_index], its range over σ, and the mean on-manifold fraction of the gradient
+    (`changes`: basis -> `changes_per_image` measurements; `fractions`: basis -> model -> (N,)).
+    Introduced in Chapter 9."""
+    checks.mapping(changes, "changes", "controls_markdown")
+    checks.integer(sigma_index, "sigma_index", "controls_markdown", low=0)
+    first = next(iter(changes.values()))
+    sigma = next(iter(first.values()))["sigma"][sigma_index]
+    lines = [f"| model | basis | off/on at σ = {sigma:g} | range over σ | on-manifold fraction |", "|---" * 5 + "|"]
+    for name in first:
+        for basis_name, per_model in changes.items():
+            r = off_on_ratios(per_model)[name]
+            lines.append(f"| {name} | {basis_name} | {r[sigma_index]:.2f} | {min(r):.2f} to {max(r):.2f} | "
+                         f"{fractions[basis_name][name].nanmean().item():.3f} |")
+    return "\n".join(lines)
