@@ -80,8 +80,10 @@ def part_page(tables, part: str) -> dict:
         raise ValueError(f"part_page: part must be one of {sorted(PARTS)}, got {part!r}")
     by_chapter = {t["chapter"]: t for t in tables}
     grouped = {reading: [] for reading in READINGS}
-    built = sorted({f"the {t['profile']} profile on {t['dataset']}" for t in by_chapter.values()
-                    if t["chapter"] in PARTS[part] and t.get("dataset")})
+    ran = [t for t in by_chapter.values() if t["chapter"] in PARTS[part]]
+    built = [f"the {profile} profile ("
+             + ", ".join(sorted({t.get("dataset") or "–" for t in ran if t["profile"] == profile})) + ")"
+             for profile in sorted({t["profile"] for t in ran})]
     lines = [f"This build ran {' and '.join(built) or 'no chapter of this Part'}.", ""]
     for chapter in PARTS[part]:
         table = by_chapter.get(chapter)

@@ -27,7 +27,7 @@ TABLES = [
 def test_a_part_page_groups_every_claim_under_its_reading_with_links():
     page = readings.part_page(TABLES, "I")
     assert set(page) == {"overview", "holds", "refuted", "cannot_tell", "not_a_test"}
-    assert page["overview"].startswith("This build ran the quick profile on mnist.")
+    assert page["overview"].startswith("This build ran the quick profile (mnist).")
     assert "{doc}`Robustified datasets <ch03_robustified_datasets>`: verdict **partly** (1 holds, 1 refuted" \
         in page["overview"]
     assert "ch02_robust_features: **missing**" in page["overview"]  # no table: said, not skipped
