@@ -102,7 +102,8 @@ def train_config(config: dict, device, checkpoint=None, show_progress=True):
     if found is not None:
         model.load_state_dict(found[0])
         return model.eval()
-    full = load(config["dataset"], "train", n=config["n_train"], seed=recipe.seed, device=device)
+    from .zoo import training_set  # the zoo's own draw (disjoint where the config says so)
+    full = training_set(config, device=device)
     local = Sharded(full.x, full.y, full.classes, full.name, rank=rank, world=world)
     started = time.perf_counter()
     # DDP's gradient buckets follow the parameters' layout when it is built: make them channels-last first, as

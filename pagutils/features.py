@@ -6,6 +6,8 @@
 - `make_d_rand`, `make_d_det`: a targeted adversarial attack against a standard model moves each
   image toward a target class t and the image is relabelled t. Only the imperceptible, non-robust
   features agree with the new label: D_rand (t at random) and D_det (t = y + 1 mod C).
+- `judged_leakage`, `drop_read_as_target`: how much of a relabelled set's new label an independent robust judge
+  reads (attacked minus unattacked), and the set without the images it reads.
 - `transfer_success`: how often adversarial examples made on one model fool another.
 
 Both constructions are `attacks.ascend`, the attack loop: representation matching descends
@@ -447,10 +449,61 @@ def leakage(judge, relabelled, original) -> dict:
                 unattacked=(_predict(judge, original.x) == t.to(original.x.device)).float().mean().item())
 
 
+def judged_leakage(judge, relabelled, original) -> dict:
+    """Robust-feature leakage with one bar for D_rand and D_det: how much more often the `judge` reads the new
+    label t on the attacked image than on the clean one, among the images whose label the attack changed.
+
+    Only images with t != y count (y: `original`'s labels; for D_det that is every image, for D_rand about
+    (C - 1) / C of them), so an image that was relabelled with its own class is never counted as leaked.
+    Returns `attacked` (the share of them the judge classifies as t after the attack), `unattacked` (the same
+    share on the clean images), `leakage` = attacked - unattacked, and `n`, how many images were counted.
+    Introduced in Chapter 4."""
+    where = "judged_leakage"
+    checks.nonempty(relabelled, "relabelled", where)
+    checks.nonempty(original, "original", where)
+    if relabelled.x.shape != original.x.shape:
+        raise ValueError(f"{where}: relabelled and original must hold the same images before and after the attack, "
+                         f"got shapes {tuple(relabelled.x.shape)} and {tuple(original.x.shape)}")
+    checks.model_logits(judge, original.x[:1], "judge", where)
+    t = relabelled.y.to(original.x.device)
+    changed = t != original.y
+    n = int(changed.sum())
+    if n == 0:
+        raise ValueError(f"{where}: relabelled must change the label of at least one image (t != y), got none")
+    attacked = (_predict(judge, relabelled.x[changed.to(relabelled.x.device)]).to(t.device) == t[changed])
+    unattacked = _predict(judge, original.x[changed]) == t[changed]
+    attacked, unattacked = attacked.float().mean().item(), unattacked.float().mean().item()
+    return dict(attacked=attacked, unattacked=unattacked, leakage=attacked - unattacked, n=n)
+
+
+def drop_read_as_target(judge, relabelled, info, judge_source=None):
+    """A relabelled set without the images that `judge` classifies as their new label t: the control that asks
+    whether a set still teaches the true labels once every image whose label the judge can read is gone.
+
+    `info` is the construction's (its `config` names the set); `judge_source` names the judge (None: the zoo's
+    `judge.config`). Returns (Data, info): the kept images with their labels t, and `config` (construction
+    'drop_judged', the set's and the judge's configurations: the key of a model `train_on` trains on it),
+    `kept` (a boolean tensor, True for every image kept), `n_kept` and `share_dropped`.
+    Introduced in Chapter 4."""
+    where = "drop_read_as_target"
+    checks.nonempty(relabelled, "relabelled", where)
+    checks.images(relabelled.x, "relabelled.x", where)
+    checks.mapping(info, "info", where, required=("config",))
+    checks.model_logits(judge, relabelled.x[:1], "judge", where)
+    judge_config = _source(judge, judge_source)
+    kept = _predict(judge, relabelled.x).to(relabelled.y.device) != relabelled.y
+    if not kept.any():
+        raise ValueError(f"{where}: the judge reads every one of the {len(relabelled)} images as its new label: "
+                         f"nothing is left to train on")
+    config = dict(construction="drop_judged", of=info["config"], judge=judge_config)
+    out = dict(config=config, kept=kept, n_kept=int(kept.sum()), share_dropped=1 - kept.float().mean().item())
+    return relabelled[kept.to(relabelled.x.device)], out
+
+
 def quiet_radius(radii, leakage, accuracy, chance, max_leakage=0.2, margin=0.05):
     """The radius at which a relabelled set shows non-robust features without leaked robust ones, or None.
 
-    Among `radii` whose `leakage` (the judge's agreement with the new labels, `leakage()['attacked']`) is at most
+    Among `radii` whose `leakage` (e.g. `judged_leakage()['leakage']`, or `leakage()['attacked']`) is at most
     `max_leakage`, the one whose model's test `accuracy` is highest, if that accuracy exceeds `chance` by more than
     `margin`; None when no radius satisfies both. Introduced in Chapter 4."""
     where = "quiet_radius"

@@ -65,13 +65,13 @@ def build(config: dict, cache_dir: str, data_dir: str, checkpoint_dir: str, chec
     from .device import resolve
     from .models import make_classifier
     from .train import Recipe, train
-    from .zoo import cached_model
+    from .zoo import cached_model, training_set
     device, recipe = resolve(None), Recipe.from_config(config)
     model = make_classifier(config["arch"], config["dataset"], seed=recipe.seed).to(device)
     ckpt = Checkpoint(Path(checkpoint_dir) / f"{cache.config_key(config)}.safetensors", every_steps=checkpoint_steps)
 
     def fit(model):
-        data = load(config["dataset"], "train", n=config["n_train"], seed=recipe.seed, device=device)
+        data = training_set(config, device=device)  # the zoo's own draw (disjoint where the config says so)
         return train(model, data, recipe, show_progress=False, checkpoint=ckpt)
 
     cached_model(config, model, fit, device)

@@ -23,7 +23,8 @@ VERSIONS = {
     "objective": {"standard": 1, "pgd": 1, "gradient_norm": 1, "noise_consistency": 1, "noise_augmentation": 1,
                   "standard_interruptible": 1},  # a test objective (tests/test_reliability.py simulates Ctrl-C)
     # config['construction']: a dataset construction of pagutils.features (D_R and D_NR are 'robustify')
-    "construction": {"robustify": 2, "d_rand": 2, "d_det": 2, "original": 1},
+    "construction": {"robustify": 2, "d_rand": 2, "d_det": 2, "original": 1,
+                     "drop_judged": 1},  # Chapter 4's control: a set less what its judge reads as t
     # config['kind']: a model trained by its own code, or a synthetic data generator
     "kind": {"autoencoder": 1, "denoiser": 1, "distractor": 1, "synthetic_classifier": 1, "synthetic_manifold": 1},
     # config['evaluation']: an evaluation cached by `cache.cached_values`

@@ -3,14 +3,17 @@
 `zoo.get(config)` loads the weights from the safetensors cache when a model with exactly this
 configuration was trained before (by any chapter), and otherwise trains it and stores it.
 `standard(...)` and `robust(...)` give the configurations every chapter shares, per profile (their sizes and
-radii live in `pagutils.defaults`). `cached_model` is the one path by which every trained model of the course
+radii live in `pagutils.defaults`); `disjoint(config, *others)` makes a configuration train on images none of
+`others` trains on (Chapter 4's independent judge), and `held_out` draws such images as a validation split. `cached_model` is the one path by which every trained model of the course
 (zoo classifiers, the distractor and synthetic classifiers, autoencoders, denoisers) is trained once and cached.
 """
 import time
 
+import torch
+
 from . import cache, checks
 from .attacks import Attack, accuracy
-from .data import INFO, load
+from .data import INFO, Data, load
 from .defaults import shared
 from .device import resolve
 from .models import make_classifier
@@ -126,8 +129,7 @@ def get(config: dict, data=None, device=None, eval_data=None, show_progress=True
     model = make_classifier(config["arch"], config["dataset"], seed=recipe.seed).to(device)
 
     def fit(model):
-        train_set = data if data is not None else load(config["dataset"], "train", n=config["n_train"],
-                                                         seed=recipe.seed, device=device)
+        train_set = data if data is not None else training_set(config, device=device)
         args = recipe.objective_args  # a robust objective's radius is also the radius its model is evaluated at
         attack = Attack(args.get("norm", "l2"), args["eps"], steps=10) if args.get("eps") else None
         return train(model, train_set, recipe, eval_data=eval_data, eval_attack=attack, show_progress=show_progress)
@@ -140,3 +142,106 @@ def summary(model, test_data) -> str:
     cfg = model.config
     how = "trained now" if model.trained_now else "loaded from the zoo"
     return f"{cfg['arch']} / {cfg['objective']} {cfg.get('objective_args') or ''}: clean accuracy {accuracy(model, test_data):.1%} ({how})"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Disjoint training subsets: a model, or a validation split, that shares no training image with other models
+
+
+DISJOINT = "disjoint_from"  # the configuration entry naming the draws whose images a model must not train on
+
+
+def training_draw(config: dict) -> dict:
+    """Which training images the zoo configuration `config` trains on, as plain JSON: `n` (its n_train), `seed`
+    (its seed, 0 by default) and, for a configuration made by `disjoint`, `exclude` (the draws it avoids).
+    Introduced in Chapter 4."""
+    checks.mapping(config, "config", "zoo.training_draw", required=("n_train",))
+    draw = dict(n=config["n_train"], seed=config.get("seed", 0))
+    if config.get(DISJOINT):
+        draw["exclude"] = [dict(d) for d in config[DISJOINT]]
+    return draw
+
+
+def disjoint(config: dict, *others: dict) -> dict:
+    """`config` trained on images of its dataset's training split that none of the zoo configurations `others`
+    trains on: its `n_train` images are drawn (seeded by its seed) from those left once the images of every one
+    of `others` are taken out (`draw_indices`). The entry `disjoint_from` (their `training_draw`s) enters the
+    cache key; a configuration without it loads its images exactly as before. Introduced in Chapter 4."""
+    where = "zoo.disjoint"
+    checks.mapping(config, "config", where, required=("dataset", "n_train"))
+    if not others:
+        raise ValueError(f"{where}: give at least one configuration to be disjoint from, got none")
+    _same_dataset(others, config["dataset"], where)
+    return {**config, DISJOINT: [training_draw(other) for other in others]}
+
+
+def _same_dataset(others, dataset, where):
+    """Every one of `others` is a zoo configuration that loads its own training images from `dataset`."""
+    for i, other in enumerate(others):
+        checks.mapping(other, f"others[{i}]", where, required=("dataset", "n_train"))
+        if other["dataset"] != dataset:
+            raise ValueError(f"{where}: others[{i}] must train on the dataset {dataset!r}, got {other['dataset']!r}")
+
+
+def draw_indices(total: int, draw: dict) -> torch.Tensor:
+    """The indices, into a training split of `total` images, of the images `draw` (a `training_draw`) names.
+
+    Without `exclude`: the first `n` of a permutation seeded with `seed`, exactly the images
+    `data.load(name, 'train', n=n, seed=seed)` returns. With `exclude`: `n` images drawn the same way from those
+    that no excluded draw names (in their order in the split), so none of them is in any excluded draw.
+    A ValueError says how many are left when fewer than `n` are. Introduced in Chapter 4."""
+    where = "zoo.draw_indices"
+    checks.integer(total, "total", where)
+    checks.mapping(draw, "draw", where, required=("n", "seed"))
+    n = checks.integer(draw["n"], "draw['n']", where)
+    seed = checks.integer(draw["seed"], "draw['seed']", where, low=0)
+    excluded = draw.get("exclude") or []
+    free = torch.arange(total)
+    if excluded:
+        taken = torch.zeros(total, dtype=torch.bool)
+        for other in excluded:
+            taken[draw_indices(total, other)] = True
+        free = (~taken).nonzero().flatten()
+    if n > len(free):
+        raise ValueError(f"{where}: draw['n'] must be at most the {len(free)} training images left of {total} once "
+                         f"{len(excluded)} excluded draw(s) are taken out, got {n}")
+    return free[torch.randperm(len(free), generator=torch.Generator().manual_seed(seed))[:n]]
+
+
+def training_set(config: dict, device=None) -> Data:
+    """The training images and labels the zoo configuration `config` trains on: `data.load`'s seeded draw of
+    n_train images, or, for a configuration made by `disjoint`, its draw from the images the others leave.
+    Introduced in Chapter 4."""
+    checks.mapping(config, "config", "zoo.training_set", required=("dataset", "n_train"))
+    seed = config.get("seed", 0)
+    if not config.get(DISJOINT):
+        return load(config["dataset"], "train", n=config["n_train"], seed=seed, device=device)
+    whole = load(config["dataset"], "train", device=device)
+    return whole[draw_indices(len(whole), training_draw(config)).to(whole.device)]
+
+
+def held_out(dataset: str, n: int, seed: int, others: list, device=None) -> Data:
+    """`n` images of `dataset`'s training split (drawn seeded by `seed`) on which none of the zoo configurations
+    `others` trains: a validation split, apart from the test set. Introduced in Chapter 4."""
+    where = "zoo.held_out"
+    checks.one_of(dataset, INFO, "dataset", where)
+    checks.integer(n, "n", where)
+    checks.integer(seed, "seed", where, low=0)
+    if not isinstance(others, (list, tuple)) or not others:
+        raise checks.ArgumentTypeError(f"{where}: others must be a non-empty list of zoo configurations, got "
+                                       f"{checks.brief(others)}")
+    _same_dataset(others, dataset, where)
+    whole = load(dataset, "train", device=device)
+    draw = dict(n=n, seed=seed, exclude=[training_draw(other) for other in others])
+    return whole[draw_indices(len(whole), draw).to(whole.device)]
+
+
+def shared_images(config: dict, other: dict) -> int:
+    """How many training images the zoo configurations `config` and `other` (of one dataset) both train on: 0 for
+    a configuration made `disjoint` from the other. Introduced in Chapter 4."""
+    where = "zoo.shared_images"
+    checks.mapping(config, "config", where, required=("dataset", "n_train"))
+    _same_dataset([other], config["dataset"], where)
+    total = len(load(config["dataset"], "train", device="cpu"))
+    a, b = (set(draw_indices(total, training_draw(c)).tolist()) for c in (config, other))
+    return len(a & b)

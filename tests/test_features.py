@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from pagutils import attacks, checks, features, models, train, zoo
+from pagutils import attacks, checks, features, models, train, versions, zoo
 from pagutils.attacks import Attack
 from pagutils.data import Data
 
@@ -260,3 +260,72 @@ def test_robustify_records_how_far_it_converged(trained_cnn, small_train):
     z, _ = features.robustify(trained_cnn, data, features.Matching(20, 0.2), batch_size=20, source=SOURCE,
                               show_progress=False)
     assert info["agreement"] == pytest.approx((attacks.predict(trained_cnn, z.x) == data.y).float().mean().item())
+
+
+class _ReadsFirstPixel(torch.nn.Module):
+    """A judge whose prediction is written in the image: class c when the first pixel is c / 10."""
+
+    def forward(self, x):
+        return torch.nn.functional.one_hot((x[:, 0, 0, 0] * 10).round().long().clamp(0, 9), 10).float()
+
+
+def _written(classes):
+    """Images whose first pixel makes `_ReadsFirstPixel` read `classes`."""
+    x = torch.full((len(classes), 1, 4, 4), 0.5)
+    x[:, 0, 0, 0] = torch.tensor(classes, dtype=torch.float32) / 10
+    return x
+
+
+def _constructed_case():
+    """Ten images: y = 0..9; images 0 and 1 keep their label (t = y), the rest are relabelled t = y + 1. The judge
+    reads t on image 2 before the attack already, and on images 2, 3 and 4 after it; on 0 and 1 it reads t (= y)."""
+    y = torch.arange(10)
+    t = torch.where(y < 2, y, (y + 1) % 10)
+    before = [int(c) for c in y]
+    before[2] = int(t[2])
+    after = [int(t[i]) if i < 5 else int(y[i]) for i in range(10)]
+    return Data(_written(before), y), Data(_written(after), t)
+
+
+def test_judged_leakage_is_attacked_minus_unattacked_among_changed_labels():
+    original, relabelled = _constructed_case()
+    judge = _ReadsFirstPixel()
+    seen = features.judged_leakage(judge, relabelled, original)
+    # among the 8 images with t != y: t read on 2, 3, 4 after the attack, on 2 before it
+    assert seen["n"] == 8
+    assert seen["attacked"] == pytest.approx(3 / 8) and seen["unattacked"] == pytest.approx(1 / 8)
+    assert seen["leakage"] == pytest.approx(2 / 8)
+    # the old measure counts the two unchanged images as read and does not subtract what was read before
+    old = features.leakage(judge, relabelled, original)
+    assert old["attacked"] == pytest.approx(5 / 10) and old["unattacked"] == pytest.approx(3 / 10)
+    with pytest.raises(ValueError, match="relabelled must change the label of at least one image"):
+        features.judged_leakage(judge, original, original)
+    with pytest.raises(ValueError, match="relabelled and original must hold the same images"):
+        features.judged_leakage(judge, relabelled, original[:5])
+
+
+def test_dropping_removes_exactly_the_images_the_judge_reads_as_their_label():
+    original, relabelled = _constructed_case()
+    info = dict(config=dict(construction="d_det", source=SOURCE, eps=1.0))
+    judge_source = dict(name="reads the first pixel")
+    kept, how = features.drop_read_as_target(_ReadsFirstPixel(), relabelled, info, judge_source=judge_source)
+    # read as t: images 0 and 1 (t = y) and 2, 3, 4 (after the attack); the other five stay, in order
+    assert how["kept"].tolist() == [False] * 5 + [True] * 5
+    assert torch.equal(kept.x, relabelled.x[5:]) and torch.equal(kept.y, relabelled.y[5:])
+    assert how["n_kept"] == 5 and how["share_dropped"] == pytest.approx(0.5)
+    assert how["config"] == dict(construction="drop_judged", of=info["config"], judge=judge_source)
+    assert versions.of("models", dict(train_data=how["config"]))["construction"] == {"drop_judged": 1, "d_det": 2}
+    everything = Data(relabelled.x[:5], relabelled.y[:5])
+    with pytest.raises(ValueError, match="reads every one of the 5 images as its new label"):
+        features.drop_read_as_target(_ReadsFirstPixel(), everything, info, judge_source=judge_source)
+    with pytest.raises(ValueError, match="source must be a JSON dict"):
+        features.drop_read_as_target(_ReadsFirstPixel(), relabelled, info)
+
+
+def test_dropping_a_real_d_det_keeps_what_the_judge_does_not_read(trained_cnn, small_train):
+    d_det, info = features.make_d_det(trained_cnn, small_train, Attack("l2", 2.0, 5), source=SOURCE,
+                                      show_progress=False)
+    kept, how = features.drop_read_as_target(trained_cnn, d_det, info, judge_source=SOURCE)
+    read = attacks.predict(trained_cnn, d_det.x) == d_det.y
+    assert torch.equal(how["kept"], ~read) and torch.equal(kept.x, d_det.x[~read])
+    assert how["share_dropped"] == pytest.approx(info["success_rate"])  # the source reads what its attack reached
