@@ -613,8 +613,9 @@ def plot_controls(changes: dict, fractions: dict, baseline: float = None, axes=N
     import matplotlib.pyplot as plt
     checks.mapping(changes, "changes", "plot_controls")
     checks.mapping(fractions, "fractions", "plot_controls")
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    if axes is None:  # one panel above the other, so that the text stays readable on a phone
+        fig, axes = plt.subplots(2, 1, figsize=(6.5, 9.5))
+        fig.subplots_adjust(hspace=0.75)
     left, right = axes
     styles = ["-", "--", ":", "-."]
     sigmas = []
@@ -631,7 +632,7 @@ def plot_controls(changes: dict, fractions: dict, baseline: float = None, axes=N
     left.set_xlabel("noise norm σ (log scale)")
     left.set_ylabel("off/on ratio")
     left.grid(alpha=0.3)
-    left.legend(fontsize="small", ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    left.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.17))
     names = list(fractions)
     models = list(next(iter(fractions.values())))
     width = 0.8 / len(models)
@@ -643,7 +644,7 @@ def plot_controls(changes: dict, fractions: dict, baseline: float = None, axes=N
         right.axhline(baseline, color="k", ls="--", lw=1, label=f"random direction ({baseline:.3f})")
     right.set_xticks(range(len(names)), names)
     right.set_ylabel("mean on-manifold fraction")
-    right.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    right.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     return axes
 
 
