@@ -81,9 +81,10 @@ def part_page(tables, part: str) -> dict:
     by_chapter = {t["chapter"]: t for t in tables}
     grouped = {reading: [] for reading in READINGS}
     ran = [t for t in by_chapter.values() if t["chapter"] in PARTS[part]]
-    built = [f"the {profile} profile ("
-             + ", ".join(sorted({t.get("dataset") or "–" for t in ran if t["profile"] == profile})) + ")"
-             for profile in sorted({t["profile"] for t in ran})]
+    built = []
+    for profile in sorted({t["profile"] for t in ran}):
+        datasets = sorted({t["dataset"] for t in ran if t["profile"] == profile and t.get("dataset")})
+        built.append(f"the {profile} profile" + (f" ({', '.join(datasets)})" if datasets else ""))
     lines = [f"This build ran {' and '.join(built) or 'no chapter of this Part'}.", ""]
     for chapter in PARTS[part]:
         table = by_chapter.get(chapter)

@@ -31,6 +31,9 @@ def test_a_part_page_groups_every_claim_under_its_reading_with_links():
     assert "{doc}`Robustified datasets <ch03_robustified_datasets>`: verdict **partly** (1 holds, 1 refuted" \
         in page["overview"]
     assert "ch02_robust_features: **missing**" in page["overview"]  # no table: said, not skipped
+    gaussian = _table("ch02_robust_features", [], dataset=None)  # a chapter without a dataset names none
+    assert readings.part_page(TABLES + [gaussian], "I")["overview"].startswith(
+        "This build ran the quick profile (mnist).")
     assert "**D_R is robust**" in page["refuted"] and "**D_R is robust**" not in page["holds"]
     assert "effect 1.5 points" in page["refuted"] and "(effect 48.0 points)" in page["refuted"]
     assert "**D_NR is not**" in page["holds"]
