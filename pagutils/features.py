@@ -427,6 +427,17 @@ def make_d_det(model, data, attack: Attack, seed=0, batch_size=DEFAULT_BATCH, so
     return _relabel(model, data, targets, attack, batch_size, "D_det", config, show_progress, noise)
 
 
+def _check_judged(judge, relabelled, original, where):
+    """The arguments of a leakage measure: two non-empty sets of the same images, before and after the attack, and
+    a judge that classifies them."""
+    checks.nonempty(relabelled, "relabelled", where)
+    checks.nonempty(original, "original", where)
+    if relabelled.x.shape != original.x.shape:
+        raise ValueError(f"{where}: relabelled and original must hold the same images before and after the attack, "
+                         f"got shapes {tuple(relabelled.x.shape)} and {tuple(original.x.shape)}")
+    checks.model_logits(judge, original.x[:1], "judge", where)
+
+
 def leakage(judge, relabelled, original) -> dict:
     """How much of a relabelled set's new label a robust model can see: robust-feature leakage.
 
@@ -438,12 +449,7 @@ def leakage(judge, relabelled, original) -> dict:
 
     Introduced in Chapter 4."""
     where = "leakage"
-    checks.nonempty(relabelled, "relabelled", where)
-    checks.nonempty(original, "original", where)
-    if relabelled.x.shape != original.x.shape:
-        raise ValueError(f"{where}: relabelled and original must hold the same images before and after the attack, "
-                         f"got shapes {tuple(relabelled.x.shape)} and {tuple(original.x.shape)}")
-    checks.model_logits(judge, original.x[:1], "judge", where)
+    _check_judged(judge, relabelled, original, where)
     t = relabelled.y.to(relabelled.x.device)
     return dict(attacked=(_predict(judge, relabelled.x) == t).float().mean().item(),
                 unattacked=(_predict(judge, original.x) == t.to(original.x.device)).float().mean().item())
@@ -459,12 +465,7 @@ def judged_leakage(judge, relabelled, original) -> dict:
     share on the clean images), `leakage` = attacked - unattacked, and `n`, how many images were counted.
     Introduced in Chapter 4."""
     where = "judged_leakage"
-    checks.nonempty(relabelled, "relabelled", where)
-    checks.nonempty(original, "original", where)
-    if relabelled.x.shape != original.x.shape:
-        raise ValueError(f"{where}: relabelled and original must hold the same images before and after the attack, "
-                         f"got shapes {tuple(relabelled.x.shape)} and {tuple(original.x.shape)}")
-    checks.model_logits(judge, original.x[:1], "judge", where)
+    _check_judged(judge, relabelled, original, where)
     t = relabelled.y.to(original.x.device)
     changed = t != original.y
     n = int(changed.sum())
