@@ -14,6 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .claims import detectable_shift, pooled_sd
 from .spread import over_seeds, separated
 
 REGIMES = ("weak", "bayes-aligned", "excessive")
@@ -184,11 +185,8 @@ def alignment_claim(strengths, voters, selection, failed=None) -> dict:
     rise, fall = separated(spreads[peak], spreads[0]), separated(spreads[peak], spreads[strongest])
     n = min(len(voters[i]) for i in (0, peak, strongest))
     detectable = None
-    if n >= 2:  # the pooled within-strength spread of the voters, over every trained strength
-        from .claims import detectable_shift
-        squares = sum(sum((a - spreads[i].mean) ** 2 for a in voters[i]) for i in trained)
-        sd = math.sqrt(squares / sum(len(voters[i]) - 1 for i in trained))
-        detectable = detectable_shift(n, n, sd)
+    if n >= 2:  # at the pooled within-strength spread of the voters, over every trained strength
+        detectable = detectable_shift(n, n, pooled_sd([voters[i] for i in trained]))
     return dict(holds=rise and fall, peak=strengths[peak], strongest=strengths[strongest], rise=rise, fall=fall,
                 rise_margin=spreads[peak].low - spreads[0].high,
                 fall_margin=spreads[peak].low - spreads[strongest].high,

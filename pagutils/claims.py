@@ -64,14 +64,14 @@ class Control:
             value = getattr(self, name)
             if hasattr(value, "item") and not isinstance(value, bool):
                 object.__setattr__(self, name, value.item())
-            if not isinstance(getattr(self, name), bool):
-                raise checks.ArgumentTypeError(f"Control: {name} must be True or False, got "
-                                               f"{checks.brief(value)}")
+            checks.flag(getattr(self, name), name, "Control")
 
     @property
     def misleads(self) -> bool:
         """True when the rule gives the wrong answer on this control."""
         return self.held != self.should_hold
+
+
 REPRODUCED, PARTLY, NOT_HERE, NO_CLAIM = "reproduced", "partly", "not here", "–"
 
 
@@ -289,6 +289,19 @@ def detectable_shift(n_above: int, n_below: int, sd: float, power: float = 0.8, 
     return float(gap[min(trials - 1, math.ceil(power * trials) - 1)]) * sd
 
 
+def pooled_sd(groups) -> float:
+    """The pooled standard deviation of several groups of per-seed values (each group one setting, its seeds
+    varying around its own mean): sqrt(sum of squared deviations from each group's mean / sum of (size - 1)).
+    One group gives its sample standard deviation. Introduced in Chapter 3."""
+    groups = [[float(v) for v in g] for g in groups]
+    degrees = sum(len(g) - 1 for g in groups if g)
+    if degrees < 1:
+        raise ValueError(f"pooled_sd: groups need a group of at least 2 values to measure a spread, got sizes "
+                         f"{[len(g) for g in groups]}")
+    squares = sum(sum((v - sum(g) / len(g)) ** 2 for v in g) for g in groups if g)
+    return math.sqrt(squares / degrees)
+
+
 def separated_rule(above, below, power: float = 0.8) -> dict:
     """What `spread.separated` can tell with these per-seed values: its false-positive rate (`chance_separated`)
     and the smallest shift it detects with probability `power` at their pooled standard deviation
@@ -297,8 +310,7 @@ def separated_rule(above, below, power: float = 0.8) -> dict:
     if len(above) < 2 or len(below) < 2:
         raise ValueError(f"separated_rule: above and below need at least 2 seeds each to measure a spread, got "
                          f"{len(above)} and {len(below)}")
-    squares = sum(sum((v - sum(g) / len(g)) ** 2 for v in g) for g in (above, below))
-    sd = math.sqrt(squares / (len(above) + len(below) - 2))
+    sd = pooled_sd([above, below])
     return dict(false_positive_rate=chance_separated(len(above), len(below)), sd=sd,
                 detectable=detectable_shift(len(above), len(below), sd, power), power=power)
 
@@ -326,6 +338,4 @@ def threshold_rule(values, threshold: float, null: float, power: float = 0.8) ->
     values = [float(v) for v in values]
     if len(values) < 2:
         raise ValueError(f"threshold_rule: values need at least 2 seeds to measure a spread, got {len(values)}")
-    mean = sum(values) / len(values)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return threshold_power(sd, len(values), threshold, null, power)
+    return threshold_power(pooled_sd([values]), len(values), threshold, null, power)

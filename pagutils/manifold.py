@@ -164,12 +164,14 @@ def robustness_vs_sigma(model, x, basis, sigmas, n_samples=8, seed=0) -> dict:
     dict(sigma=[...], on=[...], off=[...]) of floats, one entry per sigma. Introduced in Chapter 7."""
     if not isinstance(sigmas, (list, tuple)) or not sigmas:
         raise ValueError(f"sigmas must be a non-empty list of noise norms, got {sigmas!r}")
-    curves = dict(sigma=list(sigmas), on=[], off=[])
-    for sigma in progress(sigmas, desc="noise levels"):
-        change = on_off_robustness(model, x, basis, sigma, n_samples, seed)
-        curves["on"].append(change["on"].mean().item())
-        curves["off"].append(change["off"].mean().item())
-    return curves
+    _check_basis(x, basis, "x")
+    for sigma in sigmas:
+        checks.number(sigma, "sigmas[...]", "robustness_vs_sigma", low=0)
+    checks.integer(n_samples, "n_samples", "robustness_vs_sigma")
+    with evaluating(model):  # the clean output once, every σ's noise seeded as `on_off_robustness` seeds it
+        per_sigma = _changes(model, x, basis, list(sigmas), n_samples, seed)
+    return dict(sigma=list(sigmas), on=[c["on"].mean().item() for c in per_sigma],
+                off=[c["off"].mean().item() for c in per_sigma])
 
 
 # --------------------------------------------------------------------------------------------------

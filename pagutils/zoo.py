@@ -4,8 +4,9 @@
 configuration was trained before (by any chapter), and otherwise trains it and stores it.
 `standard(...)` and `robust(...)` give the configurations every chapter shares, per profile (their sizes and
 radii live in `pagutils.defaults`); `disjoint(config, *others)` makes a configuration train on images none of
-`others` trains on (Chapter 4's independent judge), and `held_out` draws such images as a validation split. `cached_model` is the one path by which every trained model of the course
-(zoo classifiers, the distractor and synthetic classifiers, autoencoders, denoisers) is trained once and cached.
+`others` trains on (Chapter 4's independent judge), and `held_out` draws such images as a validation split.
+`cached_model` is the one path by which every trained model of the course (zoo classifiers, the distractor and
+synthetic classifiers, autoencoders, denoisers) is trained once and cached.
 """
 import time
 
@@ -213,11 +214,15 @@ def training_set(config: dict, device=None) -> Data:
     n_train images, or, for a configuration made by `disjoint`, its draw from the images the others leave.
     Introduced in Chapter 4."""
     checks.mapping(config, "config", "zoo.training_set", required=("dataset", "n_train"))
-    seed = config.get("seed", 0)
     if not config.get(DISJOINT):
-        return load(config["dataset"], "train", n=config["n_train"], seed=seed, device=device)
-    whole = load(config["dataset"], "train", device=device)
-    return whole[draw_indices(len(whole), training_draw(config)).to(whole.device)]
+        return load(config["dataset"], "train", n=config["n_train"], seed=config.get("seed", 0), device=device)
+    return _drawn(config["dataset"], training_draw(config), device)
+
+
+def _drawn(dataset: str, draw: dict, device=None) -> Data:
+    """The images of `dataset`'s training split that `draw` (a `training_draw`) names."""
+    whole = load(dataset, "train", device=device)
+    return whole[draw_indices(len(whole), draw).to(whole.device)]
 
 
 def held_out(dataset: str, n: int, seed: int, others: list, device=None) -> Data:
@@ -231,9 +236,7 @@ def held_out(dataset: str, n: int, seed: int, others: list, device=None) -> Data
         raise checks.ArgumentTypeError(f"{where}: others must be a non-empty list of zoo configurations, got "
                                        f"{checks.brief(others)}")
     _same_dataset(others, dataset, where)
-    whole = load(dataset, "train", device=device)
-    draw = dict(n=n, seed=seed, exclude=[training_draw(other) for other in others])
-    return whole[draw_indices(len(whole), draw).to(whole.device)]
+    return _drawn(dataset, dict(n=n, seed=seed, exclude=[training_draw(other) for other in others]), device)
 
 
 def shared_images(config: dict, other: dict) -> int:

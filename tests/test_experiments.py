@@ -237,6 +237,15 @@ def test_detectable_shift_is_the_shift_the_rule_catches_with_80_percent_power():
     assert claims.detectable_shift(5, 5, sd=1.0) > shift and claims.chance_separated(5, 5) < 0.05
 
 
+def test_pooled_sd_is_the_within_group_spread():
+    # deviations from each group's own mean: (±0.01) and (±0.02) over 1 + 1 degrees of freedom
+    assert claims.pooled_sd([[0.35, 0.37], [0.1, 0.14]]) == pytest.approx(((2e-4 + 8e-4) / 2) ** 0.5)
+    assert claims.pooled_sd([[0.31, 0.33, 0.35]]) == pytest.approx(0.02)  # one group: its sample sd
+    assert claims.pooled_sd([[5.0, 5.0], [1.0, 1.0]]) == 0  # the groups' means differ: not spread
+    with pytest.raises(ValueError, match="at least 2 values"):
+        claims.pooled_sd([[0.3], [0.2]])
+
+
 def test_separated_rule_reads_the_spread_of_the_seeds():
     rule = claims.separated_rule([0.36, 0.34, 0.35], [0.33, 0.35, 0.34])
     assert rule["false_positive_rate"] == pytest.approx(0.05) and rule["sd"] == pytest.approx(0.01)
