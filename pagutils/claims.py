@@ -35,16 +35,18 @@ HOLDS, FAILS, UNTESTED = "holds", "does not hold", "untested"
 OUTCOMES = (HOLDS, FAILS, UNTESTED)
 REFUTED, CANNOT_TELL, NOT_A_TEST = "refuted at this scale", "cannot tell", "not a test of the paper"
 READINGS = (HOLDS, REFUTED, CANNOT_TELL, NOT_A_TEST)
-UNITS = ("accuracy", "correlation", "ratio", "cosine", "relative error")
+UNITS = ("accuracy", "correlation", "ratio", "cosine", "relative error", "share of the gap")
 
 
 def effect_text(value, unit: str) -> str:
-    """An effect in its claim's unit, for a reader: accuracy differences in percentage points, the rest as
-    numbers. Introduced in Chapter 1."""
+    """An effect in its claim's unit, for a reader: accuracy differences in percentage points, shares of a gap
+    (`features.gap_share`) in percent, the rest as numbers. Introduced in Chapter 1."""
     if value is None:
         return "not stated"
     if unit == "accuracy":
         return f"{100 * value:.1f} points"
+    if unit == "share of the gap":
+        return f"{100 * value:.0f}% of the gap"
     return f"{value:.2g}" if unit in ("correlation", "cosine") else f"{value:.2g} ({unit})"
 
 

@@ -527,6 +527,50 @@ def quiet_radius(radii, leakage, accuracy, chance, max_leakage=0.2, margin=0.05)
 # Training on a constructed set, and transfer
 
 
+def headroom(radii, standard, adversarial, max_eps, min_gap=0.3) -> dict:
+    """The radius to read D_R's claim at, chosen before any construction is read and on models that do not vote:
+    among `radii` at most `max_eps` (the robust source's training radius; Ilyas et al. read at half of it), the one
+    where adversarial training beats standard training by the most. `standard` and `adversarial` hold one robust
+    accuracy per radius (a selection seed's, on a validation split).
+
+    Returns dict(eps=, gap= (adversarial minus standard there), gaps= (per radius, None above `max_eps`),
+    wide= (gap >= `min_gap`: room for D_R to show an effect)). Introduced in Chapter 3."""
+    where = "headroom"
+    radii = [checks.number(r, "every entry of radii", where, low=0) for r in radii]
+    standard = [checks.number(a, "every entry of standard", where, low=0, high=1) for a in standard]
+    adversarial = [checks.number(a, "every entry of adversarial", where, low=0, high=1) for a in adversarial]
+    if not radii or not len(radii) == len(standard) == len(adversarial):
+        raise ValueError(f"{where}: radii, standard and adversarial must be non-empty and of equal length, got "
+                         f"{len(radii)}, {len(standard)} and {len(adversarial)}")
+    max_eps = checks.number(max_eps, "max_eps", where, low=0)
+    checks.number(min_gap, "min_gap", where, low=0, high=1)
+    gaps = [a - s if r <= max_eps else None for r, s, a in zip(radii, standard, adversarial)]
+    allowed = [i for i, g in enumerate(gaps) if g is not None]
+    if not allowed:
+        raise ValueError(f"{where}: no radius of {radii} is at most max_eps={max_eps:g}: add one to the radii")
+    best = max(allowed, key=lambda i: (gaps[i], -radii[i]))
+    return dict(eps=radii[best], gap=gaps[best], gaps=gaps, wide=gaps[best] >= min_gap)
+
+
+def gap_share(constructed, standard, adversarial) -> dict:
+    """How much of the gap between standard and adversarial training standard training on a constructed set
+    closes: (constructed - standard) / (adversarial - standard), 0 for no effect and 1 for all of adversarial
+    training's robustness. The three arguments hold per-seed robust accuracies at one radius (seed i of each
+    side paired). Returns dict(share= (of the means; None when adversarial training is not above standard
+    training: no gap to close), per_seed= (of each seed's triple, NaN where that seed has no gap), gap=
+    (adversarial minus standard, of the means)). Introduced in Chapter 3."""
+    where = "gap_share"
+    values = [[checks.number(v, f"every entry of {name}", where) for v in seq]
+              for name, seq in (("constructed", constructed), ("standard", standard), ("adversarial", adversarial))]
+    if not values[0] or not len(values[0]) == len(values[1]) == len(values[2]):
+        raise ValueError(f"{where}: constructed, standard and adversarial must hold one value per seed, equally "
+                         f"many, got {[len(v) for v in values]}")
+    mean = [sum(v) / len(v) for v in values]
+    gap = mean[2] - mean[1]
+    per_seed = [(c - s) / (a - s) if a > s else math.nan for c, s, a in zip(*values)]
+    return dict(share=(mean[0] - mean[1]) / gap if gap > 0 else None, per_seed=per_seed, gap=gap)
+
+
 def train_on(constructed, info, config, eval_data=None, device=None, show_progress=True):
     """A fresh model trained (once, through the zoo) on a constructed set with the zoo recipe `config`.
 

@@ -28,7 +28,7 @@ VERSIONS = {
     # config['kind']: a model trained by its own code, or a synthetic data generator
     "kind": {"autoencoder": 1, "denoiser": 1, "distractor": 1, "synthetic_classifier": 1, "synthetic_manifold": 1},
     # config['evaluation']: an evaluation cached by `cache.cached_values`
-    "evaluation": {"accuracy_vs_eps": 1},
+    "evaluation": {"accuracy_vs_eps": 1, "robust_ladder": 1},
 }
 
 # an objective's own arguments are settings, not names of algorithms (noise_consistency's `kind` is a divergence)

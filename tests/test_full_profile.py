@@ -25,11 +25,12 @@ SOURCE = dict(source_n_train=40, source_epochs=1, n_construct=20, epochs=1, n_te
 # chapter -> (size overrides, settings that must keep the full profile's (the papers') values)
 CHAPTERS = {
     "ch01_adversarial_examples": (dict(n_train=40, n_test=20, epochs=1, attack_steps=1, n_check=10, check_steps=1,
-                                       check_restarts=1),
+                                       check_restarts=1, apgd_steps=1),
                                   dict(dataset="cifar10", train_eps=0.5, eps_linf=[0.0, 2 / 255, 4 / 255, 8 / 255])),
     "ch02_robust_features": (dict(n_samples=20000), dict(eps_list=[0.0, 0.1, 0.25, 0.5, 1.0])),
-    "ch03_robustified_datasets": (dict(SOURCE, steps=2, n_curve=10, curve_steps=1, seeds=[1, 2], adv_steps=1),
-                                  dict(dataset="cifar10", step_size=0.1, eval_eps=0.25, train_eps=0.5)),
+    "ch03_robustified_datasets": (dict(SOURCE, steps=2, n_curve=10, curve_steps=1, seeds=[1, 2], adv_steps=1,
+                                       n_val=10, apgd_steps=1),
+                                  dict(dataset="cifar10", step_size=0.1, train_eps=0.5, selection_seed=4)),
     "ch04_non_robust_features": (dict(SOURCE, steps=2, seeds=[1, 2], remedy_steps=3, judge_n_train=40,
                                       judge_epochs=1, n_val=20),
                                  dict(dataset="cifar10", sweep_eps=[0.25, 0.5, 1.0, 2.0], step_size=0.1)),

@@ -20,7 +20,7 @@ ENVIRONMENTS = {
     "requirements.txt": (BASE, (None, "book", "test")),
     "requirements-teaching.txt": ("requirements-teaching.lock", ("teaching",)),
     "requirements-scale.txt": ("requirements-scale.lock", ("scale",)),
-    "benchmarks/requirements.txt": ("benchmarks/requirements.lock", ("bench",)),
+    "requirements-attacks.txt": ("requirements-attacks.lock", ("attacks",)),
 }
 
 
@@ -78,9 +78,9 @@ def test_an_extra_lock_never_moves_a_base_pin(extra):
     assert not moved, f"{extra} pins differently from {BASE} (base, extra): {moved}"
 
 
-def test_the_bench_lock_holds_only_what_it_names_as_make_bench_installs_it_without_dependencies():
-    named = {canonicalize_name(r.name) for r in requirements(ROOT / "benchmarks/requirements.txt")}
-    assert set(lock(ROOT / "benchmarks/requirements.lock")) == named
+def test_the_attacks_lock_holds_only_what_it_names_as_make_installs_it_without_dependencies():
+    named = {canonicalize_name(r.name) for r in requirements(ROOT / "requirements-attacks.txt")}
+    assert set(lock(ROOT / "requirements-attacks.lock")) == named
 
 
 def test_pyproject_declares_what_the_requirements_files_ask_for():

@@ -15,11 +15,11 @@ EXPERIMENT = Experiment(
     quick=dict(dataset=QUICK.dataset, n_train=QUICK.n_train, n_test=500, epochs=QUICK.epochs,
                train_eps=QUICK.train_eps, eps_l2=[0.0, 0.5, 1.0, 1.5, 2.0, 3.0],
                eps_linf=[0.0, 0.05, 0.1, 0.2, 0.3], attack_steps=10, n_check=200, check_steps=50,
-               check_restarts=2),
+               check_restarts=2, apgd_steps=50),
     full=dict(dataset=FULL.dataset, n_train=FULL.n_train, n_test=1000, epochs=FULL.epochs,
               train_eps=FULL.train_eps, eps_l2=[0.0, 0.25, 0.5, 1.0, 2.0],
               eps_linf=[0.0, 2 / 255, 4 / 255, 8 / 255], attack_steps=20, n_check=1000, check_steps=100,
-              check_restarts=5),
+              check_restarts=5, apgd_steps=100),
     choices=dict(dataset=("mnist", "fashion_mnist", "cifar10")),
     models=models,
     claims=[Claim(
