@@ -5,14 +5,16 @@
 #               on a GPU the same command measures the GPU (BENCH_ARGS="--device cpu" forces the CPU)
 #   make browser-test   opens every page of the built book in headless Chromium, offline (after make book)
 #   make assignments    otter assign on every assignment (student notebook, solutions, autograder zip) and the
-#                       exercise pages (book/teacher.md; installs requirements-teaching.txt first)
+#                       exercise pages (book/teacher.md; installs requirements-teaching.txt first); every
+#                       autograder zip carries the pagutils wheel of the checkout (as make dist builds it)
+#   make dist   the pagutils wheel of the checkout, _build/dist/pagutils-<version>-py3-none-any.whl (offline)
 #   make student-book   builds the book with every exercise solution hidden into _build/student
 #   make pdf    the whole executed book as one PDF, _build/latex/book.pdf, through XeLaTeX (needs Debian's TeX Live:
 #               apt-get install texlive-xetex texlive-latex-extra texlive-fonts-recommended texlive-fonts-extra
 #               latexmk fonts-freefont-otf; run make book first and the notebooks come from its execution cache)
 #   make lock   regenerates the locks from the requirements files (uv pip compile --generate-hashes, for CPython
 #               3.11 on Linux x86_64, LOCK_PYTHON; torch from PyPI): requirements.lock (book and tests), then
-#               requirements-teaching.lock, requirements-scale.lock and benchmarks/requirements.lock constrained
+#               requirements-teaching.lock, requirements-scale.lock and requirements-attacks.lock constrained
 #               by it, so that installing an extra never changes a base pin. It keeps every pin the locks already
 #               hold that still satisfies the requirements; LOCK_ARGS=--upgrade (or --upgrade-package torch) moves
 #               them. It installs uv into the venv, for this target only. Every other target installs from the
@@ -20,7 +22,6 @@
 VENV    ?= .venv
 PYTHON  ?= python3
 STAMP   := $(VENV)/.installed
-BENCH_STAMP := $(VENV)/.bench-installed
 TEACH_STAMP := $(VENV)/.teaching-installed
 SCALE_STAMP := $(VENV)/.scale-installed
 LOCK_PYTHON ?= 3.11.7
@@ -31,12 +32,15 @@ export PATH := $(BIN):$(PATH)
 # ../shared/data (beside the checkout) is used when present and PAGUTILS_DATA_DIR is unset
 export PAGUTILS_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
 
-.PHONY: setup book test unit notebooks bench clean browser-test assignments student-book pdf lock
+.PHONY: setup book test unit notebooks bench clean browser-test assignments student-book pdf lock dist
 
-$(STAMP): requirements.lock pyproject.toml
+# requirements-attacks.lock (torchattacks, for the chapters' attack ladder and the benchmarks) with --no-deps:
+# torchattacks 3.5.1 pins requests~=2.25.1, which breaks Sphinx; what it and scipy need is in requirements.lock
+$(STAMP): requirements.lock requirements-attacks.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install --require-hashes -r requirements.lock
+	$(BIN)/pip install --no-deps --require-hashes -r requirements-attacks.lock
 	$(BIN)/pip install --no-deps -e .
 	touch $(STAMP)
 
@@ -65,10 +69,16 @@ $(SCALE_STAMP): $(STAMP) requirements-scale.lock
 	$(BIN)/pip install --require-hashes -r requirements-scale.lock
 	touch $(SCALE_STAMP)
 
-# ASSIGN_ARGS=--pdfs adds otter's solutions PDFs (needs `.venv/bin/playwright install chromium` once)
+# ASSIGN_ARGS=--pdfs adds otter's solutions PDFs (needs `.venv/bin/playwright install chromium` once). The build
+# puts the wheel of the checkout (make dist) into every autograder zip, which installs pagutils from it.
 assignments: $(TEACH_STAMP)
 	$(BIN)/python assignments/teaching.py build $(ASSIGN_ARGS)
 	$(BIN)/python assignments/teaching.py pages
+
+# The pagutils wheel, built from a copy of the checkout's package with .venv's setuptools (no network, no
+# build/ folder left behind); the autograder zips carry it, and `pip install` of it is how pagutils goes elsewhere
+dist: $(STAMP)
+	$(BIN)/python assignments/teaching.py dist
 
 student-book: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python assignments/teaching.py student-config --out _build/student_config.yml
@@ -94,19 +104,14 @@ unit: $(STAMP) $(SCALE_STAMP)
 notebooks: $(STAMP)
 	$(BIN)/pytest book --nbval-lax --nbval-cell-timeout=1800 -ra
 
-# --no-deps: torchattacks 3.5.1 pins requests~=2.25.1, which breaks Sphinx; what it and scipy need is in requirements.lock
-$(BENCH_STAMP): $(STAMP) benchmarks/requirements.lock
-	$(BIN)/pip install --no-deps --require-hashes -r benchmarks/requirements.lock
-	touch $(BENCH_STAMP)
-
-bench: $(BENCH_STAMP)
+bench: $(STAMP)
 	PAG_PROGRESS=0 $(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf _build
 
 # The locks (see the header). An existing lock is uv's preference, so only what the requirements files changed
-# moves; the extras' locks are constrained by requirements.lock; benchmarks/requirements.lock is locked without
+# moves; the extras' locks are constrained by requirements.lock; requirements-attacks.lock is locked without
 # dependencies, as make bench installs it.
 UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --python-version $(LOCK_PYTHON) \
 	--python-platform x86_64-manylinux_2_28 --index-url https://pypi.org/simple \
@@ -118,4 +123,4 @@ lock:
 	$(UV_COMPILE) requirements.txt -o requirements.lock
 	$(UV_COMPILE) requirements-teaching.txt --constraint requirements.lock -o requirements-teaching.lock
 	$(UV_COMPILE) requirements-scale.txt --constraint requirements.lock -o requirements-scale.lock
-	$(UV_COMPILE) benchmarks/requirements.txt --no-deps --constraint requirements.lock -o benchmarks/requirements.lock
+	$(UV_COMPILE) requirements-attacks.txt --no-deps --constraint requirements.lock -o requirements-attacks.lock

@@ -7,7 +7,9 @@
 // The site is served from 127.0.0.1 and the browser resolves no other host, so a page that needs the network
 // fails. For every page: no script or stylesheet from another site (in the HTML, and no request leaves
 // 127.0.0.1), no failed request, no console error, math typeset by MathJax (no raw TeX left in the text), every
-// image loaded, and on notebook pages the download, Colab and Binder buttons. Widget sliders must be visible
+// image loaded, and on notebook pages the download button and, exactly when the book was built with a repository
+// (_config.yml's repository.url, which every page states in <meta name="course-repository">), the Colab and
+// Binder buttons: built without one, no page may show them. Widget sliders must be visible
 // and must respond in the page (no kernel): the Chapter 1 page must have one.
 // Every page is checked at two widths, a desktop's (1280 px) and a phone's (390 px), for what a reader meets:
 // no figure without alt text, no figure whose text is drawn under 8 px (estimated from the course style: 12 pt
@@ -261,11 +263,19 @@ async function checkPage(context, base, path, problems, suffix = "") {
   const sliders = hasWidgets ? await checkSliders(page, problems) : 0;
   if (WIDGET_PAGES.includes(path) && sliders === 0) problems.push("no widget slider on this page");
   const isNotebook = existsSync(join(HTML, "_sources", path.replace(/\.html$/, ".ipynb")));
+  const links = await page.evaluate(() => [...document.querySelectorAll("a")].map((a) => a.href));
+  const repository = await page.evaluate(
+    () => document.querySelector('meta[name="course-repository"]')?.getAttribute("content") ?? null);
+  if (repository === null) problems.push("no <meta name=\"course-repository\"> (book/_ext/course_repository.py)");
+  const launch = [["Colab", /colab\.research\.google\.com/], ["Binder", /mybinder\.org/]];
   if (isNotebook) {
-    const links = await page.evaluate(() => [...document.querySelectorAll("a")].map((a) => a.href));
-    for (const [name, pattern] of [["Colab", /colab\.research\.google\.com/], ["Binder", /mybinder\.org/],
-                                   ["notebook download", /_sources\/.*\.ipynb$/]]) {
+    for (const [name, pattern] of [...(repository ? launch : []), ["notebook download", /_sources\/.*\.ipynb$/]]) {
       if (!links.some((href) => pattern.test(href))) problems.push(`no ${name} button`);
+    }
+  }
+  if (!repository) {
+    for (const [name, pattern] of launch) {
+      if (links.some((href) => pattern.test(href))) problems.push(`a ${name} button, but repository.url is unset`);
     }
   }
 
@@ -274,7 +284,7 @@ async function checkPage(context, base, path, problems, suffix = "") {
   await page.screenshot({path: join(SHOTS, shot), fullPage: true});
   await page.close();
   return {path: suffix ? `${path} @${page.viewportSize().width}px` : path, problems, shot, math: math.mathjax,
-          sliders, notebook: isNotebook};
+          sliders, notebook: isNotebook, repository};
 }
 
 async function main() {
@@ -323,7 +333,8 @@ async function main() {
   for (const [path, target] of Object.entries(redirects)) console.log(`ok   ${path}  (redirects to ${target})`);
   for (const r of results.filter((r) => r.shot)) {
     const notes = [`${r.math} math`, r.sliders ? `${r.sliders} slider(s) respond` : null,
-                   r.notebook ? "launch buttons" : null].filter(Boolean).join(", ");
+                   r.notebook ? (r.repository ? "launch buttons" : "no repository: no launch buttons") : null]
+      .filter(Boolean).join(", ");
     console.log(`${r.problems.length ? "FAIL" : "ok  "} ${r.path}  (${notes})  -> ${relative(process.cwd(), join(SHOTS, r.shot))}`);
   }
   for (const r of results.filter((r) => r.problems.length)) {
