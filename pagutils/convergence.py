@@ -39,7 +39,9 @@ class Ladder:
     def __post_init__(self):
         where = "Ladder"
         for name in ("attack", "strong"):
-            attacks._attack(getattr(self, name), where, radius=False, name=name)
+            if not isinstance(getattr(self, name), attacks.Attack):
+                raise checks.ArgumentTypeError(f"{where}: {name} must be a pagutils.attacks.Attack, got "
+                                               f"{checks.brief(getattr(self, name))}")
         if self.attack.norm != self.strong.norm:
             raise ValueError(f"{where}: attack and strong must attack in one norm, got {self.attack.norm!r} and "
                              f"{self.strong.norm!r}")
@@ -137,9 +139,9 @@ def robust_ladder(model, data, eps: float, ladder: Ladder, batch_size: int = 500
 
 def _ladder(model, data, eps, ladder, batch_size, seed, show_progress):
     generator = torch.Generator().manual_seed(seed)
-    standing = attacks._predict(model, data.x) == data.y  # correct and unbroken so far
-    rungs = [lambda x, y: attacks._pgd(model, x, y, ladder.attack.at(eps), generator=generator),
-             lambda x, y: attacks._pgd(model, x, y, ladder.strong.at(eps), generator=generator)]
+    standing = attacks.predict(model, data.x) == data.y  # correct and unbroken so far
+    rungs = [lambda x, y: attacks.pgd(model, x, y, ladder.attack.at(eps), generator=generator),
+             lambda x, y: attacks.pgd(model, x, y, ladder.strong.at(eps), generator=generator)]
     if ladder.apgd_steps:
         rungs += [lambda x, y, loss=loss: apgd(model, x, y, eps, ladder.attack.norm, loss, ladder.apgd_steps,
                                                ladder.apgd_restarts, seed)
@@ -150,6 +152,6 @@ def _ladder(model, data, eps, ladder, batch_size, seed, show_progress):
         index = standing.nonzero().flatten()
         for chunk in index.split(batch_size):
             x_adv = rung(data.x[chunk], data.y[chunk])
-            standing[chunk] = attacks._predict(model, x_adv) == data.y[chunk]
+            standing[chunk] = attacks.predict(model, x_adv) == data.y[chunk]
         accuracies.append(standing.float().mean().item())
     return accuracies
