@@ -4,6 +4,7 @@ Every assignment is one Otter Assign master notebook, `assignments/<name>.ipynb`
 solution and test blocks in raw cells). `otter assign` writes its student notebook, its solutions and its
 autograder zip. This script runs it on every master notebook and adds what otter-grader does not do:
 
+    python assignments/teaching.py dist              # the pagutils wheel, built from the checkout (make dist)
     python assignments/teaching.py build [NAME...]   # otter assign each master into _build/assignments/<name>
     python assignments/teaching.py pages             # book/exercises/<name>.md from the master notebooks
     python assignments/teaching.py student-config    # _build/student_config.yml (`make student-book`)
@@ -14,6 +15,9 @@ Docker container) where a Docker daemon answers, and otherwise `otter run` on ea
 (otter-grader 7 grades without containers one submission at a time). Either way it writes otter's
 `final_grades.csv` (a score per question) and `grading-summaries/` (every test's message); a submission
 that cannot be graded scores zero with otter's message and never stops the others.
+
+Every autograder zip carries a `pagutils` wheel built from the checkout (`dist`) and installs pagutils from it,
+so grading never depends on a public repository of the course and grades with the checkout's pagutils.
 """
 import argparse
 import os
@@ -23,11 +27,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BUILD = ROOT / "_build" / "assignments"
+DIST = ROOT / "_build" / "dist"
+WHEEL_FOLDER = "requirements.wheel"  # see add_wheel
 TIMEOUT = 300  # seconds for one submission, from starting its kernel to its last test
 
 
@@ -62,10 +69,12 @@ def _test_config(source: str) -> dict:
 
 def read_master(path) -> dict:
     """A master notebook as dict(name, title, chapter, intro=[markdown], questions=[dict(name, title, points,
-    prompt=[markdown], solutions=[code], tests=[dict(points, hidden, source)])]).
+    manual, prompt=[markdown], solutions=[code], rubric=[markdown], tests=[dict(points, hidden, source)])]).
 
     Blocks are found with otter's own functions; a question's points are the sum of its tests' points,
-    as otter counts them. Sections of the introduction under a `##` heading (how it is graded) are left out.
+    as otter counts them, or, for a question graded by hand (`manual: true`, a written answer), the `points` of
+    its BEGIN QUESTION block, and its rubric is the markdown of its solution block. Sections of the introduction
+    under a `##` heading (how it is graded) are left out.
     """
     import nbformat
     from otter.assign.blocks import BlockType, get_cell_config, is_assignment_config_cell, is_block_boundary_cell
@@ -78,7 +87,9 @@ def read_master(path) -> dict:
         if is_assignment_config_cell(cell):
             continue
         if BlockType.QUESTION in begin:
-            questions.append(dict(name=get_cell_config(cell)["name"], prompt=[], solutions=[], tests=[]))
+            config = get_cell_config(cell)
+            questions.append(dict(name=config["name"], manual=bool(config.get("manual")), prompt=[], solutions=[],
+                                  rubric=[], tests=[], stated_points=config.get("points") or 0))
             block = BlockType.PROMPT
         elif begin:
             block = begin.pop()
@@ -95,6 +106,8 @@ def read_master(path) -> dict:
             questions[-1]["prompt"].append(_source(cell))
         elif block is BlockType.SOLUTION and cell.cell_type == "code":
             questions[-1]["solutions"].append(_source(cell))
+        elif block is BlockType.SOLUTION and cell.cell_type == "markdown":
+            questions[-1]["rubric"].append(_source(cell))
         elif block is BlockType.TESTS and cell.cell_type == "code":
             config = _test_config(_source(cell))
             questions[-1]["tests"].append(dict(points=config.get("points", 0), hidden=bool(config.get("hidden")),
@@ -107,7 +120,8 @@ def read_master(path) -> dict:
                              f"'## Question <n>: <title>', got {heading!r}")
         question["title"] = match.group(1)
         question["prompt"][0] = question["prompt"][0].partition("\n")[2].strip("\n")
-        points = sum(t["points"] for t in question["tests"])
+        stated = question.pop("stated_points")
+        points = stated if question["manual"] else sum(t["points"] for t in question["tests"])
         question["points"] = int(points) if float(points).is_integer() else points
     heading = intro[0].split("\n")[0] if intro else ""
     title = re.sub(r"^#\s+(Assignment\s*\([^)]*\)\s*:\s*)?", "", heading).strip() or path.stem
@@ -131,12 +145,13 @@ def chapter_of(name: str) -> str:
 # otter assign
 
 
-def build(names=None, out=BUILD, pdfs=False, run_tests=True, folder=HERE, **run) -> list:
+def build(names=None, out=BUILD, pdfs=False, run_tests=True, folder=HERE, wheel=None, **run) -> list:
     """`otter assign` every master notebook of `folder` (or those of `names`) into `out/<name>/`: its `student/`
     notebook (with checks.py), its `autograder/` solutions notebook and autograder zip, and, with `pdfs`, the
     solutions PDF. With `run_tests`, otter runs the tests on the solutions and fails when one fails. Stops at
     the first master otter rejects (CalledProcessError, after otter's message naming the question and cell);
-    `run` goes to subprocess.run. Returns the output folders."""
+    `run` goes to subprocess.run. Every autograder zip gets the pagutils wheel `wheel` (default: one built
+    from the checkout into _build/dist, as `make dist` builds it; see add_wheel). Returns the output folders."""
     found = masters(folder)
     unknown = sorted(set(names or []) - set(found))
     if unknown:
@@ -147,8 +162,85 @@ def build(names=None, out=BUILD, pdfs=False, run_tests=True, folder=HERE, **run)
         print(f"otter assign {found[name]} -> {target}", flush=True)
         flags = ([] if pdfs else ["--no-pdfs"]) + ([] if run_tests else ["--no-run-tests"])
         subprocess.run([*_otter(), "assign", *flags, str(found[name]), str(target)], check=True, **run)
+        wheel = Path(wheel) if wheel else build_wheel()  # once, after the first master otter accepts
+        add_wheel(autograder_zip(name, out), wheel)
         written.append(target)
     return written
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the pagutils wheel (make dist) and the autograder zips that carry it
+
+PACKAGE_FILES = ("pyproject.toml", "README.md", "LICENSE", "LICENSE-CONTENT", "setup.py", "setup.cfg", "MANIFEST.in")
+
+
+def build_wheel(out=DIST, root=ROOT) -> Path:
+    """Build the pagutils wheel of the checkout `root` into `out` (other pagutils wheels there are removed) and
+    return its path. Offline: pip with the setuptools of this Python, no build isolation, no index. It builds a
+    copy of the package's files in a temporary folder, so the checkout gets no build/ folder and no stale file
+    of an earlier build can slip into the wheel; the wheel is put in place whole (builds at the same time are
+    safe)."""
+    root, out = Path(root), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="pagutils-wheel-") as folder:
+        source, wheels = Path(folder) / "source", Path(folder) / "wheels"
+        shutil.copytree(root / "pagutils", source / "pagutils", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for name in PACKAGE_FILES:
+            if (root / name).is_file():
+                shutil.copy2(root / name, source / name)
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                        "--no-index", "--wheel-dir", str(wheels), str(source)], check=True)
+        found = sorted(wheels.glob("pagutils-*.whl"))
+        if len(found) != 1:
+            raise RuntimeError(f"pip wheel wrote {[p.name for p in found]}, not one pagutils wheel")
+        target = out / found[0].name
+        temporary = out / f".{target.name}.{os.getpid()}.tmp"
+        shutil.copy2(found[0], temporary)
+        os.replace(temporary, target)
+    for old in out.glob("pagutils-*.whl"):
+        if old != target:
+            old.unlink(missing_ok=True)
+    return target
+
+
+def _autograder_dir(ag: zipfile.ZipFile) -> str:
+    """Where the autograder zip is unpacked (Gradescope's and otter's Docker image's /autograder by default)."""
+    import json
+    config = json.loads(ag.read("otter_config.json")) if "otter_config.json" in ag.namelist() else {}
+    return str(config.get("autograder_dir") or "/autograder").rstrip("/")
+
+
+def add_wheel(zip_path, wheel) -> Path:
+    """Put the pagutils wheel `wheel` into the autograder zip at `zip_path` and install pagutils from it: the zip's
+    environment.yml (what Gradescope and `otter grade` install) gets `pagutils @ file://<autograder dir>/source/
+    files/<wheel>` in place of any other pagutils requirement.
+
+    Gradescope unpacks the whole zip into /autograder/source before it installs, so `files/<wheel>` is there.
+    `otter grade`'s Dockerfile copies only setup.sh, environment.yml and `requirements.*` before it installs (the
+    files/ folder after), and copies a folder's contents: the zip also holds `requirements.wheel/files/<wheel>`,
+    which lands on the same path. Rewrites the zip; returns its path."""
+    import yaml
+    zip_path, wheel = Path(zip_path), Path(wheel)
+    members = {}
+    with zipfile.ZipFile(zip_path) as ag:
+        target = f"file://{_autograder_dir(ag)}/source/files/{wheel.name}"
+        for info in ag.infolist():
+            if not info.filename.startswith(f"{WHEEL_FOLDER}/") and not re.match(r"files/pagutils-.*\.whl$",
+                                                                                info.filename):
+                members[info.filename] = ag.read(info)
+    environment = yaml.safe_load(members["environment.yml"])
+    pip = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict) and "pip" in d)
+    pip[:] = [r for r in pip if not re.match(r"^pagutils\b", r.strip())] + [f"pagutils @ {target}"]
+    members["environment.yml"] = yaml.safe_dump(environment, sort_keys=False).encode()
+    data = wheel.read_bytes()
+    members[f"files/{wheel.name}"] = data
+    members[f"{WHEEL_FOLDER}/files/{wheel.name}"] = data
+    temporary = zip_path.with_name(f".{zip_path.name}.tmp")
+    with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as ag:
+        for name, content in members.items():
+            ag.writestr(name, content)
+    temporary.replace(zip_path)
+    return zip_path
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -179,7 +271,8 @@ def _code_block(code: str) -> str:
 
 def exercise_page(master: dict) -> str:
     """The book page of an assignment: its introduction, one `exercise` per question (the task and the
-    student's starting code) and its `solution` in a dropdown (hidden in the student edition of the book)."""
+    student's starting code) and its `solution` in a dropdown (hidden in the student edition of the book); for a
+    question graded by hand, the dropdown holds its rubric."""
     name = master["name"]
     out = [f"# Exercises: {master['title']}", "",
            f"% Generated from assignments/{name}.ipynb by `python assignments/teaching.py pages` (make assignments).",
@@ -188,11 +281,13 @@ def exercise_page(master: dict) -> str:
     out += [text + "\n" for text in master["intro"]]
     for q in master["questions"]:
         label, unit = f"{name}-{q['name']}", "point" if q["points"] == 1 else "points"
-        out += [f"::::{{exercise}} {q['title']}: {q['points']} {unit}", f":label: {label}", ""]
+        graded = ", graded by hand" if q["manual"] else ""
+        out += [f"::::{{exercise}} {q['title']}: {q['points']} {unit}{graded}", f":label: {label}", ""]
         out += [text + "\n" for text in q["prompt"] if text]
         out += [_code_block(stub(s)) + "\n" for s in q["solutions"]]
         out += ["::::", "", f"::::{{solution}} {label}", ":class: dropdown", ""]
         out += [_code_block(solution_code(s)) + "\n" for s in q["solutions"]]
+        out += [text.strip("\n") + "\n" for text in q["rubric"] if text.strip()]
         out += ["::::", ""]
     return "\n".join(out).rstrip("\n") + "\n"
 
@@ -346,9 +441,13 @@ def grade(paths, name: str, out: Path, docker=None, timeout: float = TIMEOUT, au
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python assignments/teaching.py", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    d = commands.add_parser("dist", help="build the pagutils wheel of the checkout (make dist)")
+    d.add_argument("--out", default=str(DIST))
     b = commands.add_parser("build", help="otter assign every master notebook (student, solutions, autograder zip)")
     b.add_argument("names", nargs="*", help="assignments to build (default: all)")
     b.add_argument("--out", default=str(BUILD))
+    b.add_argument("--wheel", default=None, help="the pagutils wheel the autograder zips carry (default: built "
+                                                 "from the checkout into _build/dist)")
     b.add_argument("--source", default=str(HERE), help="the folder of master notebooks (default: assignments/)")
     b.add_argument("--pdfs", action="store_true", help="also the solutions PDF (otter's HTML export: "
                                                         "needs `playwright install chromium` once)")
@@ -368,8 +467,10 @@ def main(argv=None) -> int:
     g.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds for one submission")
     args = parser.parse_args(argv)
     try:
-        if args.command == "build":
-            build(args.names, args.out, args.pdfs, folder=args.source)
+        if args.command == "dist":
+            print(f"wrote {build_wheel(args.out)}")
+        elif args.command == "build":
+            build(args.names, args.out, args.pdfs, folder=args.source, wheel=args.wheel)
         elif args.command == "pages":
             for path in write_pages(out=args.out):
                 print(f"wrote {path}")

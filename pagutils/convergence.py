@@ -84,20 +84,22 @@ def _torchattacks_version() -> str:
     return _torchattacks().__version__
 
 
-def apgd(model, x, y, eps: float, norm: str = "l2", loss: str = "ce", steps: int = 50, restarts: int = 1,
-         seed: int = 0) -> torch.Tensor:
-    """Adversarial examples of `x` (labels `y`) by APGD (Croce & Hein 2020) with the `loss` 'ce' or 'dlr', at
-    radius `eps` in the `norm` 'l2' or 'linf', from torchattacks. torchattacks seeds torch's global generator; this
-    function restores it, so that the attack changes no later random draw. Introduced in Chapter 1."""
+def apgd(model, x, y, attack: attacks.Attack, loss: str = "ce", seed: int = 0) -> torch.Tensor:
+    """Adversarial examples of `x` (labels `y`) by APGD (Croce & Hein 2020) with the `loss` 'ce' or 'dlr', from
+    torchattacks, in the ball of `attack` (its `norm` and `eps`) with its `steps` and `restarts` (its step size is
+    APGD's own, adapted as it goes). torchattacks seeds torch's global generator; this function restores it, so
+    that the attack changes no later random draw. Introduced in Chapter 1."""
     where = "convergence.apgd"
-    checks.norm(norm, where)
+    if not isinstance(attack, attacks.Attack) or attack.eps is None:
+        raise checks.ArgumentTypeError(f"{where}: attack must be a pagutils.attacks.Attack with a radius, e.g. "
+                                       f"Attack('l2', eps=1.0, steps=50), got {checks.brief(attack)}")
     checks.one_of(loss, ("ce", "dlr"), "loss", where)
-    checks.radius(eps, "eps", where, allow_zero=False)
+    checks.radius(attack.eps, "attack.eps", where, allow_zero=False)
     ta = _torchattacks()
     with torch.random.fork_rng(devices=[]), evaluating(model):
-        attack = ta.APGD(model, norm="L2" if norm == "l2" else "Linf", eps=float(eps), steps=steps,
-                         n_restarts=restarts, seed=seed, loss=loss)
-        return attack(x, y).detach()
+        apgd_attack = ta.APGD(model, norm="L2" if attack.norm == "l2" else "Linf", eps=float(attack.eps),
+                              steps=attack.steps, n_restarts=attack.restarts, seed=seed, loss=loss)
+        return apgd_attack(x, y).detach()
 
 
 def robust_ladder(model, data, eps: float, ladder: Ladder, batch_size: int = 500, seed: int = 0,
@@ -143,9 +145,8 @@ def _ladder(model, data, eps, ladder, batch_size, seed, show_progress):
     rungs = [lambda x, y: attacks.pgd(model, x, y, ladder.attack.at(eps), generator=generator),
              lambda x, y: attacks.pgd(model, x, y, ladder.strong.at(eps), generator=generator)]
     if ladder.apgd_steps:
-        rungs += [lambda x, y, loss=loss: apgd(model, x, y, eps, ladder.attack.norm, loss, ladder.apgd_steps,
-                                               ladder.apgd_restarts, seed)
-                  for loss in ("ce", "dlr")]
+        ball = attacks.Attack(ladder.attack.norm, eps=eps, steps=ladder.apgd_steps, restarts=ladder.apgd_restarts)
+        rungs += [lambda x, y, loss=loss: apgd(model, x, y, ball, loss, seed) for loss in ("ce", "dlr")]
     accuracies = []
     for rung, label in zip(rungs, progress(ladder.labels, desc=f"attack ladder eps={eps:g}",
                                            disable=not show_progress)):

@@ -17,11 +17,9 @@ from . import checks
 
 VERSIONS = {
     # the cache kind: the folder `cache.cached(kind, ...)` writes
-    "cache": {"models": 1, "datasets": 1, "chunks": 1, "evaluations": 1,
-              "things": 1},  # the scratch kind of the cache's own tests
+    "cache": {"models": 1, "datasets": 1, "chunks": 1, "evaluations": 1},
     # config['objective']: a training objective of pagutils.train's registry (train.py's and robust_losses.py's)
-    "objective": {"standard": 1, "pgd": 1, "gradient_norm": 1, "noise_consistency": 1, "noise_augmentation": 1,
-                  "standard_interruptible": 1},  # a test objective (tests/test_reliability.py simulates Ctrl-C)
+    "objective": {"standard": 1, "pgd": 1, "gradient_norm": 1, "noise_consistency": 1, "noise_augmentation": 1},
     # config['construction']: a dataset construction of pagutils.features (D_R and D_NR are 'robustify')
     "construction": {"robustify": 2, "d_rand": 2, "d_det": 2, "original": 1,
                      "drop_judged": 1},  # Chapter 4's control: a set less what its judge reads as t

@@ -7,7 +7,7 @@ import matplotlib
 import pytest
 import torch
 
-from pagutils import data, models, train
+from pagutils import data, models, train, versions
 
 matplotlib.use("Agg")
 
@@ -18,6 +18,10 @@ def isolated_folders(monkeypatch, tmp_path):
     monkeypatch.setenv("PAG_RESULTS_DIR", str(tmp_path / "results"))
     monkeypatch.setenv("PAG_PROGRESS", "0")
     monkeypatch.setenv("PAG_DEVICE", "cpu")
+    # what only the tests use has its version here, not in the library: the cache's scratch kind, and the
+    # objective tests/test_reliability.py registers to simulate Ctrl-C
+    monkeypatch.setitem(versions.VERSIONS["cache"], "things", 1)
+    monkeypatch.setitem(versions.VERSIONS["objective"], "standard_interruptible", 1)
 
 
 @pytest.fixture(scope="session")

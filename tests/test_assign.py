@@ -42,6 +42,11 @@ def _points(name):
     return {q["name"]: q["points"] for q in MASTERS[name]["questions"]}
 
 
+def _graded_points(name):
+    """The points of the questions the autograder scores (a question graded by hand is not in its results)."""
+    return {q["name"]: q["points"] for q in MASTERS[name]["questions"] if not q["manual"]}
+
+
 def _config(name):
     from otter.assign.blocks import get_cell_config, is_assignment_config_cell
     nb = nbformat.read(FOLDER / f"{name}.ipynb", as_version=4)
@@ -59,15 +64,35 @@ def _grades(path):
 # master notebooks (no otter run)
 
 
-def test_seven_assignments_with_visible_and_hidden_tests_on_seeded_inputs():
-    assert {"ch08_noise_ratio", "ch09_tangent_space"} <= set(NAMES) and len(NAMES) >= 7
+def test_every_chapter_has_an_assignment():
+    chapters = {path.stem[:4] for path in (ROOT / "book").glob("ch[0-9][0-9]_*.ipynb")}
+    assert len(chapters) >= 10 and {"ch03", "ch05", "ch06"} <= chapters
+    assert chapters <= {name[:4] for name in NAMES}, f"chapters without an assignment: {sorted(chapters - {n[:4] for n in NAMES})}"
+
+
+def test_every_assignment_ends_with_one_interpretation_question_and_its_rubric():
+    for name, master in MASTERS.items():
+        manual = [q for q in master["questions"] if q["manual"]]
+        assert len(manual) == 1 and master["questions"][-1] is manual[0], \
+            f"{name} must end with one interpretation question (manual: true), has {[q['name'] for q in manual]}"
+        q = manual[0]
+        assert q["points"] > 0 and not q["tests"] and not q["solutions"], f"{name} {q['name']}: points, no code"
+        rubric = "\n".join(q["rubric"])
+        for grade in ("*Full credit (", "*Partial credit (", "*No credit (0)"):
+            assert grade in rubric, f"{name} {q['name']}: the rubric must say what {grade.strip('*(')} is"
+        assert re.search(r"\d+\s+to\s+\d+\s+words", "\n".join(q["prompt"])), f"{name} {q['name']}: say how long an answer is"
+
+
+def test_assignments_with_visible_and_hidden_tests_on_seeded_inputs():
+    assert {"ch03_representation_matching", "ch05_transfer_on_correct", "ch06_gradient_ascent", "ch08_noise_ratio",
+            "ch09_tangent_space"} <= set(NAMES) and len(NAMES) >= 10
     for name, master in MASTERS.items():
         config = _config(name)
         assert config["name"] == name, f"{name}: the ASSIGNMENT CONFIG must name the assignment {name!r}"
         assert "checks.py" in config["files"] and config["tests"]["ok_format"] is False
         assert (ROOT / "book" / f"{master['chapter']}.ipynb").is_file()
-        assert len(master["questions"]) >= 3, f"{name} has fewer than three questions"
-        for q in master["questions"]:
+        assert _graded_points(name) and len(master["questions"]) >= 2, f"{name} has no autograded question"
+        for q in (q for q in master["questions"] if not q["manual"]):
             assert any(t["hidden"] for t in q["tests"]) and any(not t["hidden"] for t in q["tests"]), \
                 f"{name} {q['name']} needs visible and hidden tests"
             assert all(t["points"] > 0 for t in q["tests"]), f"{name} {q['name']}: a test without points"
@@ -100,6 +125,11 @@ def test_exercise_pages_are_generated_from_the_masters():
         assert text.count("::::{exercise}") == len(master["questions"]) == text.count(":class: dropdown")
         assert "BEGIN" not in text and "END SOLUTION" not in text
         for q in master["questions"]:
+            if q["manual"]:  # its rubric is in the solution's dropdown, after the exercise
+                exercise, _, solution = text.partition(f"::::{{solution}} {name}-{q['name']}")
+                assert f"{q['points']} points, graded by hand" in exercise and "Full credit" not in exercise
+                assert "Full credit" in solution.split("::::")[0]
+                continue
             stub = teaching.stub(q["solutions"][0])
             assert "raise NotImplementedError(" in stub, f"{name} {q['name']}: the stub gives no hint"
             body = teaching.solution_code(q["solutions"][0]).split('"""')[-1]  # after the docstring
@@ -226,7 +256,13 @@ def test_build_writes_student_notebook_solutions_and_autograder(built):
         student = nbformat.read(built / name / "student" / f"{name}.ipynb", as_version=4)
         assert (built / name / "student" / "checks.py").is_file()
         text = "\n".join(c.source for c in student.cells if c.cell_type == "code")
+        answers = [c.source for c in student.cells if c.cell_type == "markdown"
+                   and "otter_answer_cell" in c.metadata.get("tags", [])]
+        assert len(answers) == sum(q["manual"] for q in master["questions"]), f"{name}: a written answer cell each"
+        assert not [c for c in student.cells if "Full credit" in c.source], f"{name}: a rubric in the student notebook"
         for q in master["questions"]:
+            if q["manual"]:
+                continue
             assert f'grader.check("{q["name"]}")' in text
             body = teaching.solution_code(q["solutions"][0]).split('"""')[-1]
             assert not [line for line in body.split("\n") if line.strip() and line.strip() in text], \
@@ -242,7 +278,9 @@ def test_build_writes_student_notebook_solutions_and_autograder(built):
             assert {"files/checks.py", "otter_config.json"} <= files
             assert every == sum(len(q["tests"]) for q in master["questions"])
             assert json.loads(archive.read("otter_config.json"))["assignment_name"] == name
-            assert "pagutils @ git+" in archive.read("environment.yml").decode()
+            wheel = next(f for f in files if re.fullmatch(r"files/pagutils-.+\.whl", f))  # make dist's (test_dist.py)
+            assert f"pagutils @ file:///autograder/source/{wheel}" in archive.read("environment.yml").decode()
+            assert "git+" not in archive.read("environment.yml").decode()
 
 
 def _grade(folder, name, built, out, *options):
@@ -260,13 +298,13 @@ def test_a_wrong_answer_loses_exactly_its_question(name, built, tmp_path):
     stdout, grades = _grade(_folder_of(fixtures, tmp_path / "in"), name, built, tmp_path / "out")
     for path in fixtures:
         lost = path.name.split(".")[1].removeprefix("wrong-").split("-")
-        expected = {q: 0 if q in lost else points for q, points in _points(name).items()}
+        expected = {q: 0 if q in lost else points for q, points in _graded_points(name).items()}
         row = grades[path.name]
         assert {q: float(row[q]) for q in expected} == expected and row["grading_status"] == "Completed", row
         summary = (tmp_path / "out" / "grading-summaries" / f"{path.stem}.txt").read_text()
         for q in lost:
             assert "AssertionError" in summary.split(f"{q} results:")[1].split(" results:")[0], summary
-        assert f"{sum(expected.values()):g}/{sum(_points(name).values()):g} points" in stdout
+        assert f"{sum(expected.values()):g}/{sum(_graded_points(name).values()):g} points" in stdout
 
 
 def _folder_of(files, folder):

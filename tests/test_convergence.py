@@ -61,7 +61,7 @@ def test_a_later_rung_breaks_what_a_weak_first_rung_left_standing(trained_cnn, m
 def test_apgd_leaves_the_global_generator_where_it_was_and_stays_in_the_ball():
     model, data = _linear_case(n=20)
     state = torch.get_rng_state()
-    x_adv = convergence.apgd(model, data.x, data.y, 0.05, steps=5)
+    x_adv = convergence.apgd(model, data.x, data.y, Attack("l2", eps=0.05, steps=5))
     assert torch.equal(torch.get_rng_state(), state)
     assert (x_adv - data.x).flatten(1).norm(dim=1).max() <= 0.05 + 1e-5
 

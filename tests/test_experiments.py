@@ -76,10 +76,15 @@ def test_chapter_10_sweeps_the_standard_model_once_per_seed_in_every_profile():
 
 def test_spec_settings_check_their_values_once():
     spec = experiments.get("ch03_robustified_datasets")
-    assert spec.settings(profile="full").eval_eps == 0.25
+    assert spec.settings(profile="full").eval_eps is None  # chosen on the selection seed
+    assert spec.settings(profile="paper").eval_eps == 0.25  # the paper's radius over that choice
     assert spec.settings(profile="paper").steps == 1000  # the paper's value over the full profile's
-    with pytest.raises(ValueError, match=r"eval_eps must be one of curve_eps"):
+    with pytest.raises(ValueError, match=r"eval_eps must be None \(chosen on the selection seed\) or one of"):
         spec.settings(eval_eps=0.7)
+    with pytest.raises(ValueError, match=r"selection_seed must not be one of the voting seeds"):
+        spec.settings(selection_seed=2)
+    with pytest.raises(ValueError, match=r"curve_eps must hold a radius at most train_eps"):
+        spec.settings(curve_eps=[2.0, 3.0], eval_eps=2.0)
     with pytest.raises(NameError, match=r"unknown parameter\(s\) \['epoch'\]"):
         spec.settings(epoch=3)
     with pytest.raises(ValueError, match="parameter 'dataset' must be one of"):
