@@ -7,8 +7,10 @@ Chapter 6 also uses to compare gradient maps), and the structural similarity (SS
 two drawn as images (`plots.magnified`). `regimes` reads the weak / Bayes-aligned / excessive regimes off a
 sweep's measured on/off-manifold signature, and `alignment_claim` tests both halves of the paper's claim: the
 alignment of a peak strength (chosen on a selection seed that does not vote) above the standard model's and above
-the strongest trained strength's, each by more than the spread over seeds.
+the strongest trained strength's, each by more than the spread over seeds. `read_sweep` reads one method's sweep
+with both, leaving out strengths whose training failed (`training_failed`, `collapsed`).
 """
+import functools
 import math
 
 import torch
@@ -18,7 +20,8 @@ from .claims import detectable_shift, pooled_sd
 from .spread import over_seeds, separated
 
 REGIMES = ("weak", "bayes-aligned", "excessive")
-REGIME_COLOURS = {"weak": "tab:blue", "bayes-aligned": "tab:green", "excessive": "tab:red"}
+FAILED = "failed"  # a strength whose training failed: no regime (see `read_sweep`)
+REGIME_COLOURS = {"weak": "tab:blue", "bayes-aligned": "tab:green", "excessive": "tab:red", FAILED: "tab:gray"}
 
 
 def _check_pair(a, b, names=("grad", "score"), min_dim=2):
@@ -186,17 +189,71 @@ def alignment_claim(strengths, voters, selection, failed=None) -> dict:
     n = min(len(voters[i]) for i in (0, peak, strongest))
     detectable = None
     if n >= 2:  # at the pooled within-strength spread of the voters, over every trained strength
-        detectable = detectable_shift(n, n, pooled_sd([voters[i] for i in trained]))
+        detectable = _unit_shift(n) * pooled_sd([voters[i] for i in trained])
     return dict(holds=rise and fall, peak=strengths[peak], strongest=strengths[strongest], rise=rise, fall=fall,
                 rise_margin=spreads[peak].low - spreads[0].high,
                 fall_margin=spreads[peak].low - spreads[strongest].high,
                 rise_mean=spreads[peak].mean - spreads[0].mean, detectable=detectable)
 
 
+@functools.lru_cache(maxsize=None)
+def _unit_shift(n):
+    """`claims.detectable_shift(n, n, 1)`, computed once per n: the shift is proportional to the spread."""
+    return detectable_shift(n, n, 1.0)
+
+
+def read_sweep(strengths, voting, selection, failed, metric="cosine", on_kept=0.5, accuracy_drop=0.05) -> dict:
+    """One method's sweep read as Chapter 10 reads it: the spread over seeds, the regimes and the claim.
+
+    `voting` holds, per strength, the `measure`-like dicts (with `metric`, 'on', 'off' and 'accuracy') of the
+    voting seeds; `selection`, per strength, the selection seed's dict; `failed`, per strength, True where training
+    failed (e.g. `collapsed` or `training_failed` for any of its seeds). `strengths[0]` is 0, the standard model.
+
+    Returns dict(summaries= (one `summarise` dict per strength), regimes= (per strength: `regimes`, read off the
+    means of the trained strengths only, and `FAILED` for a failed one; every strength `FAILED` when the standard
+    model failed, which leaves nothing to refer to), claim= (`alignment_claim` on `metric`)).
+    Introduced in Chapter 10."""
+    strengths = [float(s) for s in strengths]
+    voting, selection, failed = list(voting), list(selection), [bool(f) for f in failed]
+    if not (len(strengths) == len(voting) == len(selection) == len(failed)):
+        raise ValueError(f"read_sweep: strengths, voting, selection and failed must be of equal length, got "
+                         f"{len(strengths)}, {len(voting)}, {len(selection)} and {len(failed)}")
+    for i, row in enumerate(selection):
+        if not isinstance(row, dict) or metric not in row:
+            raise ValueError(f"read_sweep: selection[{i}] must be a measure dict holding {metric!r}, got {row!r}")
+    summaries = [summarise(seeds) for seeds in voting]
+    if metric not in summaries[0]:
+        raise ValueError(f"read_sweep: metric must be one of the measured {sorted(summaries[0])}, got {metric!r}")
+    labels = [FAILED] * len(strengths)
+    trained = [i for i, f in enumerate(failed) if not f]
+    if trained and trained[0] == 0:
+        means = [{k: summaries[i][k]["mean"] for k in ("on", "off", "accuracy")} for i in trained]
+        for i, label in zip(trained, regimes([strengths[i] for i in trained], means, on_kept, accuracy_drop)):
+            labels[i] = label
+    claim = alignment_claim(strengths, [row[metric]["values"] for row in summaries],
+                            [row[metric] for row in selection], failed)
+    return dict(summaries=summaries, regimes=labels, claim=claim)
+
+
 def training_failed(train_loss, num_classes, share=0.9) -> bool:
     """True when a model's final training cross-entropy is at least `share` of ln(num_classes), the loss of a
-    uniform output: it learned (almost) nothing. Introduced in Chapter 10."""
-    return float(train_loss) >= share * math.log(num_classes)
+    uniform output: it learned (almost) nothing; also when the loss is not finite (training diverged).
+    Introduced in Chapter 10."""
+    loss = float(train_loss)
+    return not math.isfinite(loss) or loss >= share * math.log(num_classes)
+
+
+def collapsed(train_loss, train_accuracy, num_classes, margin=0.1) -> bool:
+    """True when training diverged (a non-finite loss) or the model classifies its own training set no better than
+    `margin` above chance (1 / num_classes): it learned nothing. Unlike `training_failed` it does not call a model
+    failed because its output is close to uniform while its decisions are right, which with two classes is what
+    strong smoothing does to a model that still classifies well (its cross-entropy near ln 2): that model is
+    robust, perhaps excessively, not untrained. Introduced in Chapter 10."""
+    from . import checks
+    checks.integer(num_classes, "num_classes", "collapsed", low=2)
+    checks.number(margin, "margin", "collapsed", low=0, high=1)
+    loss, accuracy = float(train_loss), float(train_accuracy)
+    return not math.isfinite(loss) or not accuracy >= 1 / num_classes + margin
 
 
 def logit_sum_gradient(model, x) -> torch.Tensor:
@@ -296,7 +353,7 @@ def plot_sweep(ax, strengths, summaries, label, labels, metrics=("accuracy", "co
                 label=METRIC_NAMES[metric])
         ax.fill_between(positions, [s[metric]["min"] for s in summaries], [s[metric]["max"] for s in summaries],
                         color=colour, alpha=0.2, lw=0)
-    shown = [regime for regime in REGIMES if regime in labels]
+    shown = [regime for regime in REGIMES + (FAILED,) if regime in labels]
     for k, regime in enumerate(shown):  # every other name a line higher: narrow bands' names do not collide
         where = [i for i, r in enumerate(labels) if r == regime]
         ax.text(sum(where) / len(where), 1.02 if k % 2 == 0 else 1.13, regime, ha="center", va="bottom",

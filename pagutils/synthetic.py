@@ -15,6 +15,12 @@ on-manifold fraction exactly, to first order (`fraction_from_ratio`, `ratio_kapp
 `linear_changes`, `ratio_rule`, `rise_rule` and `ShrunkToUniform` build the controls and rules that Chapter 7
 reads its claims with.
 
+Chapter 10 runs its robustness protocol here first, where the tangent spaces and the Bayes-optimal gradient are
+exact: `SweepConfig` says what is trained and measured, `robustness_sweep` trains the four methods of
+`robust_losses` at every strength and seed and measures each model with `measure_exact`, `read_robustness_sweep`
+reads the regimes and the two-sided claim (`alignment.read_sweep`), and `standard_control` is the sweep of standard
+models whose answer is known.
+
 The vectors are stored as (N, 1, 1, D) "images" in a `pagutils.data.Data` set, so that training, PGD and
 input gradients apply to them unchanged.
 """
@@ -527,3 +533,229 @@ class ShrunkToUniform(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         probabilities = torch.softmax(self.model(x), dim=1)
         return torch.log((1 - self.weight) * probabilities + self.weight / probabilities.shape[1])
+
+
+# ------------------------------------------------------------------ Chapter 10's sweep, where everything is exact
+SWEPT = ("gradient_norm", "noise_consistency", "noise_augmentation", "pgd")  # robust_losses.METHODS' order
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What a robustness sweep on the synthetic manifold trains and measures (Chapter 10).
+
+    `strengths`: method (one of `SWEPT`) -> its strengths above 0, increasing (0, the standard model, is added and
+    shared by the methods); seeds 0 to `n_seeds` - 1 vote and `selection_seed` picks each sweep's peak; every model
+    is an MLP of `width` trained for `epochs` on `n_train` samples drawn with its seed (`classifier`, cached), by
+    SGD at the recipe's learning rate for every strength (no division by the strength). The models are measured on
+    `n_eval` points drawn with `eval_seed`: on/off-manifold changes under noise of norm `noise_norm` (`n_samples`
+    draws) in the exact tangent spaces. `consistency_sigma` is the noise inside the noise-consistency penalty,
+    `pgd_steps` the steps of adversarial training. Introduced in Chapter 10."""
+
+    strengths: dict
+    n_seeds: int = 5
+    selection_seed: int = 5
+    n_train: int = 2000
+    epochs: int = 20
+    width: int = 64
+    n_eval: int = 500
+    eval_seed: int = 1000
+    noise_norm: float = 0.5
+    n_samples: int = 8
+    consistency_sigma: float = 0.1
+    pgd_steps: int = 3
+
+    def __post_init__(self):
+        where = "SweepConfig"
+        if not isinstance(self.strengths, dict) or not self.strengths or set(self.strengths) - set(SWEPT):
+            raise ValueError(f"{where}: strengths must be a non-empty dict from methods of {SWEPT} to lists of "
+                             f"strengths, got {checks.brief(self.strengths)}")
+        cleaned = {}
+        for method, values in self.strengths.items():
+            values = [checks.number(v, f"strengths[{method!r}]", where, low=0, strict=True) for v in values]
+            if len(values) < 2 or sorted(set(values)) != values:
+                raise ValueError(f"{where}: strengths[{method!r}] must hold at least 2 increasing positive "
+                                 f"strengths, got {values}")
+            cleaned[method] = tuple(values)
+        object.__setattr__(self, "strengths", {m: cleaned[m] for m in SWEPT if m in cleaned})
+        for name in ("n_seeds", "n_train", "epochs", "width", "n_eval", "n_samples", "pgd_steps"):
+            checks.integer(getattr(self, name), name, where)
+        for name in ("selection_seed", "eval_seed"):
+            checks.integer(getattr(self, name), name, where, low=0)
+        if self.selection_seed < self.n_seeds:
+            raise ValueError(f"{where}: selection_seed must not be a voting seed (0 to {self.n_seeds - 1}), got "
+                             f"{self.selection_seed}")
+        checks.positive(self.noise_norm, "noise_norm", where)
+        checks.positive(self.consistency_sigma, "consistency_sigma", where)
+
+    @property
+    def seeds(self) -> list:
+        """The voting seeds, then the selection seed."""
+        return list(range(self.n_seeds)) + [self.selection_seed]
+
+    def swept(self) -> dict:
+        """method -> its strengths from 0 (the standard model)."""
+        return {method: [0.0, *values] for method, values in self.strengths.items()}
+
+    def recipe(self, method: str, strength: float, seed: int) -> Recipe:
+        """The `train.Recipe` of `method` at `strength` (0: standard training) and `seed`."""
+        from .robust_losses import METHODS
+        checks.one_of(method, SWEPT, "method", "SweepConfig.recipe")
+        if strength == 0:
+            return Recipe(self.epochs, seed=seed)
+        args = {METHODS[method]["strength"]: float(strength)}
+        args.update(dict(noise_consistency=dict(sigma=self.consistency_sigma),
+                         pgd=dict(steps=self.pgd_steps)).get(method, {}))
+        return Recipe(self.epochs, method, args, seed=seed)
+
+
+def exact_references(manifold: SyntheticManifold, n: int, seed: int) -> dict:
+    """What a model of `manifold` is compared with, exactly, at `n` points drawn (with the data's noise) with `seed`:
+    dict(data= (the `Data` set), basis= (the tangent spaces at G(z), (N, D, 2)), bayes= (∇ log p(y | x) of the
+    Bayes-optimal classifier at the data's noise σ_n), class_score= (∇ log p_σn(x | y), the class-conditional score
+    the paper's Figure 3 compares ∇ f_y with)). Introduced in Chapter 10."""
+    checks.integer(n, "n", "exact_references")
+    data, z = manifold.sample(n, seed=seed)
+    _, class_means = manifold.class_log_likelihoods(data.x)
+    own = class_means[torch.arange(n), data.y]
+    class_score = ((own - data.x.flatten(1).double()) / manifold.noise ** 2).to(data.x.dtype).view_as(data.x)
+    return dict(data=data, basis=manifold.tangent_basis(z), bayes=manifold.bayes_gradient(data.x, data.y),
+                class_score=class_score)
+
+
+def measure_exact(model, references: dict, train_data: Data, noise_norm: float, n_samples: int = 8) -> dict:
+    """One model of a sweep, measured where everything is exact (`references` from `exact_references`):
+
+    accuracy (at the reference points), on / off (mean L1 change of the softmax under noise of norm `noise_norm`
+    in the exact tangent / normal spaces, `manifold.on_off_robustness`), on_fraction (of ∇ log p(y|x)'s squared
+    norm in the tangent spaces), cosine (of ∇ log p(y | x) with the Bayes-optimal one), logit_cosine (of the label
+    logit's gradient ∇ f_y with the Bayes-optimal ∇ log p(y | x)), class_cosine (of ∇ f_y with the class-conditional
+    score, the paper's comparison) and train_loss / train_accuracy (clean cross-entropy and accuracy on
+    `train_data`, the model's own training set). A model with non-finite weights gives NaN. Introduced in
+    Chapter 10."""
+    import torch.nn.functional as F
+    from .alignment import cosine_alignment, label_logit_gradient
+    from .gradients import input_gradient
+    from .manifold import on_manifold_fraction, on_off_robustness
+    data, basis = references["data"], references["basis"]
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        return dict.fromkeys(("accuracy", "on", "off", "on_fraction", "cosine", "logit_cosine", "class_cosine",
+                              "train_loss", "train_accuracy"), math.nan)
+    with torch.no_grad():
+        logits, train_logits = model(data.x), model(train_data.x)
+    grad, logit_grad = input_gradient(model, data.x, data.y), label_logit_gradient(model, data.x, data.y)
+    change = on_off_robustness(model, data.x, basis, noise_norm, n_samples=n_samples)
+    return dict(accuracy=(logits.argmax(1) == data.y).float().mean().item(), on=change["on"].mean().item(),
+                off=change["off"].mean().item(), on_fraction=on_manifold_fraction(grad, basis).nanmean().item(),
+                cosine=cosine_alignment(grad, references["bayes"]).mean().item(),
+                logit_cosine=cosine_alignment(logit_grad, references["bayes"]).mean().item(),
+                class_cosine=cosine_alignment(logit_grad, references["class_score"]).mean().item(),
+                train_loss=F.cross_entropy(train_logits, train_data.y).item(),
+                train_accuracy=(train_logits.argmax(1) == train_data.y).float().mean().item())
+
+
+def robustness_sweep(manifold: SyntheticManifold, config: SweepConfig, show_progress: bool = True) -> dict:
+    """Chapter 10's protocol on `manifold`: every method of `config` at every strength and seed trained
+    (`classifier`, cached; the standard model once per seed) and measured by `measure_exact`.
+
+    Returns dict(strengths= (method -> its strengths from 0), measures= ((method, strength, seed) -> the
+    `measure_exact` dict; strength 0 is the standard model, the same dict under every method), references=
+    (`exact_references`)). Introduced in Chapter 10."""
+    from .progress import progress
+    if not isinstance(manifold, SyntheticManifold):
+        raise checks.ArgumentTypeError(f"robustness_sweep: manifold must be a SyntheticManifold, got "
+                                       f"{checks.brief(manifold)}")
+    if not isinstance(config, SweepConfig):
+        raise checks.ArgumentTypeError(f"robustness_sweep: config must be a synthetic.SweepConfig, got "
+                                       f"{checks.brief(config)}")
+    references = exact_references(manifold, config.n_eval, config.eval_seed)
+    swept = config.swept()
+    first = next(iter(swept))
+    points = [(m, s) for m, values in swept.items() for s in values if s or m == first]
+    measures = {}
+    for (method, s), seed in progress([(p, seed) for p in points for seed in config.seeds], desc="synthetic models",
+                                      disable=not show_progress):
+        model = classifier(manifold, config.recipe(method, s, seed), n_train=config.n_train, width=config.width,
+                           show_progress=False)
+        train_data = manifold.sample(config.n_train, seed=seed)[0]
+        measures[method, s, seed] = measure_exact(model, references, train_data, config.noise_norm,
+                                                  config.n_samples)
+    for method in swept:  # the standard model under every method's name
+        for seed in config.seeds:
+            measures[method, 0.0, seed] = measures[first, 0.0, seed]
+    return dict(strengths=swept, measures=measures, references=references)
+
+
+def read_robustness_sweep(sweep: dict, config: SweepConfig, metric: str = "cosine", on_kept: float = 0.5,
+                          accuracy_drop: float = 0.05, margin: float = 0.1) -> dict:
+    """Every method of a `robustness_sweep` read by `alignment.read_sweep`: method -> dict(summaries, regimes,
+    claim, failed). A strength failed when any of its seeds collapsed (`alignment.collapsed` with `margin`:
+    diverged, or training accuracy within `margin` of chance). Introduced in Chapter 10."""
+    from .alignment import collapsed, read_sweep
+    out = {}
+    for method, values in sweep["strengths"].items():
+        rows = [[sweep["measures"][method, s, seed] for seed in config.seeds] for s in values]
+        failed = [any(collapsed(r["train_loss"], r["train_accuracy"], len(CLASSES), margin) for r in seeds)
+                  for seeds in rows]
+        voting = [seeds[:config.n_seeds] for seeds in rows]
+        selection = [seeds[config.n_seeds] for seeds in rows]
+        out[method] = dict(read_sweep(values, voting, selection, failed, metric, on_kept, accuracy_drop),
+                           failed=failed)
+    return out
+
+
+def standard_control(manifold: SyntheticManifold, config: SweepConfig, references: dict = None,
+                     n_strengths: int = None, first_seed: int = 100) -> dict:
+    """The control of the sweep's claim: a "sweep" in which every strength is standard training, each with its own
+    seeds (`first_seed` on, none shared with the sweep), so the answer is known: no strength is better aligned
+    than another, and the rule must not say "holds". `n_strengths` (default: the most of any method, 0 included)
+    pseudo-strengths 0, 1, 2, ...; read by `alignment.read_sweep` like a method. Returns its dict(summaries,
+    regimes, claim) with strengths=. Introduced in Chapter 10."""
+    from .alignment import read_sweep
+    if not isinstance(config, SweepConfig):
+        raise checks.ArgumentTypeError(f"standard_control: config must be a synthetic.SweepConfig, got "
+                                       f"{checks.brief(config)}")
+    references = references or exact_references(manifold, config.n_eval, config.eval_seed)
+    n_strengths = n_strengths or 1 + max(len(v) for v in config.strengths.values())
+    checks.integer(n_strengths, "n_strengths", "standard_control", low=3)
+    checks.integer(first_seed, "first_seed", "standard_control", low=config.selection_seed + 1)
+    per_seed = len(config.seeds)
+    rows = []
+    for i in range(n_strengths):
+        row = []
+        for j in range(per_seed):
+            seed = first_seed + i * per_seed + j
+            model = classifier(manifold, config.recipe(SWEPT[0], 0.0, seed), n_train=config.n_train,
+                               width=config.width, show_progress=False)
+            row.append(measure_exact(model, references, manifold.sample(config.n_train, seed=seed)[0],
+                                     config.noise_norm, config.n_samples))
+        rows.append(row)
+    strengths = [float(i) for i in range(n_strengths)]
+    result = read_sweep(strengths, [r[:config.n_seeds] for r in rows], [r[config.n_seeds] for r in rows],
+                        [False] * n_strengths)
+    return dict(result, strengths=strengths)
+
+
+def claim_sentence(method: str, strengths, reading: dict, outcome: str) -> str:
+    """One method's reading on the synthetic manifold (a `read_robustness_sweep` entry) and the claim's `outcome`,
+    as one markdown sentence: the regimes, the collapsed strengths, the peak's alignment against strength 0's and the
+    strongest trained strength's (mean and the seeds' range), both margins and the detectable shift.
+    Introduced in Chapter 10."""
+    from .robust_losses import METHODS
+    checks.one_of(method, SWEPT, "method", "claim_sentence")
+    strengths = [float(s) for s in strengths]
+    summaries, labels, c = reading["summaries"], reading["regimes"], reading["claim"]
+    if len(summaries) != len(strengths) or len(labels) != len(strengths):
+        raise ValueError(f"claim_sentence: reading must hold one summary and one regime per strength "
+                         f"({len(strengths)}), got {len(summaries)} and {len(labels)}")
+    regimes_text = ", ".join(f"{s:g} {r}" for s, r in zip(strengths, labels))
+    head = f"**{METHODS[method]['label']}** ({regimes_text}): "
+    if c["holds"] is None:
+        return head + f"fewer than three strengths trained: untested, the claim **{outcome}**."
+
+    def at(s):
+        row = summaries[strengths.index(s)]["cosine"]
+        return f"{row['mean']:.3f} [{row['min']:.3f}, {row['max']:.3f}]"
+    return head + (f"the selection seed peaks at {c['peak']:g}, alignment {at(c['peak'])}, against {at(0.0)} at 0 "
+                   f"(rise margin {c['rise_margin']:+.3f}) and {at(c['strongest'])} at {c['strongest']:g}, the "
+                   f"strongest trained (fall margin {c['fall_margin']:+.3f}); a shift of {c['detectable']:.3f} is "
+                   f"detected with 80% probability: the claim **{outcome}**.")

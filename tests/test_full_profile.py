@@ -48,7 +48,8 @@ CHAPTERS = {
                                   dict(dataset="cifar10", latent_dim=64, train_eps=0.5)),
     "ch10_four_ways_three_regimes": (dict(n_train=40, epochs=1, n_seeds=1, n_test=10, pgd_steps=1,
                                           reference_n_train=40, denoiser_n_train=40, denoiser_epochs=1,
-                                          ae_n_train=40, ae_epochs=1),
+                                          ae_n_train=40, ae_epochs=1, synthetic_n_seeds=2, synthetic_n_train=60,
+                                          synthetic_epochs=1, synthetic_n_eval=20),
                                      dict(dataset="cifar10", score_sigma=0.5,
                                           eps_pgd=[0.01, 0.1, 0.5, 1.0, 5.0, 10.0])),
 }

@@ -39,6 +39,17 @@ def check(cfg) -> None:
     if cfg.selection_seed < cfg.n_seeds:
         raise ValueError(f"selection_seed must not be a voting seed (0 to n_seeds - 1 = {cfg.n_seeds - 1}), got "
                          f"{cfg.selection_seed}")
+    synthetic_config(cfg)  # its own checks, with errors naming the argument
+
+
+def synthetic_config(cfg):
+    """The synthetic manifold's sweep of this run (`synthetic.SweepConfig`), from the settings named synthetic_*."""
+    from ..synthetic import SweepConfig
+    return SweepConfig(strengths={m: list(cfg[f"synthetic_{_SWEPT[m]}"]) for m in METHODS},
+                       n_seeds=cfg.synthetic_n_seeds, selection_seed=cfg.synthetic_selection_seed,
+                       n_train=cfg.synthetic_n_train, epochs=cfg.synthetic_epochs, n_eval=cfg.synthetic_n_eval,
+                       noise_norm=cfg.synthetic_noise_norm, consistency_sigma=cfg.synthetic_consistency_sigma,
+                       pgd_steps=cfg.pgd_steps)
 
 
 def models(cfg) -> dict:
@@ -58,7 +69,14 @@ EXPERIMENT = Experiment(
                ae_n_train=QUICK.autoencoder["n_train"], ae_epochs=QUICK.autoencoder["epochs"],
                reference_sigmas=[0.5, 1.0, 1.5, 2.0, 3.0, 4.0], reference_neighbours=100, reference_n_train=12000,
                noise_norm=2.0, on_kept=0.5, accuracy_drop=0.05, synthetic_sigma=0.1,
-               alignment_sigmas=[0.5, 1.0, 2.0]),
+               alignment_sigmas=[0.5, 1.0, 2.0],
+               # the same protocol on the synthetic manifold (exact tangent spaces and Bayes gradient)
+               synthetic_n_seeds=5, synthetic_selection_seed=5, synthetic_n_train=2000, synthetic_epochs=20,
+               synthetic_n_eval=500, synthetic_noise_norm=0.5, synthetic_consistency_sigma=0.1,
+               synthetic_lam_gradient_norm=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0],
+               synthetic_lam_noise_consistency=[1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0],
+               synthetic_sigma_noise_augmentation=[0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0],
+               synthetic_eps_pgd=[0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0]),
     full=dict(dataset="cifar10", n_train=50000, epochs=30, n_seeds=3, selection_seed=3, n_test=1000,
               lam_gradient_norm=[1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0],
               lam_noise_consistency=[1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0],
@@ -67,7 +85,13 @@ EXPERIMENT = Experiment(
               denoiser_epochs=FULL.denoiser["epochs"], ae_n_train=FULL.autoencoder["n_train"],
               ae_epochs=FULL.autoencoder["epochs"], reference_sigmas=[1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0],
               reference_neighbours=100, reference_n_train=50000, noise_norm=2.0, on_kept=0.5, accuracy_drop=0.05,
-              synthetic_sigma=0.1, alignment_sigmas=[0.5, 1.2, 2.0]),
+              synthetic_sigma=0.1, alignment_sigmas=[0.5, 1.2, 2.0],
+              synthetic_n_seeds=5, synthetic_selection_seed=5, synthetic_n_train=8000, synthetic_epochs=40,
+              synthetic_n_eval=500, synthetic_noise_norm=0.5, synthetic_consistency_sigma=0.1,
+              synthetic_lam_gradient_norm=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0],
+              synthetic_lam_noise_consistency=[1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0],
+              synthetic_sigma_noise_augmentation=[0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0],
+              synthetic_eps_pgd=[0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0]),
     choices=dict(dataset=("mnist", "fashion_mnist", "cifar10")),
     models=models,
     check=check,
@@ -78,5 +102,14 @@ EXPERIMENT = Experiment(
                   rule="the peak (the interior strength the selection seed aligns best) above strength 0 and above "
                        "the strongest trained strength, every voting seed above every seed of each; failed "
                        "trainings (training loss >= 0.9 ln C) left out; untested with fewer than three left")
-            for method in METHODS],
+            for method in METHODS]
+    + [Claim(unit="cosine", key=f"synthetic_{method}",
+             statement=f"{robust_losses.METHODS[method]['label']}, on the synthetic manifold (exact tangent spaces "
+                       "and Bayes gradient): alignment rises with robustness, then falls when it becomes excessive",
+             evidence="Srinivas et al. (2023), Fig. 3 and Sec. 6: alignment peaks at an intermediate strength",
+             rule="cos(∇ log p(y|x), exact Bayes-optimal ∇ log p(y|x)) at the peak (the interior strength the "
+                  "selection seed aligns best) above strength 0 and above the strongest trained strength, every "
+                  "voting seed above every seed of each; a strength with a collapsed training (diverged, or "
+                  "training accuracy within 0.1 of chance) left out; untested with fewer than three left")
+       for method in METHODS],
 )
