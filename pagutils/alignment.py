@@ -120,8 +120,15 @@ def regimes(strengths, rows, on_kept=0.5, accuracy_drop=0.05):
     - excessive when its on-manifold change has fallen below `on_kept` times the standard model's, or its
       accuracy more than `accuracy_drop` (absolute) below the standard model's: the model has stopped following
       the data along the manifold, or stopped classifying;
-    - else weak when its off-manifold change is at least its on-manifold change (off >= on);
-    - else Bayes-aligned: off < on, with on-manifold change and accuracy still near the standard model's.
+    - else weak when its off/on ratio (off-manifold change over on-manifold change) is at least the standard
+      model's: it has gained no robustness off the manifold relative to along it (the standard model itself is
+      weak by definition);
+    - else Bayes-aligned: a smaller off/on ratio than the standard model's, with on-manifold change and accuracy
+      still near the standard model's.
+
+    The paper describes weak robustness as off >= on; read absolutely, that regime cannot occur where the standard
+    model is already more robust off the manifold than on it (MNIST, the synthetic manifold), so the ratio is read
+    relative to strength 0's.
 
     Returns the list of regimes (`REGIMES` names), one per strength. Introduced in Chapter 10."""
     strengths = [float(s) for s in strengths]
@@ -139,13 +146,13 @@ def regimes(strengths, rows, on_kept=0.5, accuracy_drop=0.05):
             raise ValueError(f"rows[{i}] must not hold NaN, got {row}")
     if not 0 <= on_kept <= 1 or not 0 <= accuracy_drop <= 1:
         raise ValueError(f"on_kept and accuracy_drop must lie in [0, 1], got {on_kept} and {accuracy_drop}")
-    on0, accuracy0 = float(rows[0]["on"]), float(rows[0]["accuracy"])
+    on0, off0, accuracy0 = float(rows[0]["on"]), float(rows[0]["off"]), float(rows[0]["accuracy"])
     labels = []
     for row in rows:
         on, off, accuracy = float(row["on"]), float(row["off"]), float(row["accuracy"])
         if on < on_kept * on0 or accuracy < accuracy0 - accuracy_drop:
             labels.append(REGIMES[2])
-        elif off >= on:
+        elif off * on0 >= off0 * on:  # off / on >= off0 / on0, without dividing by a zero change
             labels.append(REGIMES[0])
         else:
             labels.append(REGIMES[1])

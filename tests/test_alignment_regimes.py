@@ -7,12 +7,12 @@ import torch
 
 from pagutils import alignment, claims
 
-# A synthetic sweep with a known crossover: off-manifold change above on-manifold change at strengths 0 and 0.1
-# (weak), below it from 1 on; at 10 on-manifold change and accuracy still near the standard model's
+# A synthetic sweep with a known crossover: an off/on ratio at least the standard model's (1.6) at strengths 0
+# and 0.1 (weak), below it from 1 on; at 10 on-manifold change and accuracy still near the standard model's
 # (Bayes-aligned); at 100 both collapse (excessive).
 STRENGTHS = [0.0, 0.1, 1.0, 10.0, 100.0]
 ROWS = [dict(on=0.50, off=0.80, accuracy=0.95),
-        dict(on=0.48, off=0.60, accuracy=0.95),
+        dict(on=0.48, off=0.78, accuracy=0.95),
         dict(on=0.45, off=0.20, accuracy=0.94),
         dict(on=0.30, off=0.05, accuracy=0.92),
         dict(on=0.05, off=0.01, accuracy=0.40)]
@@ -32,9 +32,14 @@ def test_the_tolerances_are_the_arguments():
     assert alignment.regimes([0, 1], flat) == ["weak", "excessive"]
 
 
-def test_the_crossover_is_at_equality():
+def test_the_crossover_is_at_the_standard_models_ratio():
     rows = [dict(on=0.5, off=0.5, accuracy=0.9), dict(on=0.5, off=0.4999, accuracy=0.9)]
     assert alignment.regimes([0, 1], rows) == ["weak", "bayes-aligned"]
+    # relative, not absolute: a standard model already more robust off the manifold (off/on 0.3) leaves room
+    # for weak strengths below off = on, and for Bayes-aligned ones below its own ratio
+    rows = [dict(on=0.5, off=0.15, accuracy=0.9), dict(on=0.5, off=0.16, accuracy=0.9),
+            dict(on=0.5, off=0.10, accuracy=0.9)]
+    assert alignment.regimes([0, 1, 2], rows) == ["weak", "weak", "bayes-aligned"]
 
 
 def test_the_claim_needs_the_rise_and_the_fall_beyond_the_seed_spread():
