@@ -59,24 +59,26 @@ def models(cfg) -> dict:
     return {p + (seed,): configuration(cfg, *p, seed) for p in points for seed in seeds(cfg)}
 
 
+# the same protocol on the synthetic manifold (exact tangent spaces and Bayes gradient), the same in both profiles
+# but for its training size
+_SYNTHETIC = dict(synthetic_n_seeds=5, synthetic_selection_seed=5, synthetic_n_eval=500, synthetic_noise_norm=0.5,
+                  synthetic_consistency_sigma=0.1, synthetic_lam_gradient_norm=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0],
+                  synthetic_lam_noise_consistency=[1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0],
+                  synthetic_sigma_noise_augmentation=[0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0],
+                  synthetic_eps_pgd=[0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0])
+
 EXPERIMENT = Experiment(
     chapter="ch10_four_ways_three_regimes",
     title="Four ways to robustness, three regimes",
-    quick=dict(dataset="mnist", n_train=2000, epochs=2, n_seeds=3, selection_seed=3, n_test=150, lam_gradient_norm=[0.3, 3.0, 30.0],
-               lam_noise_consistency=[0.03, 0.3, 3.0], sigma_noise_augmentation=[0.5, 1.0, 2.0],
+    quick=dict(dataset="mnist", n_train=2000, epochs=2, n_seeds=3, selection_seed=3, n_test=150,
+               lam_gradient_norm=[0.3, 3.0, 30.0], lam_noise_consistency=[0.03, 0.3, 3.0], sigma_noise_augmentation=[0.5, 1.0, 2.0],
                eps_pgd=[1.5, 3.0, 6.0], consistency_sigma=0.3, pgd_steps=3, score_sigma=0.5,
                denoiser_n_train=QUICK.denoiser["n_train"], denoiser_epochs=QUICK.denoiser["epochs"],
                ae_n_train=QUICK.autoencoder["n_train"], ae_epochs=QUICK.autoencoder["epochs"],
                reference_sigmas=[0.5, 1.0, 1.5, 2.0, 3.0, 4.0], reference_neighbours=100, reference_n_train=12000,
                noise_norm=2.0, on_kept=0.5, accuracy_drop=0.05, synthetic_sigma=0.1,
                alignment_sigmas=[0.5, 1.0, 2.0],
-               # the same protocol on the synthetic manifold (exact tangent spaces and Bayes gradient)
-               synthetic_n_seeds=5, synthetic_selection_seed=5, synthetic_n_train=2000, synthetic_epochs=20,
-               synthetic_n_eval=500, synthetic_noise_norm=0.5, synthetic_consistency_sigma=0.1,
-               synthetic_lam_gradient_norm=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0],
-               synthetic_lam_noise_consistency=[1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0],
-               synthetic_sigma_noise_augmentation=[0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0],
-               synthetic_eps_pgd=[0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0]),
+               **_SYNTHETIC, synthetic_n_train=2000, synthetic_epochs=20),
     full=dict(dataset="cifar10", n_train=50000, epochs=30, n_seeds=3, selection_seed=3, n_test=1000,
               lam_gradient_norm=[1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0],
               lam_noise_consistency=[1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0],
@@ -86,12 +88,7 @@ EXPERIMENT = Experiment(
               ae_epochs=FULL.autoencoder["epochs"], reference_sigmas=[1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0],
               reference_neighbours=100, reference_n_train=50000, noise_norm=2.0, on_kept=0.5, accuracy_drop=0.05,
               synthetic_sigma=0.1, alignment_sigmas=[0.5, 1.2, 2.0],
-              synthetic_n_seeds=5, synthetic_selection_seed=5, synthetic_n_train=8000, synthetic_epochs=40,
-              synthetic_n_eval=500, synthetic_noise_norm=0.5, synthetic_consistency_sigma=0.1,
-              synthetic_lam_gradient_norm=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0],
-              synthetic_lam_noise_consistency=[1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0],
-              synthetic_sigma_noise_augmentation=[0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0],
-              synthetic_eps_pgd=[0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0]),
+              **_SYNTHETIC, synthetic_n_train=8000, synthetic_epochs=40),
     choices=dict(dataset=("mnist", "fashion_mnist", "cifar10")),
     models=models,
     check=check,
