@@ -3,7 +3,9 @@
 Every model is a `Classifier`: `forward(x)` gives logits, `representation(x)` the penultimate layer.
 `make_classifier(arch, dataset)` makes one by name:
 
-- 'mlp', 'small_cnn', 'wide_cnn', 'small_resnet', 'small_vgg' for 28x28 or 32x32 inputs (the quick profile),
+- 'mlp', 'small_cnn', 'wide_cnn', 'small_resnet', 'small_vgg' for 28x28 or 32x32 inputs (the quick profile), and
+  Chapter 5's width and depth variants of them ('linear', 'narrow_mlp', 'deep_mlp', 'narrow_cnn', 'deep_cnn',
+  'narrow_vgg' and 'vgg_bn' (with batch norm), 'narrow_resnet'; `SMALL_ARCHITECTURES` lists all thirteen),
 - 'resnet18' (torchvision's, with a 3x3 stem and no max-pool for 32x32), 'vgg11', 'vgg16', 'densenet121',
   'resnet50', 'googlenet' (torchvision's, adapted the same way) for CIFAR-10 (the full profile).
 
@@ -132,15 +134,21 @@ def densenet121(in_shape):
     return nn.Sequential(net.features, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()), dim
 
 
-def small_vgg(in_shape, width=16, hidden=128):
+def small_vgg(in_shape, width=16, hidden=128, batch_norm=False):
     """VGG's pattern in small: two stages of two 3x3 convolutions (width, 2*width channels), each stage
-    max-pooled, and a hidden layer; no batch norm. The quick profile's fifth architecture in Chapter 5.
-    Introduced in Chapter 5."""
+    max-pooled, and a hidden layer; no batch norm unless `batch_norm` (then one after every convolution, as in
+    VGG-BN: without it, this network often does not start learning within a few epochs of the quick profile).
+    The quick profile's fifth architecture in Chapter 5. Introduced in Chapter 5."""
     c, h, w = in_shape
+
+    def conv(cin, cout):
+        layer = nn.Conv2d(cin, cout, 3, padding=1)
+        return [layer, nn.BatchNorm2d(cout)] if batch_norm else [layer]
+
     features = nn.Sequential(
-        nn.Conv2d(c, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1), nn.MaxPool2d(2),
-        nn.ReLU(), nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
+        *conv(c, width), nn.ReLU(), *conv(width, width), nn.MaxPool2d(2),
+        nn.ReLU(), *conv(width, 2 * width), nn.ReLU(),
+        *conv(2 * width, 2 * width), nn.MaxPool2d(2), nn.ReLU(),
         nn.Flatten(), nn.Linear(2 * width * (h // 4) * (w // 4), hidden), nn.ReLU(),
     )
     return features, hidden
@@ -171,11 +179,50 @@ def googlenet(in_shape):
     return net, dim
 
 
+def linear(in_shape):
+    """No hidden layer: the representation is the normalised image itself and the head a linear map of it
+    (softmax regression). The simplest of Chapter 5's architectures. Introduced in Chapter 5."""
+    c, h, w = in_shape
+    return nn.Flatten(), c * h * w
+
+
+def deep_mlp(in_shape, width=256, depth=4):
+    """An MLP with `depth` hidden ReLU layers of `width` units (`mlp` has two). Introduced in Chapter 5."""
+    c, h, w = in_shape
+    layers, dim = [nn.Flatten()], c * h * w
+    for _ in range(depth):
+        layers += [nn.Linear(dim, width), nn.ReLU()]
+        dim = width
+    return nn.Sequential(*layers), width
+
+
+def deep_cnn(in_shape, width=16, hidden=128):
+    """`small_cnn` with a third conv block (width, 2*width, 4*width channels, each block max-pooled): a depth
+    variant. Introduced in Chapter 5."""
+    c, h, w = in_shape
+    features = nn.Sequential(
+        nn.Conv2d(c, width, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(width, 2 * width, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(4 * width * (h // 8) * (w // 8), hidden), nn.ReLU(),
+    )
+    return features, hidden
+
+
 ARCHITECTURES = {
     "mlp": mlp, "small_cnn": small_cnn, "wide_cnn": lambda s: small_cnn(s, width=64, hidden=256),
     "small_resnet": small_resnet, "resnet18": resnet18, "resnet50": resnet50, "vgg11": vgg11, "densenet121": densenet121,
     "small_vgg": small_vgg, "vgg16": vgg16, "googlenet": googlenet,
+    # Chapter 5's width and depth variants of the quick profile's small architectures (new names: the five above
+    # keep their weights, and every cached model of them stays valid)
+    "linear": linear, "narrow_mlp": lambda s: mlp(s, width=64), "deep_mlp": deep_mlp,
+    "narrow_cnn": lambda s: small_cnn(s, width=8, hidden=64), "deep_cnn": deep_cnn,
+    "narrow_vgg": lambda s: small_vgg(s, width=8, hidden=64, batch_norm=True),
+    "vgg_bn": lambda s: small_vgg(s, batch_norm=True), "narrow_resnet": lambda s: small_resnet(s, width=8),
 }
+# the small architectures, for 28x28 and 32x32 inputs (the quick profile's)
+SMALL_ARCHITECTURES = ("mlp", "small_cnn", "wide_cnn", "small_resnet", "small_vgg", "linear", "narrow_mlp",
+                       "deep_mlp", "narrow_cnn", "deep_cnn", "narrow_vgg", "vgg_bn", "narrow_resnet")
 
 
 def make_classifier(arch: str, dataset: str = "mnist", num_classes: int = None, seed: int = 0) -> Classifier:
@@ -209,8 +256,9 @@ class FakeReLU(torch.autograd.Function):
         return grad
 
 
-# architectures whose representation ends in an nn.ReLU module (GoogLeNet's ends in a functional ReLU)
-FAKE_RELU_ARCHITECTURES = tuple(a for a in ARCHITECTURES if a != "googlenet")
+# architectures whose representation ends in an nn.ReLU module (GoogLeNet's ends in a functional ReLU, linear's
+# in none)
+FAKE_RELU_ARCHITECTURES = tuple(a for a in ARCHITECTURES if a not in ("googlenet", "linear"))
 
 
 @contextlib.contextmanager

@@ -1,4 +1,5 @@
-"""Chapter 5's pieces: targets that are never the source, Pearson's r with a bootstrap interval, its architectures."""
+"""Chapter 5's pieces: targets that are never the source, Pearson's r with a bootstrap interval and a permutation test
+(kept beside the chapter's rank test, tests/test_ch05_rank_test.py), its architectures."""
 import math
 import numpy as np
 import pytest
