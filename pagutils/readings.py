@@ -7,8 +7,11 @@ scale, what it cannot tell and what would tell. `matrix` is the Reproduction pag
 paper's effect beside this run's. Both write MyST Markdown with links to the chapters, stacked (no wide table), so
 that they read on a phone.
 """
+import json
+from pathlib import Path
+
 from .claims import CANNOT_TELL, HOLDS, NOT_A_TEST, READINGS, REFUTED, effect_text, verdict
-from .report import claims as recorded_claims
+from .report import Table, claims as recorded_claims
 
 PARTS = {
     "I": ("ch02_robust_features", "ch03_robustified_datasets", "ch04_non_robust_features",
@@ -121,3 +124,23 @@ def matrix(tables, chapters) -> str:
         lines += [_item(table, c, link=False) for c in read] or ["- No claim."]
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def recorded_run(folder, part: str) -> str:
+    """The claims of Part `part` as a run recorded with the book reads them (e.g. the quick profile on
+    Fashion-MNIST, whose chapters this build does not execute): a line naming the run from its `record.json`
+    (`syllabus.record`: profile, dataset, commit, machine, date), then `matrix` of the Part's chapters from its
+    results tables (`chNN_*.json`). A folder without tables gives one line saying so. Introduced in the Part
+    summaries."""
+    if part not in PARTS:
+        raise ValueError(f"recorded_run: part must be one of {sorted(PARTS)}, got {part!r}")
+    folder = Path(folder)
+    tables = [Table(json.loads(p.read_text())) for p in sorted(folder.glob("ch[0-9][0-9]_*.json"))]
+    if not tables:
+        return f"No run is recorded in `{folder.name}`."
+    record = json.loads((folder / "record.json").read_text()) if (folder / "record.json").exists() else {}
+    datasets = ", ".join(sorted({t.get("dataset") or "–" for t in tables}))
+    head = (f"A run recorded on {record.get('recorded', 'an unknown date')} at commit "
+            f"`{record.get('commit', 'unknown')}` ({record.get('machine', 'machine not stated')}): the "
+            f"{tables[0]['profile']} profile on {datasets}. Its numbers are that run's, not this build's.")
+    return head + "\n\n" + matrix(tables, [c for c in PARTS[part] if any(t["chapter"] == c for t in tables)])

@@ -56,3 +56,19 @@ def test_what_would_tell_follows_from_what_the_test_could_see():
         Claim(key="r", statement="s", evidence="e", rule="r", unit="correlation").read(False, detectable=0.9))
     assert "can be tested (not converged)" in readings.what_would_tell(DR.read(None, note="not converged"))
     assert set(readings.SLUGS) == set(claims.READINGS) == set(readings.HEADINGS)
+
+
+def test_a_recorded_run_is_named_by_its_record_and_lists_its_part_only(tmp_path):
+    import json
+    assert readings.recorded_run(tmp_path, "I") == f"No run is recorded in `{tmp_path.name}`."
+    for table in TABLES + [_table("ch08_distractor", [DET.read(True)], dataset="fashion_mnist")]:
+        (tmp_path / f"{table['chapter']}.json").write_text(json.dumps(dict(table, dataset="fashion_mnist")))
+    (tmp_path / "record.json").write_text(json.dumps(dict(recorded="2026-12-06", commit="abc1234", machine="2 CPU cores",
+                                                          profile="quick")))
+    text = readings.recorded_run(tmp_path, "I")
+    assert text.startswith("A run recorded on 2026-12-06 at commit `abc1234` (2 CPU cores): the quick profile on "
+                           "fashion_mnist.")
+    assert "Robustified datasets" in text and "D_rand and D_det" in text and "ch08" not in text
+    assert "and saw none" in text  # the reasons are computed from the recorded claims (D_R: refuted)
+    with pytest.raises(ValueError, match="part must be one of"):
+        readings.recorded_run(tmp_path, "III")

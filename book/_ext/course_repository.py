@@ -26,7 +26,10 @@ BUTTONS = ("use_repository_button", "use_issues_button", "use_edit_page_button")
 
 def _repository():
     """pagutils/repository.py, loaded by its path: the build imports neither pagutils nor torch."""
-    spec = importlib.util.spec_from_file_location("pagutils_repository", ROOT / "pagutils" / "repository.py")
+    path = ROOT / "pagutils" / "repository.py"
+    if not path.exists():  # a book built outside the checkout (the tests' small books): the installed pagutils's
+        path = Path(importlib.util.find_spec("pagutils").origin).parent / "repository.py"
+    spec = importlib.util.spec_from_file_location("pagutils_repository", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
