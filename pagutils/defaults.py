@@ -151,7 +151,8 @@ PAPER_SETTINGS_SOURCES = {
                train_eps=0.5),
     ],
     "ch06_perceptually_aligned_gradients": [
-        _entry(f"{IL}, App. C (the robust ResNet-50 of Chapter 1)", n_train=50000, epochs=150, train_eps=0.5),
+        _entry(f"{IL}, App. C (the robust ResNet-50 of Chapter 1, here trained on 40,000 images, not the paper's "
+               f"50,000: 10,000 are the independent judges' own)", n_train=40000, epochs=150, train_eps=0.5),
         _entry(f"{FULL_SIZED} (image-space tasks follow Santurkar et al. 2019 qualitatively)", n_eval=200),
     ],
     "ch07_off_manifold_theory": [_entry(f"{SR}, Sec. 3 (synthetic; the full values)", n_train=20000)],

@@ -281,3 +281,103 @@ def plot_sensitivity(curves, sigmas, axes=None):
     axes[-1].set_xlabel("noise standard deviation σ")
     axes[1].legend()
     return axes
+
+
+def most_robust_within(accuracy, candidates, reference, tolerance=0.05) -> str:
+    """The last (strongest) name of `candidates` whose accuracy (`accuracy[name]`, on a validation split) is at
+    least `accuracy[reference]` - `tolerance`; the first candidate when none is. A model that lost its accuracy
+    reacts to nothing, which says nothing about the manifold. Introduced in Chapter 8."""
+    where = "most_robust_within"
+    checks.mapping(accuracy, "accuracy", where, required=(reference,))
+    if isinstance(candidates, str) or not candidates:
+        raise checks.ArgumentTypeError(f"{where}: candidates must be a non-empty list of model names, got "
+                                       f"{checks.brief(candidates)}")
+    missing = [name for name in candidates if name not in accuracy]
+    if missing:
+        raise ValueError(f"{where}: candidates must be names of accuracy, got {missing} that it does not hold")
+    checks.number(tolerance, "tolerance", where, low=0, high=1)
+    near = [name for name in candidates if accuracy[name] >= accuracy[reference] - tolerance]
+    return (near or list(candidates)[:1])[-1]
+
+
+def _seed_values(runs, name, where):
+    """`runs` (a list of per-seed values) as a float64 tensor, at least one value, all finite."""
+    if not isinstance(runs, (list, tuple)) or not runs:
+        raise checks.ArgumentTypeError(f"{where}: {name} must be a non-empty list of per-seed values, got "
+                                       f"{checks.brief(runs)}")
+    values = torch.tensor([float(v) for v in runs], dtype=torch.float64)
+    if not torch.isfinite(values).all():
+        raise ValueError(f"{where}: {name} must be finite numbers, got {list(runs)}")
+    return values
+
+
+def about_one_rule(runs, sigmas, low=0.5, high=2.0, power=0.8) -> dict:
+    """Chapter 8's rule for "a standard model's relative noise robustness is about 1": every seed's ratio
+    (`runs`: one ratio curve per seed over `sigmas`, as `relative_noise_robustness(...)["ratio"]`) between `low`
+    and `high` at every positive noise level.
+
+    With n seeds it says "holds" falsely, when the true ratio sits on a bound at some level (the nearest a model
+    that is not "about 1" comes), with probability 0.5 ** n: its `false_positive_rate`. `detectable` is the
+    distance from the nearer bound at which it holds with probability `power` at the seeds' pooled spread over the
+    levels (`claims.threshold_power`; None with one seed), `observed` the smallest distance of a level's mean from
+    the nearer bound (negative: outside). Introduced in Chapter 8."""
+    from .claims import pooled_sd, threshold_power
+    where = "about_one_rule"
+    checks.number(low, "low", where, low=0)
+    checks.number(high, "high", where, low=low, strict=True)
+    levels = _finite_levels(runs, sigmas, where)
+    n = len(runs)
+    inside = all(low <= r <= high for j in levels for r in (run[j] for run in runs))
+    means = [sum(run[j] for run in runs) / n for j in levels]
+    observed = min(min(m - low, high - m) for m in means)
+    sd = pooled_sd([[run[j] for run in runs] for j in levels]) if n > 1 else None
+    rule = threshold_power(sd, n, -high, -high, power) if sd is not None else dict(false_positive_rate=0.5 ** n)
+    return dict(holds=inside, false_positive_rate=0.5 ** n, detectable=rule.get("detectable"), observed=observed,
+                sd=sd, n=n, low=min(min(run[j] for run in runs) for j in levels),
+                high=max(max(run[j] for run in runs) for j in levels))
+
+
+def _finite_levels(runs, sigmas, where):
+    """The indices of the positive levels of `sigmas` where every curve of `runs` has a finite ratio."""
+    if not isinstance(runs, (list, tuple)) or not runs:
+        raise ValueError(f"{where}: runs must be a non-empty list of ratio curves, got {runs!r}")
+    if not isinstance(sigmas, (list, tuple)) or any(len(run) != len(sigmas) for run in runs):
+        raise ValueError(f"{where}: every curve of runs must have one ratio per sigma ({len(sigmas)} sigmas)")
+    levels = [j for j, s in enumerate(sigmas) if s > 0 and all(math.isfinite(run[j]) for run in runs)]
+    if not levels:
+        raise ValueError(f"{where}: no noise level above 0 has a finite ratio for every seed")
+    return levels
+
+
+def above_rule(robust, standard, floor=2.0, power=0.8, trials=20000) -> dict:
+    """Chapter 8's rule for "a robust model's relative noise robustness is well above 1", at one noise level
+    chosen beforehand: every seed of the robust model (`robust`, its ratios there, one per seed) above every seed
+    of the standard model (`standard`), and the robust model's mean at least `floor`.
+
+    With no effect (both sets of seeds from one distribution) the first part alone holds with probability
+    1 / C(n + m, n) (`claims.chance_separated`), so the rule's `false_positive_rate` is at most that. `detectable`
+    is the smallest shift of the robust model's mean above the standard model's at which the rule holds with
+    probability `power`, with every seed normal around its mean at the pooled spread of both (`claims.pooled_sd`)
+    and the standard model's mean where it was measured (seeded simulation; None with fewer than 2 seeds each);
+    `observed` the measured shift of the means. Introduced in Chapter 8."""
+    from .claims import chance_separated, pooled_sd
+    where = "above_rule"
+    robust, standard = _seed_values(robust, "robust", where), _seed_values(standard, "standard", where)
+    checks.number(floor, "floor", where)
+    checks.number(power, "power", where, low=0, high=1)
+    checks.integer(trials, "trials", where)
+    n, m = len(robust), len(standard)
+    holds = bool(robust.min() > standard.max() and robust.mean() >= floor)
+    detectable = sd = None
+    if n > 1 and m > 1:
+        sd = pooled_sd([robust.tolist(), standard.tolist()])
+        generator = torch.Generator().manual_seed(0)
+        a = torch.randn(trials, n, generator=generator, dtype=torch.float64) * sd
+        b = torch.randn(trials, m, generator=generator, dtype=torch.float64) * sd
+        # the shift each simulated run needs: above every standard seed, and its mean at the floor
+        need = torch.maximum(b.max(1).values - a.min(1).values,
+                             floor - standard.mean() - a.mean(1)).sort().values
+        detectable = max(0.0, float(need[min(trials - 1, math.ceil(power * trials) - 1)]))
+    return dict(holds=holds, false_positive_rate=chance_separated(n, m), detectable=detectable,
+                observed=float(robust.mean() - standard.mean()), sd=sd, n=n, m=m, floor=floor,
+                robust_mean=float(robust.mean()), standard_mean=float(standard.mean()))

@@ -191,3 +191,72 @@ def success_rate(model, x, target) -> float:
     from .attacks import predict
     checks.images(x, "x", "success_rate")
     return (predict(model, x) == _targets(target, len(x), x.device, where="success_rate")).float().mean().item()
+
+
+def per_image_success(model, x, target) -> torch.Tensor:
+    """1.0 where `model` classifies the image of `x` as its `target`, else 0.0: a (N,) tensor, the per-image
+    outcome `success_rate` averages (what `paired_rule` compares, image by image). Introduced in Chapter 6."""
+    from .attacks import predict
+    checks.images(x, "x", "per_image_success")
+    return (predict(model, x) == _targets(target, len(x), x.device, where="per_image_success")).float()
+
+
+def paired_test(differences, alpha=0.05, flips=20000, seed=0) -> dict:
+    """The one-sided exact sign-flip test that per-image `differences` (better minus worse, one per image) have a
+    mean above 0.
+
+    With no effect, the two results of an image are exchangeable, so each difference is as likely to have its
+    sign as the other: the p-value is the share of `flips` random sign patterns (seeded, with the observed one
+    counted in) whose mean is at least the observed mean. It is a valid p-value, so the test says "holds" (p at
+    most `alpha`) with probability at most `alpha` when there is no effect, for 0/1 outcomes (McNemar's test)
+    and continuous errors alike. Returns dict(holds, p, mean, sd, n). Introduced in Chapter 6."""
+    where = "paired_test"
+    d = checks.tensor(differences, "differences", where, dims=1, floating=True).detach().double().cpu()
+    checks.finite(d, "differences", where)
+    if len(d) < 2:
+        raise ValueError(f"{where}: differences must hold at least 2 images, got {len(d)}")
+    checks.number(alpha, "alpha", where, low=0, high=1)
+    checks.integer(flips, "flips", where)
+    signs = torch.randint(0, 2, (flips, len(d)), generator=torch.Generator().manual_seed(seed)).double() * 2 - 1
+    observed = d.mean().item()
+    null = (signs * d).mean(1)
+    p = (1 + (null >= observed - 1e-12 * max(1.0, abs(observed))).sum().item()) / (flips + 1)
+    return dict(holds=bool(p <= alpha), p=p, mean=observed, sd=d.std().item(), n=len(d))
+
+
+def paired_rule(differences, alpha=0.05, power=0.8, scale=None) -> dict:
+    """Several `paired_test`s that must all hold: `differences` maps a name (a judge, a task) to its per-image
+    differences, better minus worse. What the claim box states about the rule:
+
+    - `holds`: every test's p-value at most `alpha`;
+    - `false_positive_rate`: `alpha`, a bound: with no effect every test holds with probability at most `alpha`,
+      so all of them do too, whatever their dependence;
+    - `detectable`: the smallest mean difference that every test detects together with probability `power`, at
+      each test's measured spread (normal approximation: (z(1 - alpha) + z(power ** (1/k))) * sd / sqrt(n) for
+      k tests, the largest over the tests; exact for independent tests and conservative for positively
+      dependent ones), divided by `scale[name]` where given (the worse result's mean error: a relative change);
+    - `observed`: the smallest mean difference (divided by its scale), and per test its p, mean and sd.
+
+    Introduced in Chapter 6."""
+    from statistics import NormalDist
+    where = "paired_rule"
+    checks.mapping(differences, "differences", where)
+    if not differences:
+        raise ValueError(f"{where}: differences must name at least one test, got none")
+    checks.number(power, "power", where, low=0, high=1)
+    scale = dict(scale or {})
+    unknown = sorted(set(scale) - set(differences))
+    if unknown:
+        raise ValueError(f"{where}: scale names tests that differences does not hold: {unknown}")
+    unit = NormalDist()
+    z = unit.inv_cdf(1 - alpha) + unit.inv_cdf(power ** (1 / len(differences)))
+    tests, detectable, observed = {}, 0.0, None
+    for name, d in differences.items():
+        test = paired_test(d, alpha)
+        s = checks.positive(scale.get(name, 1.0), f"scale[{name!r}]", where)
+        tests[name] = test
+        detectable = max(detectable, z * test["sd"] / test["n"] ** 0.5 / s)
+        effect = test["mean"] / s
+        observed = effect if observed is None else min(observed, effect)
+    return dict(holds=all(t["holds"] for t in tests.values()), false_positive_rate=float(alpha),
+                detectable=detectable, observed=observed, tests=tests, alpha=alpha, power=power)

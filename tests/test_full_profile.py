@@ -42,7 +42,7 @@ CHAPTERS = {
              inpaint_steps=2), dict(dataset="cifar10", train_eps=0.5, judge_arch="vgg11")),
     "ch07_off_manifold_theory": (dict(n_train=200, n_eval=50, n_robust=20, epochs=1),
                                  dict(dataset="synthetic", dim=40, robust_eps=[0.15, 0.3, 0.6, 1.0])),
-    "ch08_distractor": (dict(n_train=100, n_test=10, epochs=1, n_draws=1, n_seeds=1, pgd_steps=1),
+    "ch08_distractor": (dict(n_train=100, n_test=10, epochs=1, n_draws=1, n_seeds=1, pgd_steps=1, n_val=10),
                         dict(dataset="mnist", arch="resnet18", pgd_eps=[0.5, 1.0, 2.0, 3.0])),
     "ch09_manifold_real_images": (dict(n_train=40, epochs=1, ae_n_train=40, ae_epochs=1, n_eval=6, n_noise=2),
                                   dict(dataset="cifar10", latent_dim=64, train_eps=0.5)),
