@@ -99,7 +99,8 @@ def test_the_install_cell_installs_from_the_setting_only(url):
     assert "%pip" not in unset and "git+" not in unset and "import pagutils" in unset
     assert max(len(line) for line in (unset + "\n" + set_).split("\n")) <= 79  # tests/test_notebooks.py
     assert _run_cell(set_, missing=False) == [] and _run_cell(unset, missing=False) == []
-    assert _run_cell(set_, missing=True) == [f'install -q "pagutils @ git+{url}@course"']
+    assert _run_cell(set_, missing=True) == [f'install -q "pagutils @ git+{url}@course"',
+                                             f"install -q --no-deps {repository.attacks_pin()}"]
     with pytest.raises(ImportError, match="make dist"):
         _run_cell(unset, missing=True)
 

@@ -49,9 +49,12 @@ def test_chapter_reads_on_the_page(path):
                 f"{path.name}: figure {mystnb['figure'].get('name')} has no alt text (mystnb.image.alt)"
         if "parameters" in cell.metadata.get("tags", []) or "spec.settings(" in cell.source:
             assert "hide-cell" in cell.metadata.get("tags", []), f"{path.name}: the settings are not folded away"
-            assert mystnb.get("code_prompt_show") == "Settings of this run"
+            assert mystnb.get("code_prompt_show", "").startswith("Settings of this run")
             if "spec.settings(" in cell.source:
                 assert "use_course_style()" in cell.source, f"{path.name}: the import cell sets no figure style"
+    prompts = [c.metadata.get("mystnb", {}).get("code_prompt_show") for c in nb.cells
+               if c.metadata.get("mystnb", {}).get("code_prompt_show")]
+    assert len(prompts) == len(set(prompts)), f"{path.name}: two dropdowns with one title: {prompts}"
     title = nb.cells[1].source.splitlines()[0]
     assert title.startswith("# ") and "$" not in title and "\\" not in title, f"{path.name}: title {title!r}"
     assert "In this chapter" in nb.cells[1].source, f"{path.name}: no learning objectives at the top"
