@@ -128,4 +128,5 @@ def _check_glued_text(executed, results):
     assert set(results.get("glued", {})) == set(shown), "glued values missing from the results JSON"
     for key, value in results["glued"].items():
         text = shown[key]
-        assert (text == value) if isinstance(value, str) else float(text) == pytest.approx(value), key
+        # NaN stands for a value the tiny run cannot measure (one seed has no spread): glued and recorded alike
+        assert (text == value) if isinstance(value, str) else float(text) == pytest.approx(value, nan_ok=True), key
