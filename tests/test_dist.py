@@ -252,7 +252,10 @@ def test_an_autograder_zip_installs_pagutils_offline_from_its_own_contents(wheel
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-index",
                     "--no-deps", "--find-links", str(local.parent), f"pagutils @ {local.as_uri()}"],
                    check=True, cwd=source)
-    shown = subprocess.run([str(python), "-c", "import pagutils, pagutils.repository; print(pagutils.__file__)"],
+    # the installed wheel imports and resolves one chapter's quick settings (its settings cell)
+    script = ("import pagutils, pagutils.repository; from pagutils import experiments; "
+              "experiments.get('ch01_adversarial_examples').settings(profile='quick'); print(pagutils.__file__)")
+    shown = subprocess.run([str(python), "-c", script],
                            check=True, capture_output=True, text=True, cwd=tmp_path,
                            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"OMP_NUM_THREADS": "1"})
     assert Path(shown.stdout.strip()).is_relative_to(tmp_path / "venv"), shown.stdout
