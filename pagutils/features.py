@@ -8,7 +8,6 @@
   features agree with the new label: D_rand (t at random) and D_det (t = y + 1 mod C).
 - `judged_leakage`, `drop_read_as_target`: how much of a relabelled set's new label an independent robust judge
   reads (attacked minus unattacked), and the set without the images it reads.
-- `transfer_success`: how often adversarial examples made on one model fool another.
 
 Both constructions are `attacks.ascend`, the attack loop: representation matching descends
 ||g(z) - g(x)|| with an unconstrained normalised step, relabelling is targeted PGD. A public constructor
@@ -586,18 +585,3 @@ def train_on(constructed, info, config, eval_data=None, device=None, show_progre
     checks.mapping(info, "info", "train_on", required=("config",))
     full = {**config, "n_train": len(constructed), "train_data": info["config"]}
     return zoo.get(full, data=constructed, device=device, eval_data=eval_data, show_progress=show_progress)
-
-
-def transfer_success(model, x_adv, y, batch_size=1000) -> float:
-    """The fraction of adversarial inputs `x_adv` (made on another model) that `model` misclassifies.
-
-    Introduced in Chapter 5."""
-    where = "transfer_success"
-    checks.images(x_adv, "x_adv", where, dims=None)
-    checks.labels(y, "y", where)
-    if len(x_adv) != len(y) or len(y) == 0:
-        raise ValueError(f"{where}: x_adv and y must hold the same, non-zero number of examples, got {len(x_adv)} "
-                         f"and {len(y)}")
-    checks.integer(batch_size, "batch_size", where)
-    checks.model_logits(model, x_adv, "model", where)
-    return (_predict(model, x_adv, batch_size) != y).float().mean().item()

@@ -127,16 +127,8 @@ def test_inputs_are_checked(trained_cnn, small_train):
         features.Matching(0)
     with pytest.raises(ValueError, match="make_d_det: attack.eps must be a positive number"):
         features.make_d_det(trained_cnn, small_train, Attack("l2", 0.0, 1), source=SOURCE)
-    with pytest.raises(ValueError, match="x_adv and y"):
-        features.transfer_success(trained_cnn, small_train.x, small_train.y[:3])
 
 
-def test_transfer_success_counts_misclassified_inputs(trained_cnn, mnist_test):
-    clean_error = 1 - attacks.accuracy(trained_cnn, mnist_test)
-    assert features.transfer_success(trained_cnn, mnist_test.x, mnist_test.y) == pytest.approx(clean_error)
-
-
-@pytest.mark.slow
 def test_a_model_trained_on_d_rand_beats_chance_on_the_original_test_set(trained_cnn, mnist_train, mnist_test):
     d_rand, info = features.make_d_rand(trained_cnn, mnist_train[:1500], Attack("l2", 3.0, 5), source=SOURCE,
                                         show_progress=False)
