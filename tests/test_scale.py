@@ -127,7 +127,7 @@ def test_sharded_construction_is_bitwise_the_single_process_one(tmp_path):
 
 def test_prefill_builds_a_small_sweep_once(tmp_path):
     pytest.importorskip("submitit")
-    shrink = dict(n_train=128, epochs=1)
+    shrink = dict(n_train=128, epochs=1, seeds=[0])
     configs = prefill.configurations("ch01_adversarial_examples", "quick", shrink)
     assert [c["objective"] for c in configs] == ["standard", "pgd"]
     jobs = prefill.Jobs(kind="local", folder=tmp_path / "jobs")
