@@ -13,6 +13,7 @@ T_x is spanned by the columns of an orthonormal basis U (D x k, D the number of 
 Batches of bases are (N, D, k) tensors: one basis per example.
 """
 import math
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -543,7 +544,9 @@ def paired_bootstrap(statistic, n_images: int, n_boot: int = 2000, seed: int = 0
     resamples, so statistics bootstrapped with one seed are paired). Returns dict(value, lower (the 1 - level
     quantile of the resampled values), sd, holds (lower > 0), false_positive_rate (1 - level: the bootstrap's
     one-sided level, approximately), detectable ((z_level + z_power) sd, the smallest true value the rule
-    detects with probability `power`, normal approximation)). Introduced in Chapter 9.
+    detects with probability `power`, normal approximation), resampled (the `n_boot` resampled values, float64,
+    for rules that read several statistics on the same resamples jointly, as `ratio_bound_rule` does)).
+    Introduced in Chapter 9.
     """
     from statistics import NormalDist
     where = "paired_bootstrap"
@@ -564,7 +567,56 @@ def paired_bootstrap(statistic, n_images: int, n_boot: int = 2000, seed: int = 0
     sd = resampled.std().item()
     z = NormalDist().inv_cdf
     return dict(value=value, lower=lower, sd=sd, holds=lower > 0, false_positive_rate=1 - level,
-                detectable=(z(level) + z(power)) * sd)
+                detectable=(z(level) + z(power)) * sd, resampled=resampled)
+
+
+def ratio_bound_rule(change: dict, below: bool = True, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
+                     power: float = 0.8) -> dict:
+    """The rule "one model's off/on ratio is below 1 at every noise level" (`below`; otherwise "above 1 at every
+    noise level"), read with `paired_bootstrap` over the images: at every σ, the one-sided `level` upper bound of
+    the ratio below 1 (`below`), or its lower bound above 1.
+
+    `change` is one model's entry of `changes_per_image` (dict(sigma, on (S, N), off (S, N))); the ratio over a
+    set of images is the mean off-manifold change over the mean on-manifold change (`off_on_ratios`). Every σ is
+    read on the same seeded resamples. Returns dict(sigma, ratio (per σ), bound (per σ: the upper bound when
+    `below`, the lower bound otherwise), sd (per σ: the bootstrap standard error of the ratio), worst (the bound
+    closest to failing: the highest upper bound, or the lowest lower bound), holds (every bound on its side of 1),
+    false_positive_rate, detectable).
+
+    `false_positive_rate` is 1 - level: with no effect the ratio is 1 (or on the wrong side) at some σ, that σ's
+    bound passes with probability at most about 1 - level, and the rule needs every σ to pass, so it passes no
+    more often, whatever the other noise levels do. `detectable` is the smallest distance of the ratio from 1,
+    the same at every σ, at which every bound passes with probability `power`: the `power` quantile over the
+    resamples of max over σ of (z_level sd_σ - e_σ), e_σ a resample's deviation from the resamples' mean (normal
+    approximation, with the joint spread of the noise levels that the shared resamples measure). With one σ it
+    is (z_level + z_power) sd, as in `paired_bootstrap`; with several, about that at the largest sd or more.
+    Introduced in Chapter 9.
+    """
+    from statistics import NormalDist
+    where = "ratio_bound_rule"
+    checks.mapping(change, "change", where, required=("sigma", "on", "off"))
+    checks.flag(below, "below", where)
+    checks.number(power, "power", where, low=0, high=1, strict=True)
+    on, off = change["on"], change["off"]
+    if not isinstance(on, torch.Tensor) or on.dim() != 2 or on.shape != getattr(off, "shape", None):
+        raise ValueError(f"{where}: change must hold on and off changes shaped (S, N), one row per noise level, "
+                         f"got on {checks.brief(on)} and off {checks.brief(off)}")
+    sign = -1.0 if below else 1.0
+
+    def distance(j, index):  # how far the ratio lies on the claimed side of 1
+        ratio = off[j][index].double().mean(-1) / on[j][index].double().mean(-1).clamp_min(1e-12)
+        return sign * (ratio - 1)
+
+    reads = [paired_bootstrap(partial(distance, j), on.shape[1], n_boot, seed, level, power)
+             for j in range(len(on))]
+    bound = [1 + sign * read["lower"] for read in reads]
+    z = NormalDist().inv_cdf(level)
+    spread = torch.stack([r["resampled"] - r["resampled"].mean() for r in reads])  # (S, n_boot)
+    sd = torch.tensor([r["sd"] for r in reads], dtype=torch.float64)
+    needed = (z * sd[:, None] - spread).amax(0)  # the distance each resample needs to pass at every σ
+    return dict(sigma=list(change["sigma"]), ratio=[1 + sign * r["value"] for r in reads], bound=bound,
+                sd=sd.tolist(), worst=max(bound) if below else min(bound), holds=all(r["holds"] for r in reads),
+                false_positive_rate=1 - level, detectable=max(0.0, needed.quantile(power).item()))
 
 
 def excess_over_controls(statistic, measured: dict, controls=("support", "shuffled"), tested: str = "tangent",
