@@ -12,6 +12,8 @@ on a phone (about 360 px wide) is scaled to about a quarter of its 1,400 pixels:
 """
 import textwrap
 
+import warnings
+
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import torch
@@ -47,6 +49,92 @@ def use_course_style():
     Applied when `pagutils.plots` is imported; chapters call it again in their import cell, after the notebook's
     plotting backend is set up. Introduced in Chapter 1."""
     mpl.rcParams.update(COURSE_STYLE)
+    _check_figures_when_shown()
+
+
+def legend_covers(fig) -> list:
+    """The data points that a legend of `fig` hides: one line per legend that covers any, naming the legend's axes
+    and how many points of which series lie under its box. A point is a vertex of a plotted line with at least
+    three vertices or a marker (reference lines such as `axhline` span the axes and are left out), a scatter or
+    error-bar point, or the top of a bar. Introduced in Chapter 1."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.patches import Rectangle
+    fig.canvas.draw()  # the legends' boxes need the final layout
+    legends = [(ax, ax.get_legend()) for ax in fig.axes if ax.get_legend() is not None]
+    legends += [(None, legend) for legend in fig.legends]
+    found = []
+    for owner, legend in legends:
+        if not legend.get_visible():
+            continue
+        box = legend.get_window_extent()
+        covered = {}
+        for ax in [owner] if owner is not None else fig.axes:
+            # bars and error bars carry their label on their container
+            owners = {id(a): c.get_label() for c in ax.containers for a in c.get_children() if a is not None}
+
+            def label_of(artist):
+                return owners.get(id(artist), artist.get_label())
+
+            points = []
+            for line in ax.get_lines():
+                xy = line.get_xydata()
+                if line.get_visible() and (len(xy) >= 3 or line.get_marker() not in (None, "None", "", " ")):
+                    points.append((label_of(line), line.get_transform().transform(xy)))
+            for coll in ax.collections:
+                if coll.get_visible() and not isinstance(coll, LineCollection) and len(coll.get_offsets()):
+                    points.append((label_of(coll), coll.get_offset_transform().transform(coll.get_offsets())))
+            for patch in ax.patches:
+                if isinstance(patch, Rectangle) and patch.get_visible() and patch.get_height():
+                    x, y = patch.get_x() + patch.get_width() / 2, patch.get_y() + patch.get_height()
+                    points.append((label_of(patch), patch.get_data_transform().transform([[x, y]])))
+            for label, xy in points:
+                inside = sum(box.contains(float(px), float(py)) for px, py in xy)
+                if inside:
+                    name = label if label and not label.startswith("_") else "unlabelled"
+                    covered[name] = covered.get(name, 0) + int(inside)
+        if covered:
+            where = f"axes {owner.get_title()!r}" if owner is not None and owner.get_title() else "a figure"
+            found.append(f"the legend of {where} hides " + ", ".join(f"{n} point(s) of {k}"
+                                                                     for k, n in covered.items()))
+    return found
+
+
+def _warn_when_covered(fig):
+    for problem in legend_covers(fig):
+        warnings.warn(f"{problem}: move the legend (loc=..., or outside the axes)", stacklevel=2)
+
+
+def _check_figures_when_shown():
+    """In a notebook, check every figure for legends that hide data (`legend_covers`) as it is displayed, and
+    warn: the book's browser check fails on a warning in an output. The check rides on the figure's plain-text
+    form, which IPython computes for every displayed object whatever the plotting backend. Activating the inline
+    backend (at a notebook's first figure) removes every formatter of figures, so the check is also put back after
+    each cell, before the inline backend shows that cell's figures."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    _install_legend_check(shell)
+    if _install_legend_check not in shell.events.callbacks["post_execute"]:
+        shell.events.register("post_execute", _install_legend_check)
+
+
+def _install_legend_check(shell=None):
+    from IPython import get_ipython
+    from matplotlib.figure import Figure
+    formatter = (shell or get_ipython()).display_formatter.formatters["text/plain"]
+    if getattr(formatter.type_printers.get(Figure), "checks_legends", False):
+        return  # installed already
+
+    def checked(fig, printer, cycle):
+        _warn_when_covered(fig)
+        printer.text(repr(fig))
+
+    checked.checks_legends = True
+    formatter.for_type(Figure, checked)
 
 
 use_course_style()

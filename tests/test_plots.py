@@ -1,6 +1,7 @@
 """Figures the chapters share: the bars drawn are the numbers given."""
 import math
 
+import matplotlib.pyplot as plt
 import pytest
 
 from pagutils import plots
@@ -63,3 +64,30 @@ def test_a_failed_seed_is_left_out_of_bars_and_curves_as_over_seeds_leaves_it_ou
         plots.accuracy_curves([1.0, 2.0], {"c": [[0.5, 0.4], [0.6, "x"]]})
     with pytest.raises(ValueError, match=r"curves\['c'\]: every seed's accuracies must be a list"):
         plots.accuracy_curves([1.0, 2.0], {"c": [[0.5, 0.4], 0.6]})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# legends that hide data (the notebooks warn as each figure is shown; the browser check fails on that warning)
+
+
+def test_a_legend_over_the_points_is_reported_and_one_beside_them_is_not():
+    fig, ax = plt.subplots()
+    ax.plot(range(10), range(10), marker="o", label="rising")
+    ax.axhline(4.5, color="gray", label="reference")  # spans the axes: not data
+    ax.legend(loc="center")
+    found = plots.legend_covers(fig)
+    assert len(found) == 1 and "of rising" in found[0] and "reference" not in found[0]
+    ax.legend(loc="lower right")
+    assert plots.legend_covers(fig) == []
+    plt.close(fig)
+
+
+def test_bar_tops_and_scatter_points_count_as_data():
+    fig, (left, right) = plt.subplots(1, 2)
+    left.bar(range(5), [5, 5, 5, 5, 5], label="bars")
+    left.legend(loc="upper center")
+    right.scatter([0.5], [0.5], label="one point")
+    right.legend(loc="center")
+    found = plots.legend_covers(fig)
+    assert len(found) == 2 and any("bars" in f for f in found) and any("one point" in f for f in found)
+    plt.close(fig)

@@ -46,13 +46,14 @@ EXPERIMENT = Experiment(
                # the judge: an MLP (no convolution), trained at the largest swept radius; at this budget it is 81%
                # accurate on clean images (small_resnet cost twice as much, small_vgg did not learn at this radius)
                n_test=5000, judge_arch="mlp", judge_seed=5, judge_eps=4.0, judge_n_train=40000, judge_epochs=16,
-               n_val=2000),
+               n_val=2000, scale_sizes=[250, 500, 1000]),
     # the full profile's source trains on 40,000 of CIFAR-10's 50,000 training images: the other 10,000 hold the
     # judge's training images and the validation split, which must share no image with the source
     full=dict(dataset=FULL.dataset, source_n_train=40000, source_epochs=FULL.epochs, n_construct=40000,
               sweep_eps=[0.25, 0.5, 1.0, 2.0], steps=100, step_size=0.1, epochs=30, selection_seed=4, seeds=[1, 2, 3],
               max_leakage=0.2, margin=0.05, attack_noise=0.05, remedy_steps=300, n_test=10000, judge_arch="vgg11",
-              judge_seed=5, judge_eps=1.0, judge_n_train=8000, judge_epochs=FULL.epochs, n_val=2000),
+              judge_seed=5, judge_eps=1.0, judge_n_train=8000, judge_epochs=FULL.epochs, n_val=2000,
+              scale_sizes=[5000, 10000, 20000]),
     choices=dict(dataset=("mnist", "fashion_mnist", "cifar10")),
     models=models,
     check=_check,
