@@ -298,9 +298,10 @@ def plot_fractions(fractions: dict, baseline: float = None, ax=None, title=None)
         ax.axvline(baseline, color="k", ls="--", lw=1, label=f"random direction ({baseline:.2f})")
     ax.set_xlabel("on-manifold fraction ‖P∇‖² / ‖∇‖²")
     ax.set_ylabel("examples")
-    ax.legend()
     if title:
         ax.set_title(title)
+    from . import plots
+    plots.legend_below(ax)
     return ax
 
 
@@ -317,9 +318,10 @@ def plot_robustness_curves(curves: dict, ax=None, title=None):
     ax.set_xlabel("noise norm σ")
     ax.set_ylabel("mean ‖p(x+δ) − p(x)‖₁")
     ax.grid(alpha=0.3)
-    ax.legend()
     if title:
         ax.set_title(title)
+    from . import plots
+    plots.legend_below(ax)
     return ax
 
 

@@ -99,6 +99,19 @@ def legend_covers(fig) -> list:
     return found
 
 
+def legend_below(ax, ncol: int = 2, **kwargs):
+    """A legend under `ax`, below its tick labels and x label, where it hides no data; the offset is in inches, so
+    it stays clear of the labels when `tight_layout` resizes the axes. Introduced in Chapter 3."""
+    from matplotlib.transforms import ScaledTranslation
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    below = [ax.xaxis.get_tightbbox(renderer)]
+    gap = max(0.0, ax.get_window_extent(renderer).y0 - min(b.y0 for b in below if b is not None)) / fig.dpi
+    where = ax.transAxes + ScaledTranslation(0, -(gap + 0.08), fig.dpi_scale_trans)
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=where, ncol=ncol, **kwargs)
+
+
 def _warn_when_covered(fig):
     for problem in legend_covers(fig):
         warnings.warn(f"{problem}: move the legend (loc=..., or outside the axes)", stacklevel=2)

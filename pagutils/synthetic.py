@@ -287,10 +287,11 @@ def plot_latent(manifold: SyntheticManifold, z: torch.Tensor, y: torch.Tensor, a
         latent = torch.linalg.lstsq(jacobian, grads.flatten(1)[..., None]).solution[..., 0]
         latent = latent / latent.norm(dim=1, keepdim=True).clamp_min(1e-12)
         ax.quiver(*z.T, *latent.T, color=f"C{i + 2}", angles="xy", scale=25, width=0.004, label=name)
-    if arrows:
-        ax.legend(loc="upper left")
     ax.set_xlabel("latent $z_1$")
     ax.set_ylabel("latent $z_2$")
+    if arrows:
+        from . import plots
+        plots.legend_below(ax, ncol=len(arrows))
     return ax
 
 

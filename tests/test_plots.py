@@ -91,3 +91,19 @@ def test_bar_tops_and_scatter_points_count_as_data():
     found = plots.legend_covers(fig)
     assert len(found) == 2 and any("bars" in f for f in found) and any("one point" in f for f in found)
     plt.close(fig)
+
+
+def test_legend_below_hides_no_data_and_clears_the_x_label():
+    fig, axes = plt.subplots(2, 1)
+    for ax in axes:
+        for k in range(4):
+            ax.plot(range(10), [k * i for i in range(10)], marker="o", label=f"line {k}")
+        ax.set_xlabel("x label")
+        plots.legend_below(ax)
+    fig.tight_layout()
+    assert plots.legend_covers(fig) == []
+    renderer = fig.canvas.get_renderer()
+    for ax in axes:
+        legend, label = ax.get_legend().get_window_extent(renderer), ax.xaxis.label.get_window_extent(renderer)
+        assert legend.y1 <= label.y0 + 1  # entirely below the x label (pixels)
+    plt.close(fig)
