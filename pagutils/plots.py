@@ -112,9 +112,25 @@ def legend_below(ax, ncol: int = 2, **kwargs):
     return ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=where, ncol=ncol, **kwargs)
 
 
+def small_text(fig, smallest: float = SMALLEST_POINTS) -> list:
+    """The visible, non-empty texts of `fig` (titles, labels, tick labels, legends, annotations) set under
+    `smallest` points: what a phone would show too small to read, since the book's browser check estimates a
+    figure's smallest text from this size. Introduced in Chapter 1."""
+    from matplotlib.text import Text
+    found = []
+    for text in fig.findobj(Text):
+        if text.get_visible() and text.get_text().strip() and text.get_fontsize() < smallest - 1e-6:
+            found.append(f"{text.get_text().strip()[:40]!r} at {text.get_fontsize():g} pt")
+    return found
+
+
 def _warn_when_covered(fig):
     for problem in legend_covers(fig):
         warnings.warn(f"{problem}: move the legend (loc=..., or outside the axes)", stacklevel=2)
+    small = small_text(fig)
+    if small:
+        warnings.warn(f"figure text under {SMALLEST_POINTS} pt, too small on a phone: {', '.join(small[:3])}"
+                      + (f" and {len(small) - 3} more" if len(small) > 3 else ""), stacklevel=2)
 
 
 def _check_figures_when_shown():

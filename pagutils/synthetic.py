@@ -313,7 +313,8 @@ def plot_surface(manifold: SyntheticManifold, z: torch.Tensor, gradients_at: dic
         g = grads.flatten(1)
         g = 0.12 * g / g.norm(dim=1, keepdim=True).clamp_min(1e-12)
         ax.quiver(*points.T.numpy(), *g.T.numpy(), color=f"C{i}", label=name, linewidth=1.2)
-    ax.legend()
+    from . import plots
+    plots.legend_below(ax)  # not over the arrows
     return ax
 
 

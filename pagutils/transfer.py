@@ -270,10 +270,11 @@ def by_architecture(values: dict, archs) -> dict:
     return out
 
 
-def plot_trend(ax, x: dict, y: dict, chance: float = None):
+def plot_trend(ax, x: dict, y: dict, chance: float = None, legend: bool = True):
     """One point per architecture at the means of `x` and `y` ({arch: Spread}, as `by_architecture` gives),
-    with error bars over each axis's seed range (min to max) and the architecture's name beside it; in percent.
-    A dotted line marks `chance` on the vertical axis. Introduced in Chapter 5."""
+    with error bars over each axis's seed range (min to max), one colour per architecture, named in a legend under
+    the axes (`legend`; several panels of the same architectures need it once); in percent. A dotted line marks
+    `chance` on the vertical axis. Introduced in Chapter 5."""
     import matplotlib
     archs = list(x)
     if set(archs) != set(y):
@@ -283,11 +284,13 @@ def plot_trend(ax, x: dict, y: dict, chance: float = None):
         sx, sy = x[arch], y[arch]
         ax.errorbar(100 * sx.mean, 100 * sy.mean, xerr=[[100 * (sx.mean - sx.low)], [100 * (sx.high - sx.mean)]],
                     yerr=[[100 * (sy.mean - sy.low)], [100 * (sy.high - sy.mean)]], fmt="o", color=colours(i % 20),
-                    capsize=2, markersize=5)
-        ax.annotate(arch, (100 * sx.mean, 100 * sy.mean), xytext=(4, 3), textcoords="offset points", fontsize=7)
+                    capsize=2, markersize=5, label=arch)
     if chance is not None:
         ax.axhline(100 * chance, ls=":", color="black", lw=1)
     ax.grid(alpha=0.3)
+    if legend:
+        from .plots import legend_below
+        legend_below(ax, ncol=3)
     return ax
 
 

@@ -169,7 +169,10 @@ def test_plot_trend_draws_one_point_with_both_ranges_per_architecture():
     y = {"a": Spread(0.4, 0.3, 0.6, 2), "b": Spread(0.1, 0.1, 0.1, 2)}
     fig, ax = plt.subplots()
     transfer.plot_trend(ax, x, y, chance=0.1)
-    assert len(ax.containers) == 2 and [t.get_text() for t in ax.texts] == ["a", "b"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(ax.containers) == 2 and legend == ["a", "b"]  # named in the legend, under the axes
+    from pagutils import plots
+    assert plots.legend_covers(fig) == [] and plots.small_text(fig) == []
     xerr = ax.containers[0].lines[2][0].get_segments()[0]
     assert xerr[0][0] == pytest.approx(10) and xerr[1][0] == pytest.approx(30)  # a's seed range, in percent
     with pytest.raises(ValueError, match="same architectures"):

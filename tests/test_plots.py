@@ -107,3 +107,15 @@ def test_legend_below_hides_no_data_and_clears_the_x_label():
         legend, label = ax.get_legend().get_window_extent(renderer), ax.xaxis.label.get_window_extent(renderer)
         assert legend.y1 <= label.y0 + 1  # entirely below the x label (pixels)
     plt.close(fig)
+
+
+def test_text_under_the_course_size_is_reported():
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1], label="line")
+    ax.set_title("title")
+    ax.legend()
+    assert plots.small_text(fig) == []  # the course style: nothing under 12 pt
+    ax.set_xlabel("tiny label", fontsize=8)
+    found = plots.small_text(fig)
+    assert len(found) == 1 and "tiny label" in found[0] and "8 pt" in found[0]
+    plt.close(fig)

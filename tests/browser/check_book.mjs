@@ -13,8 +13,9 @@
 // and must respond in the page (no kernel): the Chapter 1 page must have one.
 // Every page is checked at two widths, a desktop's (1280 px) and a phone's (390 px), for what a reader meets:
 // no figure without alt text, no figure whose text is drawn under 8 px (estimated from the course style: 12 pt
-// text at 200 dpi, scaled by the image's rendered over its natural width), no code or output line that scrolls
-// sideways (a <pre> wider than its box), no warning or traceback in a cell's output, and no raw LaTeX in a
+// text at 200 dpi, scaled by the image's rendered over its natural width; the notebooks warn on any figure text
+// under 12 pt, pagutils.plots.small_text), no code or output line that scrolls sideways (a <pre> wider than its
+// box), no page wider than the viewport, no warning or traceback in a cell's output, and no raw LaTeX in a
 // page's title, headings or navigation. A screenshot of every page at both widths is saved for review
 // (<page>.png at 1280 px, <page>__390px.png at 390 px). Exit status 1 when any check fails.
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
@@ -144,6 +145,16 @@ function readerProblems({dpi, points, smallest}) {
       problems.push(`figure text about ${textPixels.toFixed(1)} px high (under ${smallest} px): ` +
                     `${describe(img)} drawn ${img.naturalWidth} px wide, shown ${Math.round(rendered)} px wide`);
     }
+  }
+  // the page itself: nothing may make it wider than the viewport (a reader would scroll the whole page sideways)
+  const pageWidth = document.documentElement.scrollWidth;
+  if (pageWidth > window.innerWidth + 1) {
+    const wide = [...document.querySelectorAll("article *, main *")]
+      .filter((el) => visible(el) && el.getBoundingClientRect().right > window.innerWidth + 1)
+      .filter((el) => !el.closest("pre, .highlight, .table-wrapper, .MathJax, mjx-container"))
+      .map((el) => `<${el.tagName.toLowerCase()}> ${JSON.stringify(el.textContent.trim().slice(0, 40))}`);
+    problems.push(`the page is ${pageWidth} px wide in a ${window.innerWidth} px viewport` +
+                  (wide.length ? `: ${wide.slice(-1)[0]}` : ""));
   }
   for (const pre of document.querySelectorAll("pre")) {
     if (!visible(pre) || pre.scrollWidth <= pre.clientWidth + 1) continue;
