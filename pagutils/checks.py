@@ -282,3 +282,18 @@ def _probe(model, x, name, where):
         if was_training is not None:
             model.train(was_training)
     return logits(out, 1, name, where)
+
+
+def basis(v, basis, name="v", where=None):
+    """`v` a float tensor (N, ...) and `basis` (N, D, k) orthonormal tangent-space columns that match it (D the
+    size of one example of v, k at most D); else a ValueError naming both."""
+    if not isinstance(v, torch.Tensor) or v.dim() < 2 or not v.is_floating_point():
+        _fail(where, name, "a float tensor with a batch dimension (N, ...)", v)
+    if not isinstance(basis, torch.Tensor) or basis.dim() != 3:
+        _fail(where, "basis", "a tensor of shape (N, D, k) with orthonormal columns", basis)
+    n, d = v.shape[0], v[0].numel()
+    if basis.shape[0] != n or basis.shape[1] != d:
+        raise ValueError(f"{_prefix(where)}basis must have shape ({n}, {d}, k) to match {name} of shape "
+                         f"{tuple(v.shape)}, got {tuple(basis.shape)}")
+    if basis.shape[2] > d:
+        raise ValueError(f"{_prefix(where)}basis has k={basis.shape[2]} columns, more than the dimension D={d}")

@@ -33,23 +33,10 @@ from .zoo import cached_model
 # projections onto the tangent space and its complement
 
 
-def _check_basis(v, basis, name="v"):
-    if not isinstance(v, torch.Tensor) or v.dim() < 2 or not v.is_floating_point():
-        raise ValueError(f"{name} must be a float tensor with a batch dimension (N, ...), got {checks.brief(v)}")
-    if not isinstance(basis, torch.Tensor) or basis.dim() != 3:
-        raise ValueError(f"basis must be a tensor of shape (N, D, k) with orthonormal columns, got {checks.brief(basis)}")
-    n, d = v.shape[0], v[0].numel()
-    if basis.shape[0] != n or basis.shape[1] != d:
-        raise ValueError(f"basis must have shape ({n}, {d}, k) to match {name} of shape {tuple(v.shape)}, "
-                         f"got {tuple(basis.shape)}")
-    if basis.shape[2] > d:
-        raise ValueError(f"basis has k={basis.shape[2]} columns, more than the dimension D={d}")
-
-
 def project_onto(v: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     """P v = U Uᵀ v for every example: the part of v that lies in the tangent space spanned by `basis`.
     Introduced in Chapter 7."""
-    _check_basis(v, basis)
+    checks.basis(v, basis)
     flat = v.flatten(1).to(basis.dtype)
     coefficients = torch.einsum("ndk,nd->nk", basis, flat)
     return torch.einsum("ndk,nk->nd", basis, coefficients).to(v.dtype).view_as(v)
@@ -67,7 +54,7 @@ def on_manifold_fraction(v: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
     is undefined and returned as NaN.
     Introduced in Chapter 7.
     """
-    _check_basis(v, basis)
+    checks.basis(v, basis)
     peak = v.flatten(1).abs().amax(1)
     unit = v / peak.clamp_min(torch.finfo(v.dtype).tiny).view(-1, *([1] * (v.dim() - 1)))  # scale-free, no underflow
     on = project_onto(unit, basis).flatten(1).pow(2).sum(1)
@@ -124,7 +111,7 @@ def on_off_robustness(model, x: torch.Tensor, basis: torch.Tensor, sigma: float,
     dict(on=(N,), off=(N,)). Eval mode, no gradients, the same noise for the same seed.
     Introduced in Chapter 7.
     """
-    _check_basis(x, basis, "x")
+    checks.basis(x, basis, "x")
     checks.number(sigma, "sigma", "on_off_robustness", low=0)
     checks.integer(n_samples, "n_samples", "on_off_robustness")
     with evaluating(model):
@@ -165,7 +152,7 @@ def robustness_vs_sigma(model, x, basis, sigmas, n_samples=8, seed=0) -> dict:
     dict(sigma=[...], on=[...], off=[...]) of floats, one entry per sigma. Introduced in Chapter 7."""
     if not isinstance(sigmas, (list, tuple)) or not sigmas:
         raise ValueError(f"sigmas must be a non-empty list of noise norms, got {sigmas!r}")
-    _check_basis(x, basis, "x")
+    checks.basis(x, basis, "x")
     for sigma in sigmas:
         checks.number(sigma, "sigmas[...]", "robustness_vs_sigma", low=0)
     checks.integer(n_samples, "n_samples", "robustness_vs_sigma")
@@ -428,7 +415,7 @@ def control_bases(x: torch.Tensor, basis: torch.Tensor, seed: int = 0, dilation:
     """The two controls of the tangent bases `basis` (N, D, k) at the images x, in place of `basis`:
     dict(support=`support_basis`(x, k, seed, dilation=dilation), shuffled=`shuffled_basis`(basis, seed)).
     Introduced in Chapter 9."""
-    _check_basis(x, basis, "x")
+    checks.basis(x, basis, "x")
     return dict(support=support_basis(x, basis.shape[2], seed, dilation=dilation),
                 shuffled=shuffled_basis(basis, seed))
 
@@ -441,7 +428,7 @@ def changes_per_image(models: dict, x: torch.Tensor, basis: torch.Tensor, sigmas
     Introduced in Chapter 9."""
     where = "changes_per_image"
     checks.mapping(models, "models", where)
-    _check_basis(x, basis, "x")
+    checks.basis(x, basis, "x")
     if not isinstance(sigmas, (list, tuple)) or not sigmas:
         raise ValueError(f"{where}: sigmas must be a non-empty list of noise norms, got {sigmas!r}")
     for sigma in sigmas:

@@ -469,8 +469,8 @@ def linear_changes(gradients: torch.Tensor, basis: torch.Tensor, sigma: float = 
     `sigma` in the tangent space (on) and in the normal space (off): dict(on=(N,), off=(N,)). The noise is that of
     `manifold.on_off_robustness` with the same `seed` and `n_samples` (for up to 500 points, its batch), so a
     control read with this function sees the draws the models saw. Introduced in Chapter 7."""
-    from .manifold import _check_basis, projected_noise
-    _check_basis(gradients, basis, "gradients")
+    from .manifold import projected_noise
+    checks.basis(gradients, basis, "gradients")
     checks.positive(sigma, "sigma", "linear_changes")
     checks.integer(n_samples, "n_samples", "linear_changes")
     generator = torch.Generator().manual_seed(seed)

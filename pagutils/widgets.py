@@ -141,7 +141,7 @@ def noise_slider(models: dict, x, basis, sigmas, classes, seed: int = 0):
     _check_models(models, where)
     checks.images(x, "x", where)
     sigmas = _check_values(sigmas, "sigmas", where)
-    manifold._check_basis(x, basis, "x")
+    checks.basis(x, basis, "x")
     noisy = {}
     for direction in ("on", "off"):
         unit = manifold.projected_noise(x, basis, 1.0, direction, torch.Generator().manual_seed(seed))
