@@ -96,7 +96,7 @@ browser-test: $(NODE_STAMP)
 	node tests/browser/check_book.mjs _build/html _build/screenshots
 
 test: $(STAMP) $(NODE_STAMP) $(TEACH_STAMP) $(SCALE_STAMP)
-	$(BIN)/pytest tests book --nbval-lax --nbval-cell-timeout=1800 -ra
+	$(BIN)/pytest tests book --nbval-lax --nbval-cell-timeout=1800 -ra --durations=30
 
 unit: $(STAMP) $(SCALE_STAMP)
 	$(BIN)/pytest tests -ra

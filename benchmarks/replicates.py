@@ -22,7 +22,7 @@ Each model is trained exactly as `train.train(model, data, recipe)` trains it al
   the objective's noise: PGD's random start ('pgd', by the attack's own step class), the Gaussian noise of
   'noise_augmentation' and of 'noise_consistency' (drawn only when its λ is not 0, as the objective itself
   does). Every draw of a single run is matched, in the same order, so all five objectives reproduce single runs;
-- its own learning rate (recipes may differ in lr, e.g. `zoo.trained_with` divides it above `lr_above`),
+- its own learning rate (recipes may differ in lr),
   momentum and weight decay, in SGD with Nesterov momentum computed as `torch.optim.SGD` computes it;
 - its own objective arguments (λ, σ, ε, step size) where they are numbers; the arguments that shape the
   computation (PGD's norm, steps and precision, the divergence `kind`) must agree.
@@ -331,6 +331,10 @@ def check(models, datasets, recipes, engine="auto"):
     for i, data in enumerate(datasets):
         checks.labels(data.y, f"datasets[{i}].y", WHERE, num_classes=num_classes)
     first = recipes[0]
+    for i, recipe in enumerate(recipes):
+        if recipe.clip_grad_norm is not None:  # one norm over each model's own gradient: not written here
+            raise NotStackable(f"{WHERE}: recipes[{i}].clip_grad_norm is {recipe.clip_grad_norm!r}: gradient "
+                               f"clipping has no joint form here; train these models one at a time with train.train")
     for i, recipe in enumerate(recipes[1:], 1):
         for name in SHARED_FIELDS:
             if getattr(recipe, name) != getattr(first, name):

@@ -102,6 +102,7 @@ def objective(name: str, **args):
 
 
 SCHEDULES = ("cosine", "step", "step_thirds", "constant")
+_OMITTED_WHEN_NONE = ("clip_grad_norm",)  # Recipe fields added later: absent from `config()` while unset
 
 
 def learning_rate(base_lr, schedule, progress_fraction):
@@ -121,9 +122,11 @@ def learning_rate(base_lr, schedule, progress_fraction):
 class Recipe:
     """How a model is trained: the objective, the optimiser's settings and the seed (as nanoGPT's `GPTConfig`).
 
-    Every value is checked once, here, where it comes in. `Recipe.from_config(config)` reads a recipe off a zoo
-    configuration (a JSON dict that also names the architecture and data); `recipe.config()` gives the JSON
-    entries back. Introduced in Chapter 1.
+    `clip_grad_norm`, when set, rescales every step's parameter gradient to at most that L2 norm (over all
+    parameters together, `torch.nn.utils.clip_grad_norm_`) before the optimiser's step: the way Chapter 10 keeps
+    strong penalties stable without slowing their training. Every value is checked once, here, where it comes
+    in. `Recipe.from_config(config)` reads a recipe off a zoo configuration (a JSON dict that also names the
+    architecture and data); `recipe.config()` gives the JSON entries back. Introduced in Chapter 1.
     """
     epochs: int
     objective: str = "standard"
@@ -135,6 +138,7 @@ class Recipe:
     schedule: str = "cosine"
     augment: bool = False
     seed: int = 0
+    clip_grad_norm: float = None  # None: no clipping (and no entry in `config()`)
 
     def __post_init__(self):
         where = "train"
@@ -145,6 +149,8 @@ class Recipe:
         checks.positive(self.weight_decay, "weight_decay", where, allow_zero=True)
         checks.one_of(self.schedule, SCHEDULES, "schedule", where)
         checks.integer(self.seed, "seed", where, low=0)
+        if self.clip_grad_norm is not None:
+            checks.positive(self.clip_grad_norm, "clip_grad_norm", where)
         object.__setattr__(self, "objective_args", dict(self.objective_args or {}))
         objective(self.objective, **self.objective_args)  # an unknown objective or argument fails here
 
@@ -154,8 +160,11 @@ class Recipe:
         return cls(**{f.name: config[f.name] for f in fields(cls) if f.name in config})
 
     def config(self) -> dict:
-        """The recipe as JSON entries (a zoo configuration's training part)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The recipe as JSON entries (a zoo configuration's training part). An unset `clip_grad_norm` (None) is
+        left out, so the configurations, cache keys and checkpoints of unclipped recipes are what they were
+        before the field existed."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if not (f.name in _OMITTED_WHEN_NONE and getattr(self, f.name) is None)}
 
     def loss(self):
         """The objective's loss function `loss(model, x, y, generator)`."""
@@ -225,6 +234,7 @@ def _epochs(model, data, recipe, optimizer, generator, evaluate, show_progress, 
         for epoch in range(first_epoch, epochs + 1):
             model.train()
             started, loss_sum = time.perf_counter(), (at.loss_sum if epoch == first_epoch else 0.0)
+            clipped = 0  # steps of this epoch whose gradient was clipped (counted since the epoch's (re)start)
             skip = at.done_in_epoch if epoch == first_epoch else 0
             batches, epoch_state = _epoch_batches(data, recipe.batch_size, generator, at.epoch_state if skip else None,
                                                   skip)
@@ -238,6 +248,9 @@ def _epochs(model, data, recipe, optimizer, generator, evaluate, show_progress, 
                 loss = loss_fn(model, x, y, generator)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if recipe.clip_grad_norm is not None:
+                    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_grad_norm)
+                    clipped += norm > recipe.clip_grad_norm  # a tensor on the device: no synchronisation
                 optimizer.step()
                 step += 1
                 loss_sum += loss.detach() * len(y)  # summed on the device: no synchronisation per step
@@ -246,6 +259,8 @@ def _epochs(model, data, recipe, optimizer, generator, evaluate, show_progress, 
                 if done < steps_per_epoch:
                     saver.after_step(epoch, step, done, history, loss_sum, epoch_state)
             record = dict(epoch=epoch, loss=float(loss_sum) / len(data), seconds=time.perf_counter() - started)
+            if recipe.clip_grad_norm is not None:  # the share of the epoch's steps whose gradient was clipped
+                record["clipped"] = float(clipped) / max(1, steps_per_epoch - skip)
             if evaluate is not None:
                 record.update(evaluate())
             history.append(record)

@@ -18,7 +18,7 @@ from .data import INFO, Data, load
 from .defaults import shared
 from .device import resolve
 from .models import make_classifier
-from .robust_losses import METHODS
+from .robust_losses import CLIP_GRAD_NORM, METHODS
 from .train import Recipe, train
 
 # what every configuration names (n_train only when zoo.get loads the training set itself)
@@ -53,22 +53,25 @@ def trained_with(method, strength, dataset, profile="quick", **overrides) -> dic
 
     `overrides` replace recipe entries (n_train, epochs, ...); an `objective_args` override adds
     arguments to the method's own (e.g. the noise level of 'noise_consistency'). Above the method's
-    `lr_above` strength the learning rate is divided by strength / lr_above, which keeps the product of
-    learning rate and penalty weight bounded.
-    Introduced in Chapter 10.
+    `clip_above` strength every step's parameter gradient is clipped to the norm
+    `robust_losses.CLIP_GRAD_NORM` (the recipe's `clip_grad_norm`; an override may set another), which keeps
+    strong penalties stable at the full learning rate; at and below it the configuration has no clipping
+    entry, and is what it was before clipping existed. Introduced in Chapter 10.
     """
     checks.one_of(method, METHODS, "method", "zoo.trained_with")
     strength = checks.number(strength, "strength", "zoo.trained_with", low=0)
     extra = dict(overrides.pop("objective_args", None) or {})
+    if "clip_grad_norm" in overrides and overrides["clip_grad_norm"] is None:
+        del overrides["clip_grad_norm"]  # unset: no entry, as in every configuration made before clipping existed
     if strength == 0:
         return standard(dataset, profile, **overrides)
     if method == "pgd":
         return robust(dataset, profile, eps=strength, norm="l2", **extra, **overrides)
     args = {**extra, METHODS[method]["strength"]: strength}
     config = {**standard(dataset, profile, **overrides), "objective": method, "objective_args": args}
-    above = METHODS[method]["lr_above"]
-    if above is not None and strength > above:
-        config["lr"] = config["lr"] * above / strength
+    above = METHODS[method]["clip_above"]
+    if above is not None and strength > above and config.get("clip_grad_norm") is None:
+        config["clip_grad_norm"] = CLIP_GRAD_NORM
     return config
 
 

@@ -30,6 +30,16 @@ def test_every_chapter_has_a_parameters_cell_and_no_outputs():
         assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
+def test_every_cell_has_a_unique_id():
+    """nbformat 4.5 requires an id on every cell (nbconvert warns without one; a later nbformat will refuse)."""
+    import json
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        nb = json.loads(path.read_text())  # as written: nbformat.read would add missing ids
+        ids = [c.get("id") for c in nb["cells"]]
+        assert None not in ids, f"{path.name}: cell {ids.index(None)} has no id"
+        assert len(set(ids)) == len(ids), f"{path.name}: two cells share an id"
+
+
 CHAPTERS = sorted((ROOT / "book").glob("ch[0-9][0-9]_*.ipynb"))
 
 

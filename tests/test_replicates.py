@@ -83,18 +83,19 @@ def test_mlps_equal_their_single_runs_to_rounding_in_both_engines(objective, eng
 
 
 def test_a_strength_sweep_trains_as_its_configurations_do(sets):
-    """zoo.trained_with divides lr by the strength above lr_above: the sweep's recipes differ in lr and lam."""
-    configs = [zoo.trained_with("gradient_norm", lam, "mnist", arch="mlp", epochs=1, batch_size=100)
-               for lam in (0.3, 30.0)]
+    """A sweep's unclipped strengths (at or below clip_above, where zoo.trained_with adds no gradient clipping):
+    the recipes differ in lam (and here in lr)."""
+    configs = [zoo.trained_with("gradient_norm", lam, "mnist", arch="mlp", epochs=1, batch_size=100, lr=lr)
+               for lam, lr in ((0.3, 0.05), (1.0, 0.02))]
     recipes = [train.Recipe.from_config(c) for c in configs]
-    assert recipes[0].lr != recipes[1].lr
+    assert recipes[0].lr != recipes[1].lr and all(r.clip_grad_norm is None for r in recipes)
     together, alone, *_ = both_ways("mlp", sets, recipes)
     assert difference(together, alone) < 1e-6
 
 
 def test_get_many_trains_the_missing_together_and_caches_each_under_its_own_key(monkeypatch, tmp_path):
     small = dict(arch="mlp", n_train=300, epochs=1, batch_size=100)
-    sweep = [zoo.trained_with("gradient_norm", lam, "mnist", **small) for lam in (0.3, 3.0)]
+    sweep = [zoo.trained_with("gradient_norm", lam, "mnist", **small) for lam in (0.3, 1.0)]
     seeds = [zoo.standard("mnist", **small, seed=seed) for seed in (0, 1)]
     batch_norm = zoo.standard("mnist", arch="small_resnet", n_train=200, epochs=1, batch_size=100)
     configs = [sweep[0], seeds[0], batch_norm, sweep[1], seeds[1], seeds[0]]  # the last one repeated
@@ -144,6 +145,8 @@ def test_bad_inputs_are_refused_by_name_before_anything_trains(sets):
             train.Recipe(epochs=1, objective="pgd", objective_args=dict(eps=1.0)),
             train.Recipe(epochs=1, objective="pgd", objective_args=dict(eps=1.0, norm="linf"))]),
          replicates.NotStackable, r"recipes\[1\]\.objective_args\['norm'\] is 'linf'"),
+        (dict(models=pair, datasets=sets, recipes=[recipe, train.Recipe(epochs=1, batch_size=100, clip_grad_norm=5.0)]),
+         replicates.NotStackable, r"recipes\[1\]\.clip_grad_norm is 5.0: gradient clipping has no joint form"),
         (dict(models=pair, datasets=sets, recipes=[recipe, dict(epochs=1)]), ArgumentTypeError,
          r"recipes\[1\] must be a pagutils.train.Recipe"),
         (dict(models=[pair[0], pair[0]], datasets=sets, recipes=[recipe] * 2), ValueError, "same object"),

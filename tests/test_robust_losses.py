@@ -116,7 +116,16 @@ def test_bad_arguments_are_named():
         robust_losses.divergence(torch.zeros(2, 3), torch.zeros(2, 3), "js")
 
 
-def test_strong_penalties_get_a_smaller_learning_rate():
-    base = zoo.standard("mnist", "quick")["lr"]
-    assert zoo.trained_with("gradient_norm", 0.5, "mnist")["lr"] == base
-    assert zoo.trained_with("gradient_norm", 10.0, "mnist")["lr"] == pytest.approx(base / 10)
+def test_strong_penalties_are_clipped_at_the_full_learning_rate():
+    base = zoo.standard("mnist", "quick")
+    weak = zoo.trained_with("gradient_norm", 0.5, "mnist")
+    assert weak["lr"] == base["lr"] and "clip_grad_norm" not in weak  # at or below clip_above: no entry
+    for method in ("gradient_norm", "noise_consistency"):
+        strong = zoo.trained_with(method, 10.0, "mnist")
+        assert strong["lr"] == base["lr"]  # no learning-rate division
+        assert strong["clip_grad_norm"] == robust_losses.CLIP_GRAD_NORM
+        assert train.Recipe.from_config(strong).clip_grad_norm == robust_losses.CLIP_GRAD_NORM
+    assert zoo.trained_with("gradient_norm", 10.0, "mnist", clip_grad_norm=2.0)["clip_grad_norm"] == 2.0
+    for method in ("noise_augmentation", "pgd"):  # never clipped, as the paper never divides their rates
+        assert "clip_grad_norm" not in zoo.trained_with(method, 8.0, "mnist")
+    assert "clip_grad_norm" not in zoo.trained_with("pgd", 1.0, "mnist", clip_grad_norm=None)

@@ -5,6 +5,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 from pagutils import attacks, models, robust_losses, train
 
@@ -93,3 +94,44 @@ def test_the_registry_needs_no_import_side_effect():
                             "print(pagutils.train.objective_factory('gradient_norm').__name__)"],
                            capture_output=True, text=True, timeout=300)
     assert plain.returncode == 0 and plain.stdout.split() == ["gradient_norm_objective"], plain.stderr
+
+
+def _one_step_change(data, clip):
+    """The L2 norm of the parameter change of one plain gradient step (lr 1, no momentum or weight decay, the
+    whole set as one batch): the norm of the step's (clipped) gradient."""
+    model = models.make_classifier("mlp", "mnist", seed=0)
+    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    recipe = train.Recipe(epochs=1, lr=1.0, batch_size=len(data), momentum=0.0, weight_decay=0.0,
+                          schedule="constant", clip_grad_norm=clip)
+    history = train.train(model, data, recipe, show_progress=False)
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    return (after - before).norm().item(), history
+
+
+def test_clipping_bounds_the_gradient_norm_of_every_step(mnist_train):
+    data = mnist_train[:256]
+    free, history = _one_step_change(data, None)
+    assert "clipped" not in history[0]
+    threshold = free / 10  # well below the step's own gradient norm: the clip binds
+    clipped, history = _one_step_change(data, threshold)
+    assert clipped <= threshold * (1 + 1e-4) and clipped == pytest.approx(threshold, rel=1e-3)
+    assert history[0]["clipped"] == 1.0
+    loose, history = _one_step_change(data, free * 10)  # above the gradient norm: no change to the step
+    assert loose == pytest.approx(free, rel=1e-5) and history[0]["clipped"] == 0.0
+    with pytest.raises(ValueError, match="clip_grad_norm must be"):
+        train.Recipe(epochs=1, clip_grad_norm=0.0)
+
+
+def test_an_unset_clip_leaves_configurations_and_cache_keys_unchanged():
+    from pagutils import cache, zoo
+    recipe = train.Recipe(epochs=3)
+    # the entries every recipe had before clip_grad_norm existed, and only those
+    assert set(recipe.config()) == {"epochs", "objective", "objective_args", "lr", "batch_size", "momentum",
+                                    "weight_decay", "schedule", "augment", "seed"}
+    assert cache.config_key(recipe.config()) == cache.config_key(train.Recipe(epochs=3, clip_grad_norm=None).config())
+    config = zoo.standard("mnist", "quick")
+    assert "clip_grad_norm" not in config and train.Recipe.from_config(config).clip_grad_norm is None
+    assert train.Recipe.from_config(config).config().items() <= config.items()
+    clipped = train.Recipe(epochs=3, clip_grad_norm=5.0).config()
+    assert clipped["clip_grad_norm"] == 5.0 and cache.config_key(clipped) != cache.config_key(recipe.config())
+    assert train.Recipe.from_config({**config, "clip_grad_norm": 5.0}).clip_grad_norm == 5.0
