@@ -151,7 +151,7 @@ def _ladder(model, data, eps, ladder, batch_size, seed, show_progress):
     for rung, label in zip(rungs, progress(ladder.labels, desc=f"attack ladder eps={eps:g}",
                                            disable=not show_progress)):
         index = standing.nonzero().flatten()
-        for chunk in index.split(batch_size):
+        for chunk in index.split(batch_size) if len(index) else ():  # (an empty index splits into one empty chunk)
             x_adv = rung(data.x[chunk], data.y[chunk])
             standing[chunk] = attacks.predict(model, x_adv) == data.y[chunk]
         accuracies.append(standing.float().mean().item())

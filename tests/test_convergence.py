@@ -48,6 +48,16 @@ def test_the_ladder_reaches_the_exact_robust_accuracy_of_a_linear_model_and_neve
         assert 0 < values[-1] < 1  # the case is not trivial at these radii
 
 
+def test_the_ladder_of_a_model_that_is_wrong_everywhere_is_all_zero():
+    """No image standing: every rung has nothing to attack (an empty index must not reach the attack)."""
+    model, data = _linear_case()
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.copy_(torch.tensor([0.0, 0.0, 5.0]))  # always class 2
+    wrong = Data(data.x, torch.zeros_like(data.y), name="all class 0")
+    assert convergence.robust_ladder(model, wrong, 0.05, LADDER, show_progress=False) == [0.0] * 4
+
+
 def test_a_later_rung_breaks_what_a_weak_first_rung_left_standing(trained_cnn, mnist_test):
     weak = convergence.Ladder(Attack("l2", steps=1, step_size=0.05), Attack("l2", steps=20, restarts=2),
                               apgd_steps=20)
