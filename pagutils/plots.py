@@ -11,7 +11,6 @@ on a phone (about 360 px wide) is scaled to about a quarter of its 1,400 pixels:
 8.6 px high, 10 pt text would be 7 px (the browser check, tests/browser/check_book.mjs, fails under 8 px).
 """
 import textwrap
-
 import warnings
 
 import matplotlib as mpl
@@ -106,8 +105,9 @@ def legend_below(ax, ncol: int = 2, **kwargs):
     fig = ax.figure
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    below = [ax.xaxis.get_tightbbox(renderer)]
-    gap = max(0.0, ax.get_window_extent(renderer).y0 - min(b.y0 for b in below if b is not None)) / fig.dpi
+    labels = ax.xaxis.get_tightbbox(renderer)  # tick labels and x label (None when the axis draws nothing)
+    bottom = ax.get_window_extent(renderer).y0
+    gap = max(0.0, bottom - (labels.y0 if labels is not None else bottom)) / fig.dpi
     where = ax.transAxes + ScaledTranslation(0, -(gap + 0.08), fig.dpi_scale_trans)
     return ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=where, ncol=ncol, **kwargs)
 
@@ -124,7 +124,7 @@ def small_text(fig, smallest: float = SMALLEST_POINTS) -> list:
     return found
 
 
-def _warn_when_covered(fig):
+def _warn_if_unreadable(fig):
     for problem in legend_covers(fig):
         warnings.warn(f"{problem}: move the legend (loc=..., or outside the axes)", stacklevel=2)
     small = small_text(fig)
@@ -159,7 +159,7 @@ def _install_legend_check(shell=None):
         return  # installed already
 
     def checked(fig, printer, cycle):
-        _warn_when_covered(fig)
+        _warn_if_unreadable(fig)
         printer.text(repr(fig))
 
     checked.checks_legends = True

@@ -10,7 +10,7 @@ def models(cfg) -> dict:
     pair = shared_pair(cfg, cfg.n_train, cfg.epochs)
     out = dict(pair)
     for seed in cfg.seeds:
-        if seed != pair["standard"].get("seed", 0):
+        if seed != 0:  # seed 0 is the shared pair itself (`_check` asks for it)
             out.update({f"{name}_seed{seed}": dict(config, seed=seed) for name, config in pair.items()})
     return out
 
