@@ -6,14 +6,30 @@ Two things make a correct chapter fail under nbval without an error of its own:
   messages per update and per bar, the kernel's output socket keeps about a thousand and drops the rest, and
   once the final "idle" message is dropped nbval waits for it in vain ("Timeout ... waiting for output").
   Chapter 5's cell that trains 44 models did exactly that in CI. The chapters run here with
-  `PAG_PROGRESS=0`, as the book build does; `tests/test_nbval_progress.py` keeps this true.
+  `PAG_PROGRESS=0`, as the book build does; `tests/test_book_conftest.py` keeps this true.
 - nbval waits at most 5 seconds for each output message; on a busy 2-core machine a long cell's last outputs
   can take longer to arrive. Every chapter cell gets 60 seconds instead (the cell's own time limit is
   `--nbval-cell-timeout`).
+
+And one thing saves the book build from running a chapter a second time: a notebook whose every cell passed
+under nbval is stored, with the outputs nbval received, in the book build's execution cache
+(`_build/.jupyter_cache`, jupyter-cache, which `execute_notebooks: cache` in `_config.yml` reads). The book
+build then renders those outputs instead of executing the chapter again, as it would after an earlier build
+of the same code. Only a notebook inside a book project (a `_config.yml` above it) is stored. A notebook with
+an interactive widget is not: nbval does not keep the widgets' state, so the book build runs it itself.
+`tests/test_book_conftest.py` checks both.
 """
+import copy
 import os
+import time
+from collections import defaultdict
+from pathlib import Path
 
 OUTPUT_TIMEOUT = 60
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+_cells = defaultdict(list)  # notebook path -> its nbval cell items, in order
+_passed = {}  # node id of a cell that ran and passed -> the seconds it took
 
 
 def pytest_configure(config):
@@ -25,3 +41,58 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if hasattr(item, "output_timeout"):
             item.output_timeout = OUTPUT_TIMEOUT
+        if hasattr(item, "cell") and hasattr(item.parent, "nb"):
+            _cells[Path(str(item.parent.fspath)).resolve()].append(item)
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.passed:
+        _passed[report.nodeid] = report.duration
+
+
+def book_cache(notebook: Path):
+    """The book build's execution cache for `notebook`: `_build/.jupyter_cache` of the first folder above it
+    that holds a `_config.yml`; None outside a book project."""
+    for folder in notebook.resolve().parents:
+        if (folder / "_config.yml").exists():
+            return folder / "_build" / ".jupyter_cache"
+    return None
+
+
+def executed(items):
+    """The notebook of `items` (one notebook's nbval cells, in order) with the outputs nbval received, or None
+    when a cell did not pass or did not run, or an output is a widget."""
+    if not items or any(item.nodeid not in _passed or not hasattr(item, "test_outputs") for item in items):
+        return None
+    nb = copy.deepcopy(items[0].parent.nb)
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    if len(code) != len(items):
+        return None
+    for cell, item in zip(code, items):
+        if any(WIDGET in out.get("data", {}) for out in item.test_outputs):
+            return None
+        cell.outputs = copy.deepcopy(item.test_outputs)
+        for out in cell.outputs:
+            if out.output_type == "execute_result":
+                out.setdefault("execution_count", None)
+    return nb
+
+
+def pytest_sessionfinish(session):
+    for path, items in _cells.items():
+        where = book_cache(path)
+        nb = executed(items)
+        if where is None or nb is None:
+            continue
+        from jupyter_cache import get_cache
+        from jupyter_cache.base import CacheBundleIn
+
+        started = time.time()
+        cache = get_cache(str(where))
+        cache.cache_notebook_bundle(
+            CacheBundleIn(nb, str(path), data={"execution_seconds": sum(_passed[i.nodeid] for i in items)}),
+            check_validity=False, overwrite=True)
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"book/conftest.py: {path.name}'s execution stored for the book build "
+                                f"({time.time() - started:.1f} s)")
