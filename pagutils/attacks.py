@@ -21,9 +21,11 @@ Norms, steps and projections are computed for each example separately (`per_exam
 batch only when `pgd` is asked for the batch-level budget of Srinivas et al.'s code, `BatchL2Step`), iterates
 stay in [0, 1], the model runs in eval mode, and only input gradients are
 computed: the model's parameter gradients are never touched. The loop checks no arguments: each public entry
-point (`pgd`, `robust_accuracy`, ...) checks its own once, and calls an unchecked inner function per batch. The
-public `ascend` is the loop as a reader calls it; `_ascend` is the same loop with the options the library's own
-callers need (a random start, the default memory layout, a progress bar).
+point (`pgd`, `robust_accuracy`, ...) checks its own once, and calls an unchecked inner function per batch. A
+caller in another module that has checked its arguments once says so (`pgd(..., check=False)`,
+`predict(..., check=False)`) instead of reaching for this module's private functions; `check_attack` is the
+check of an `Attack` argument that every module uses. How the loop runs (descend or ascend, a random start, the
+memory layout, a progress bar) is one typed value, `Loop`.
 
 `Attack(restarts=R)` runs the attack R times from independent random starts and keeps, for every example, its
 worst case: an iterate that fools the model (untargeted: any other class; targeted: the target) if any restart
@@ -286,8 +288,9 @@ class Attack:
         return dataclasses.replace(self, **changes)
 
 
-def _attack(attack, where, radius=True, name="attack"):
-    """`attack` if it is an `Attack` (with a radius, when `radius`); else an error naming `where` and `name`."""
+def check_attack(attack, where, radius=True, name="attack"):
+    """`attack` if it is an `Attack` (with a radius, when `radius`); else an error naming `where` (the function
+    the user called) and `name` (its argument). Introduced in Chapter 1."""
     if not isinstance(attack, Attack):
         raise checks.ArgumentTypeError(f"{where}: {name} must be a pagutils.attacks.Attack (e.g. "
                                        f"Attack('l2', eps=1.0, steps=10)), got {checks.brief(attack)}")
@@ -297,42 +300,55 @@ def _attack(attack, where, radius=True, name="attack"):
     return attack
 
 
-def ascend(model, x, y, loss, make_step, steps, descend=False, evaluate_last=False):
-    """The attack loop, written once: `steps` times x <- step.project(step.step(x, ∇_x loss(model, x, y))).
+@dataclass(frozen=True)
+class Loop:
+    """How `ascend` runs its steps (the step itself comes from `make_step`):
 
-    `loss(model, x, y)` returns the scalar to ascend (to descend with `descend`: its gradient is negated);
-    `make_step(x0)` returns the step object for the starting point x0 (e.g.
-    `functools.partial(L2Step, eps=1.0, step_size=0.25)`). The loop starts at x. The model runs in eval mode
-    with its parameters frozen (input gradients only), and a convolutional model and x run channels-last (the
-    same values as the default layout up to rounding, faster). `evaluate_last` calls `loss` once more at the
-    final iterate, for a loss that records its values. Returns the final iterate, detached and contiguous. No
-    argument is checked here: callers check theirs once, at their boundary. The library's own callers use
-    `_ascend`, the same loop with a random start, a choice of layout and a progress bar.
+    - `descend`: follow minus the gradient, which descends the loss;
+    - `evaluate_last`: call `loss` once more at the final iterate, for a loss that records its values;
+    - `random_start`: start at `step.random_start(generator)` instead of x, drawing from `generator` (None:
+      torch's default generator);
+    - `fast_layout`: a convolutional model and x run channels-last (the same values as the default layout up to
+      rounding, faster); False keeps their own layout;
+    - `desc`: the title of a progress bar over the steps (None: no bar).
 
     Introduced in Chapter 1."""
-    return _ascend(model, x, y, loss, make_step, steps, descend=descend, evaluate_last=evaluate_last)
+    descend: bool = False
+    evaluate_last: bool = False
+    random_start: bool = False
+    generator: Optional[torch.Generator] = None
+    fast_layout: bool = True
+    desc: Optional[str] = None
 
 
-def _ascend(model, x, y, loss, make_step, steps, descend=False, evaluate_last=False, random_start=False,
-            generator=None, fast_layout=True, desc=None):
-    """`ascend` with its options: the loop starts at `step.random_start(generator)` with `random_start`; with
-    `fast_layout` (the default) a convolutional model and x run channels-last, without it in their own layout;
-    `desc` shows a progress bar."""
-    layout = channels_last(model) if fast_layout else contextlib.nullcontext(False)
+def ascend(model, x, y, loss, make_step, steps, loop: Loop = Loop()):
+    """The attack loop, written once: `steps` times x <- step.project(step.step(x, ∇_x loss(model, x, y))).
+
+    `loss(model, x, y)` returns the scalar to ascend; `make_step(x0)` returns the step object for the starting
+    point x0 (e.g. `functools.partial(L2Step, eps=1.0, step_size=0.25)`); `loop` (a `Loop`) says how the loop
+    runs: by default it ascends from x, channels-last, without a progress bar. The model runs in eval mode with
+    its parameters frozen (input gradients only). Returns the final iterate, detached and contiguous. No argument
+    but `loop` is checked here: callers check theirs once, at their boundary.
+
+    Introduced in Chapter 1."""
+    if not isinstance(loop, Loop):
+        raise checks.ArgumentTypeError(f"ascend: loop must be a pagutils.attacks.Loop (e.g. Loop(descend=True)), "
+                                       f"got {checks.brief(loop)}")
+    layout = channels_last(model) if loop.fast_layout else contextlib.nullcontext(False)
     with evaluating(model), layout as convolutional, frozen(model):
         x0 = x.detach()
         if convolutional and x0.dim() == 4:  # convolutions run channels-last (weights and inputs)
             x0 = x0.contiguous(memory_format=torch.channels_last)
         step = make_step(x0)
-        x = step.random_start(generator) if random_start else x0.clone()
-        iterations = range(steps + evaluate_last)
-        for t in iterations if desc is None else progress(iterations, desc=desc):
+        x = step.random_start(loop.generator) if loop.random_start else x0.clone()
+        iterations = range(steps + loop.evaluate_last)
+        for t in iterations if loop.desc is None else progress(iterations, desc=loop.desc):
             x.requires_grad_(True)
             value = loss(model, x, y)
             if t == steps:
                 break
             (grad,) = torch.autograd.grad(value, x)
-            x = step.project(step.step(x.detach(), grad.neg_() if descend else grad))
+            x = step.project(step.step(x.detach(), grad.neg_() if loop.descend else grad))
     return x.detach().contiguous()
 
 
@@ -346,7 +362,7 @@ def autocast(precision, device):
 
 
 def _check(model, x, y, attack, loss_fn=None, where="pgd"):
-    _attack(attack, where)
+    check_attack(attack, where)
     checks.images(x, "x", where, dims=None)
     checks.radius(attack.eps, "attack.eps", where, n=len(x))
     if attack.step_size is not None:
@@ -362,7 +378,7 @@ def _summed_cross_entropy(logits, labels):
     return F.cross_entropy(logits, labels, reduction="sum")
 
 
-def pgd(model, x, y, attack: Attack, generator=None, loss_fn=None):
+def pgd(model, x, y, attack: Attack, generator=None, loss_fn=None, check=True):
     """Adversarial inputs within `attack.eps` of x (per example, in the `attack.norm` ball) and in [0, 1].
 
     Untargeted: ascend the cross-entropy of the true labels `y`. Targeted (`attack.targeted`): descend the
@@ -376,9 +392,15 @@ def pgd(model, x, y, attack: Attack, generator=None, loss_fn=None):
     projection are computed over the batch (`BatchL2Step`). Spread evenly over B examples, a batch budget eps
     is eps / sqrt(B) per example. The default 'example' is the per-example ball of every other chapter.
 
+    `check=False` skips the argument checks, for a loop over batches whose caller checked everything once (the
+    training objectives and the dataset constructions do).
+
     Introduced in Chapter 1."""
-    _check(model, x, y, attack, loss_fn)
-    return _pgd(model, x, y, attack.replace(compile=resolve_compile(attack.compile, "pgd")), generator, loss_fn)
+    if check:
+        _check(model, x, y, attack, loss_fn)
+    if not isinstance(attack.compile, bool):
+        attack = attack.replace(compile=resolve_compile(attack.compile, "pgd"))
+    return _pgd(model, x, y, attack, generator, loss_fn)
 
 
 def _pgd(model, x, y, attack, generator=None, loss_fn=None):
@@ -395,8 +417,8 @@ def _pgd(model, x, y, attack, generator=None, loss_fn=None):
     make_step = functools.partial(step_class, eps=attack.eps, step_size=attack.step)
     best = None
     for _ in range(attack.restarts):
-        x_adv = _ascend(model, x, y, loss, make_step, attack.steps, descend=attack.targeted,
-                        random_start=attack.random_start, generator=generator)
+        x_adv = ascend(model, x, y, loss, make_step, attack.steps,
+                       Loop(descend=attack.targeted, random_start=attack.random_start, generator=generator))
         if attack.restarts == 1:
             return x_adv
         best = _worse(best, (x_adv, *_outcome(model, x_adv, y, attack, loss_fn)))
@@ -427,13 +449,15 @@ def _worse(best, new):
             torch.where(take, v_new, v_best))
 
 
-def predict(model, x, batch_size=1000):
-    """Predicted labels for a batch of any size, in eval mode.
+def predict(model, x, batch_size=1000, check=True):
+    """Predicted labels for a batch of any size, in eval mode. `check=False` skips the argument checks, for a
+    caller that checked them once.
 
     Introduced in Chapter 1."""
-    checks.images(x, "x", "predict", dims=None, unit=False)
-    checks.integer(batch_size, "batch_size", "predict")
-    checks.model_logits(model, x, "model", "predict")
+    if check:
+        checks.images(x, "x", "predict", dims=None, unit=False)
+        checks.integer(batch_size, "batch_size", "predict")
+        checks.model_logits(model, x, "model", "predict")
     return _predict(model, x, batch_size)
 
 
@@ -461,7 +485,7 @@ def robust_accuracy(model, data, attack: Attack, batch_size=500, seed=0, show_pr
 
     Introduced in Chapter 1."""
     where = "robust_accuracy"
-    _attack(attack, where)
+    check_attack(attack, where)
     checks.nonempty(data, "data", where)
     checks.positive(attack.eps, "attack.eps", where, allow_zero=True)
     if attack.step_size is not None:
@@ -500,7 +524,7 @@ def accuracy_vs_eps(model, data, eps_list, attack: Attack, batch_size=500, seed=
                                        f"{checks.brief(eps_list)}")
     for eps in eps_list:
         checks.positive(eps, "every entry of eps_list", where, allow_zero=True)
-    _attack(attack, where, radius=False)
+    check_attack(attack, where, radius=False)
     checks.integer(batch_size, "batch_size", where)
     curve = lambda: [robust_accuracy(model, data, attack.at(eps), batch_size, seed, show_progress)
                      for eps in eps_list]

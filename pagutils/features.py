@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from . import cache, checks, zoo
-from .attacks import STEPS, Attack, NormalisedStep, _attack, _pgd, _predict, ascend, autocast, per_example_norm
+from .attacks import STEPS, Attack, Loop, NormalisedStep, ascend, autocast, check_attack, per_example_norm, pgd, predict
 from .data import Data
 from .device import resolve_compile
 from .models import evaluating, fake_relu, representation
@@ -207,7 +207,7 @@ def _match(model, x, z0, matching, compile=False):
     relu = fake_relu(model, x) if matching.relu == "fake" else contextlib.nullcontext()
     with relu:
         z = ascend(model, z0, target, distance, lambda z0: NormalisedStep(z0, matching.step_size), steps,
-                   descend=True, evaluate_last=True)
+                   Loop(descend=True, evaluate_last=True))
     return z, history
 
 
@@ -260,7 +260,7 @@ def robustify(model, data, matching: Matching, batch_size=DEFAULT_BATCH, source=
         def batch(index):
             z, history = _match(model, data.x[index], data.x[order[index]], matching, compile)
             with torch.no_grad():
-                agree = (_predict(model, z) == data.y[index]).sum()
+                agree = (predict(model, z, check=False) == data.y[index]).sum()
             return dict(x=z, distance_sum=torch.tensor([[len(index) * d for _, d in history]], dtype=torch.float64),
                         agree=agree.view(1).to(torch.float64))
 
@@ -322,7 +322,7 @@ def _check_attack(model, data, attack, where):
     construction runs: `attack` targeted, from the image itself, its `compile` resolved."""
     checks.nonempty(data, "data", where)
     checks.images(data.x, "data.x", where)
-    _attack(attack, where)
+    check_attack(attack, where)
     checks.positive(attack.eps, "attack.eps", where)
     checks.integer(attack.steps, "attack.steps", where)
     if attack.step_size is not None:
@@ -348,7 +348,7 @@ def _noisy_targeted(model, x, t, attack, noise, seed):
         return F.cross_entropy(logits.float(), t, reduction="sum")
 
     return ascend(model, x, t, loss, functools.partial(STEPS[attack.norm], eps=attack.eps, step_size=attack.step),
-                  attack.steps, descend=True)
+                  attack.steps, Loop(descend=True))
 
 
 def _relabel(model, data, targets, attack, batch_size, name, config, show_progress, noise=0.0):
@@ -360,8 +360,8 @@ def _relabel(model, data, targets, attack, batch_size, name, config, show_progre
         if noise:
             x_adv = _noisy_targeted(model, x, t, attack, noise, seed=int(index[0]))
         else:
-            x_adv = _pgd(model, x, t, attack)
-        return dict(x=x_adv, success=_predict(model, x_adv) == t)
+            x_adv = pgd(model, x, t, attack, check=False)
+        return dict(x=x_adv, success=predict(model, x_adv, check=False) == t)
 
     def build():
         parts = _in_chunks(config, len(data), batch_size, batch, f"{name} ({attack.steps} PGD steps)", show_progress,
@@ -450,8 +450,9 @@ def leakage(judge, relabelled, original) -> dict:
     where = "leakage"
     _check_judged(judge, relabelled, original, where)
     t = relabelled.y.to(relabelled.x.device)
-    return dict(attacked=(_predict(judge, relabelled.x) == t).float().mean().item(),
-                unattacked=(_predict(judge, original.x) == t.to(original.x.device)).float().mean().item())
+    attacked = predict(judge, relabelled.x, check=False) == t
+    unattacked = predict(judge, original.x, check=False) == t.to(original.x.device)
+    return dict(attacked=attacked.float().mean().item(), unattacked=unattacked.float().mean().item())
 
 
 def judged_leakage(judge, relabelled, original) -> dict:
@@ -470,8 +471,8 @@ def judged_leakage(judge, relabelled, original) -> dict:
     n = int(changed.sum())
     if n == 0:
         raise ValueError(f"{where}: relabelled must change the label of at least one image (t != y), got none")
-    attacked = (_predict(judge, relabelled.x[changed.to(relabelled.x.device)]).to(t.device) == t[changed])
-    unattacked = _predict(judge, original.x[changed]) == t[changed]
+    attacked = predict(judge, relabelled.x[changed.to(relabelled.x.device)], check=False).to(t.device) == t[changed]
+    unattacked = predict(judge, original.x[changed], check=False) == t[changed]
     attacked, unattacked = attacked.float().mean().item(), unattacked.float().mean().item()
     return dict(attacked=attacked, unattacked=unattacked, leakage=attacked - unattacked, n=n)
 
@@ -491,7 +492,7 @@ def drop_read_as_target(judge, relabelled, info, judge_source=None):
     checks.mapping(info, "info", where, required=("config",))
     checks.model_logits(judge, relabelled.x[:1], "judge", where)
     judge_config = _source(judge, judge_source)
-    kept = _predict(judge, relabelled.x).to(relabelled.y.device) != relabelled.y
+    kept = predict(judge, relabelled.x, check=False).to(relabelled.y.device) != relabelled.y
     if not kept.any():
         raise ValueError(f"{where}: the judge reads every one of the {len(relabelled)} images as its new label: "
                          f"nothing is left to train on")

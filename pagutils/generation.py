@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from . import checks
-from .attacks import MaskedStep, _ascend
+from .attacks import Loop, MaskedStep, ascend
 
 
 def _targets(target, n, device, num_classes=None, where=None):
@@ -87,8 +87,8 @@ def generate(model, x_start, target, ascent: Ascent, mask=None, show_progress=Tr
     make_step = functools.partial(MaskedStep, step_size=ascent.step_size, eps=ascent.eps, mask=mask,
                                   noise=ascent.noise, generator=torch.Generator().manual_seed(ascent.seed))
     # the default layout: channels-last convolutions would round differently from the images generate has always made
-    return _ascend(model, x_start, target, _log_prob, make_step, ascent.steps, fast_layout=False,
-                   desc="gradient ascent" if show_progress and ascent.steps >= 20 else None)
+    return ascend(model, x_start, target, _log_prob, make_step, ascent.steps,
+                  Loop(fast_layout=False, desc="gradient ascent" if show_progress and ascent.steps >= 20 else None))
 
 
 def class_log_prob(model, x, target) -> torch.Tensor:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 import torch
 import torch.nn.functional as F
 
-from .attacks import Attack, _attack, _pgd, accuracy, robust_accuracy
+from .attacks import Attack, accuracy, check_attack, pgd, robust_accuracy
 from . import checkpoint as checkpoints, checks, robust_losses
 from .data import augment_crop_flip
 from .device import resolve_compile
@@ -70,7 +70,7 @@ def adversarial_objective(eps, norm="l2", steps=7, step_size=None, attack_precis
     def loss(model, x, y, generator):
         # every argument was checked above and the batch by `train`: the unchecked attack, once per batch
         attacked = getattr(model, "module", model)  # under DistributedDataParallel, attack the local module
-        x_adv = _pgd(attacked, x, y, attack, generator=generator)
+        x_adv = pgd(attacked, x, y, attack, generator=generator, check=False)
         return F.cross_entropy(model(x_adv), y)
     return loss
 
@@ -193,7 +193,7 @@ def train(model, data, recipe: Recipe, eval_data=None, eval_attack: Attack = Non
         checks.nonempty(eval_data, "eval_data", where)
         checks.labels(eval_data.y, "eval_data.y", where, num_classes=num_classes)
     if eval_attack is not None:
-        _attack(eval_attack, where, name="eval_attack")
+        check_attack(eval_attack, where, name="eval_attack")
         checks.positive(eval_attack.eps, "eval_attack.eps", where, allow_zero=True)
         if eval_attack.targeted:
             raise ValueError(f"{where}: eval_attack must be untargeted (robust accuracy attacks the true labels), "

@@ -92,7 +92,7 @@ def attack_slider(models: dict, x, y, eps_list, classes, attack: attacks.Attack 
     checks.images(x, "x", where)
     checks.labels(y, "y", where, n=len(x))
     eps_list = _check_values(eps_list, "eps_list", where)
-    attack = attacks.Attack("l2") if attack is None else attacks._attack(attack, where, radius=False)
+    attack = attacks.Attack("l2") if attack is None else attacks.check_attack(attack, where, radius=False)
     n_static = min(checks.integer(n_static, "n_static", where), len(x))
     adversarial = {name: [_adversarial(model, x, y, attack.at(eps), seed) for eps in eps_list]
                    for name, model in models.items()}

@@ -233,11 +233,8 @@ def test_the_loop_with_pgds_loss_and_step_is_pgd(trained_cnn, mnist_test, norm, 
     attack = Attack(norm, eps, 4, step_size, targeted=targeted, random_start=random_start)
     expected = attacks.pgd(trained_cnn, x, y, attack, generator=torch.Generator().manual_seed(5))
     make_step = functools.partial(attacks.STEPS[norm], eps=eps, step_size=step_size)
-    if random_start:  # the loop with a random start is the library's `_ascend`
-        ours = attacks._ascend(trained_cnn, x, y, _summed_cross_entropy, make_step, 4, descend=targeted,
-                               random_start=True, generator=torch.Generator().manual_seed(5))
-    else:
-        ours = attacks.ascend(trained_cnn, x, y, _summed_cross_entropy, make_step, 4, descend=targeted)
+    loop = attacks.Loop(descend=targeted, random_start=random_start, generator=torch.Generator().manual_seed(5))
+    ours = attacks.ascend(trained_cnn, x, y, _summed_cross_entropy, make_step, 4, loop)
     assert not torch.equal(expected, x)
     assert torch.equal(ours, expected)
 
@@ -254,7 +251,7 @@ def test_the_loop_ascends_any_loss_and_its_step_keeps_the_ball(trained_cnn, mnis
         return value
 
     x_adv = attacks.ascend(trained_cnn, x, y, logit_of_three, functools.partial(attacks.L2Step, eps=1.5, step_size=0.5),
-                           5, evaluate_last=True)
+                           5, attacks.Loop(evaluate_last=True))
     assert len(values) == 6 and values[-1] > values[0]
     assert (_norms(x_adv - x, "l2") <= 1.5 + 1e-5).all() and x_adv.min() >= 0 and x_adv.max() <= 1
     assert not torch.equal(x_adv, attacks.pgd(trained_cnn, x, y, Attack("l2", 1.5, 5, 0.5, random_start=False)))

@@ -103,7 +103,7 @@ def test_second_call_loads_the_cached_set_without_attacking(trained_cnn, small_t
         calls.append(1)
         raise RuntimeError("attacked")
 
-    monkeypatch.setattr(features, "_pgd", attack)
+    monkeypatch.setattr(features, "pgd", attack)
     second, info2 = features.make_d_det(trained_cnn, small_train, Attack("l2", 1.0, 3), source=SOURCE,
                                         show_progress=False)
     assert calls == []
@@ -150,10 +150,10 @@ def test_match_representation_is_the_loop_descending_the_distance(trained_cnn, s
         target = trained_cnn.representation(x)
     distance = lambda model, z, target: (model.representation(z) - target).norm(dim=1).sum()
     ours = attacks.ascend(trained_cnn, z0, target, distance, lambda z0: attacks.NormalisedStep(z0, 0.3), 6,
-                          descend=True)
+                          attacks.Loop(descend=True))
     with models.fake_relu(trained_cnn, x):  # the default: the last ReLU passes gradients as the identity
         fake = attacks.ascend(trained_cnn, z0, target, distance, lambda z0: attacks.NormalisedStep(z0, 0.3), 6,
-                              descend=True)
+                              attacks.Loop(descend=True))
     assert torch.equal(real, ours) and torch.equal(z, fake)
     assert [t for t, _ in history] == [0, 3, 6] and history[-1][1] < history[0][1]
     start = features.relative_distance(trained_cnn, z0, x).mean().item()

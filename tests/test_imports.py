@@ -79,3 +79,36 @@ def test_pagutils_has_no_import_cycle():
 @pytest.mark.parametrize("module", ["checks", "paths", "progress", "defaults", "profiles"])
 def test_the_foundations_import_nothing_of_the_library_but_each_other(module):
     assert import_graph()[module] <= {"checks", "paths"}
+
+
+def private_uses(path: Path, modules: set) -> list:
+    """Private names (one leading underscore) of other package modules that the file at `path` uses: imported
+    (`from .attacks import _pgd`) or reached through a module (`attacks._pgd`)."""
+    tree = ast.parse(path.read_text(), str(path))
+    aliases, found = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level >= 1 or (node.module or "").startswith("pagutils")):
+            base = (node.module or "").removeprefix("pagutils").lstrip(".")
+            for alias in node.names:
+                if not base and alias.name in modules:
+                    aliases.add(alias.asname or alias.name)
+                elif base and alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append(f"{base}.{alias.name}")
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                and node.attr.startswith("_") and not node.attr.startswith("__")):
+            found.append(f"{node.value.id}.{node.attr}")
+    return found
+
+
+def test_the_privacy_finder_sees_both_ways_of_reaching_a_private_name(tmp_path):
+    (tmp_path / "one.py").write_text("from .two import _hidden, shown\nfrom . import two\ntwo._inner()\n"
+                                     "two.__name__\n")
+    assert private_uses(tmp_path / "one.py", {"one", "two"}) == ["two._hidden", "two._inner"]
+
+
+def test_no_module_uses_another_modules_private_names():
+    modules = {p.stem for p in PACKAGE.rglob("*.py") if p.stem != "__init__"}
+    found = {str(path.relative_to(PACKAGE)): private_uses(path, modules) for path in PACKAGE.rglob("*.py")}
+    found = {name: uses for name, uses in found.items() if uses}
+    assert not found, f"private names used across modules (make them public, or keep the use in their module): {found}"

@@ -180,7 +180,7 @@ def test_an_interrupted_construction_resumes_from_its_finished_chunks(constructi
     monkeypatch.setattr(features, "CHUNK_BATCHES", 1)
     model = models.make_classifier("mlp", "mnist", seed=0).eval()
     subset = data.load("mnist", "test", n=64, seed=3, device="cpu")
-    inner = "_match" if construction == "robustify" else "_pgd"   # the unchecked per-batch work
+    inner = "_match" if construction == "robustify" else "pgd"   # the per-batch work
     make = (lambda: features.robustify(model, subset, features.Matching(3, 0.5), batch_size=16, source=SOURCE,
                                        show_progress=False)) if construction == "robustify" else \
         (lambda: features.make_d_det(model, subset, attacks.Attack("l2", 1.0, 3), batch_size=16, source=SOURCE,
