@@ -11,13 +11,18 @@ Two things make a correct chapter fail under nbval without an error of its own:
   can take longer to arrive. Every chapter cell gets 60 seconds instead (the cell's own time limit is
   `--nbval-cell-timeout`).
 
+One thing makes nbval's outputs differ from Jupyter's: nbval sends each cell to the kernel with
+`store_history=False`, so IPython cannot see a cell's closing `;` and shows the value it should hide (a figure
+cell ending in `ax.legend();` gets a second output, which the book build would read as a second figure). The
+kernels here execute as Jupyter and the book build do, with `store_history=True`.
+
 And one thing saves the book build from running a chapter a second time: a notebook whose every cell passed
 under nbval is stored, with the outputs nbval received, in the book build's execution cache
 (`_build/.jupyter_cache`, jupyter-cache, which `execute_notebooks: cache` in `_config.yml` reads). The book
 build then renders those outputs instead of executing the chapter again, as it would after an earlier build
 of the same code. Only a notebook inside a book project (a `_config.yml` above it) is stored. A notebook with
 an interactive widget is not: nbval does not keep the widgets' state, so the book build runs it itself.
-`tests/test_book_conftest.py` checks both.
+`tests/test_book_conftest.py` checks all of this.
 """
 import copy
 import os
@@ -35,6 +40,16 @@ _passed = {}  # node id of a cell that ran and passed -> the seconds it took
 def pytest_configure(config):
     # the kernels nbval starts inherit this process's environment
     os.environ["PAG_PROGRESS"] = "0"
+    try:
+        from nbval.kernel import RunningKernel
+    except ImportError:  # nbval is not installed: nothing of it to set
+        return
+    RunningKernel.execute_cell_input = _execute_as_jupyter_does
+
+
+def _execute_as_jupyter_does(kernel, cell_input, allow_stdin=None):
+    """nbval's `RunningKernel.execute_cell_input`, with the history Jupyter keeps (a closing `;` hides the value)."""
+    return kernel.kc.execute(cell_input, store_history=True, allow_stdin=allow_stdin, stop_on_error=False)
 
 
 def pytest_collection_modifyitems(items):

@@ -7,7 +7,8 @@
   failure it prevents must still happen, or the test proves nothing).
 - A notebook that passed under nbval is stored in the book build's execution cache, so that the book build
   does not run it again: found there by jupyter-cache's own match (the call the book build makes), with
-  nbval's outputs and the source's cell metadata; a notebook with a failing cell, or with a widget, is not.
+  nbval's outputs and the source's cell metadata, and with the outputs Jupyter would show (a closing `;` hides
+  a cell's value); a notebook with a failing cell, or with a widget, is not.
 """
 import os
 import shutil
@@ -81,7 +82,8 @@ def test_a_passing_notebook_is_stored_for_the_book_build_with_its_outputs(tmp_pa
     book = _book(tmp_path)
     figure = "import matplotlib.pyplot as plt\nprint('hello')\nplt.plot([1, 2])\nplt.show()"
     glued = "from myst_nb import glue\nglue('x', 3.5, display=False)\n1 + 1"
-    result = _run_nbval(book, figure, glued, name="chapter.ipynb")
+    quiet = "1 + 1;  # the semicolon hides the value, as in Jupyter"
+    result = _run_nbval(book, figure, glued, quiet, name="chapter.ipynb")
     assert result.returncode == 0, result.stdout[-2000:]
     merged = _cached(tmp_path, "chapter.ipynb")
     assert merged is not None, "the passing notebook is not in the book build's cache"
@@ -91,6 +93,7 @@ def test_a_passing_notebook_is_stored_for_the_book_build_with_its_outputs(tmp_pa
     glue, value = merged.cells[1].outputs
     assert glue.metadata["scrapbook"]["name"] == "x"
     assert value.data["text/plain"] == "2"
+    assert merged.cells[2].outputs == []
 
 
 @pytest.mark.slow

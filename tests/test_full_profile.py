@@ -35,7 +35,7 @@ SOURCE = dict(source_n_train=40, source_epochs=1, n_construct=20, epochs=1, n_te
 # chapter -> (size overrides, settings that must keep the full profile's (the papers') values)
 CHAPTERS = {
     "ch01_adversarial_examples": (dict(n_train=40, n_test=20, epochs=1, attack_steps=1, n_check=10, check_steps=1,
-                                       check_restarts=1, apgd_steps=1),
+                                       check_restarts=1, apgd_steps=1, seeds=[0, 1]),
                                   dict(dataset="cifar10", train_eps=0.5, eps_linf=[0.0, 2 / 255, 4 / 255, 8 / 255])),
     "ch02_robust_features": (dict(n_samples=20000), dict(eps_list=[0.0, 0.1, 0.25, 0.5, 1.0])),
     "ch03_robustified_datasets": (dict(SOURCE, steps=2, n_curve=10, curve_steps=1, seeds=[1, 2], adv_steps=1,

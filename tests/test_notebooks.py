@@ -78,12 +78,14 @@ def test_papermill_override_takes_effect(tmp_path):
                PAG_RESULTS_DIR=str(tmp_path / "results"), PAG_PROGRESS="0")
     env.pop("MPLBACKEND", None)
     out = tmp_path / "ch01.ipynb"
-    run = subprocess.run([str(BIN / "papermill"), str(CHAPTER_1), str(out), "-p", "n_train", "1000",
+    run = subprocess.run([str(BIN / "papermill"), str(CHAPTER_1), str(out), "-p", "n_train", "400",
                           "-p", "epochs", "1", "-p", "n_test", "100", "-p", "attack_steps", "3",
-                          "--cwd", str(CHAPTER_1.parent)], env=env, capture_output=True, text=True)
+                          "-y", "seeds: [0, 1]", "--cwd", str(CHAPTER_1.parent)],
+                         env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads((tmp_path / "results" / "ch01_adversarial_examples.json").read_text())
-    assert results["settings"]["n_train"] == 1000 and results["settings"]["epochs"] == 1
+    assert results["settings"]["n_train"] == 400 and results["settings"]["epochs"] == 1
+    assert results["settings"]["seeds"] == [0, 1]
     assert results["settings"]["attack_steps"] == 3 and results["settings"]["train_eps"] == 1.5
     assert results["profile"] == "quick"
     executed = nbformat.read(out, as_version=4)
