@@ -26,7 +26,6 @@ an interactive widget is not: nbval does not keep the widgets' state, so the boo
 """
 import copy
 import os
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -77,7 +76,7 @@ def book_cache(notebook: Path):
 def executed(items):
     """The notebook of `items` (one notebook's nbval cells, in order) with the outputs nbval received, or None
     when a cell did not pass or did not run, or an output is a widget."""
-    if not items or any(item.nodeid not in _passed or not hasattr(item, "test_outputs") for item in items):
+    if not items or any(item.nodeid not in _passed for item in items):
         return None
     nb = copy.deepcopy(items[0].parent.nb)
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
@@ -86,10 +85,7 @@ def executed(items):
     for cell, item in zip(code, items):
         if any(WIDGET in out.get("data", {}) for out in item.test_outputs):
             return None
-        cell.outputs = copy.deepcopy(item.test_outputs)
-        for out in cell.outputs:
-            if out.output_type == "execute_result":
-                out.setdefault("execution_count", None)
+        cell.outputs = item.test_outputs
     return nb
 
 
@@ -102,12 +98,9 @@ def pytest_sessionfinish(session):
         from jupyter_cache import get_cache
         from jupyter_cache.base import CacheBundleIn
 
-        started = time.time()
-        cache = get_cache(str(where))
-        cache.cache_notebook_bundle(
+        get_cache(str(where)).cache_notebook_bundle(
             CacheBundleIn(nb, str(path), data={"execution_seconds": sum(_passed[i.nodeid] for i in items)}),
             check_validity=False, overwrite=True)
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.write_line(f"book/conftest.py: {path.name}'s execution stored for the book build "
-                                f"({time.time() - started:.1f} s)")
+            reporter.write_line(f"book/conftest.py: {path.name}'s execution stored for the book build")
