@@ -95,14 +95,27 @@ browser-test: $(NODE_STAMP)
 	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; fi
 	node tests/browser/check_book.mjs _build/html _build/screenshots
 
+# make test runs tests/ and then the chapters under nbval, NB_WORKERS chapters at a time (pytest-xdist; each
+# worker runs whole notebooks, in book/conftest.py's order, each kernel on NB_THREADS threads): on 2 cores two
+# one-thread kernels finish sooner than one two-thread kernel, because the quick profile's small batches leave a
+# second thread mostly idle. NB_WORKERS=0 runs them one at a time in pytest's own process. Both parts always run;
+# make test fails when either does.
+NB_WORKERS ?= 2
+NB_THREADS ?= 1
+NBVAL = $(BIN)/pytest book --nbval-lax --nbval-cell-timeout=1800 -ra --durations=30 \
+	-n $(NB_WORKERS) --dist loadfile --no-loadscope-reorder
+
 test: $(STAMP) $(NODE_STAMP) $(TEACH_STAMP) $(SCALE_STAMP)
-	$(BIN)/pytest tests book --nbval-lax --nbval-cell-timeout=1800 -ra --durations=30
+	status=0; \
+	$(BIN)/pytest tests -ra --durations=30 || status=1; \
+	OMP_NUM_THREADS=$(NB_THREADS) MKL_NUM_THREADS=$(NB_THREADS) $(NBVAL) || status=1; \
+	exit $$status
 
 unit: $(STAMP) $(SCALE_STAMP)
 	$(BIN)/pytest tests -ra
 
 notebooks: $(STAMP)
-	$(BIN)/pytest book --nbval-lax --nbval-cell-timeout=1800 -ra
+	OMP_NUM_THREADS=$(NB_THREADS) MKL_NUM_THREADS=$(NB_THREADS) $(NBVAL)
 
 bench: $(STAMP)
 	PAG_PROGRESS=0 $(BIN)/python benchmarks/run.py $(BENCH_ARGS)

@@ -13,6 +13,8 @@ import re
 import time
 from html import escape
 
+import torch
+
 from . import checks, paths, zoo
 from .claims import Claim, markdown as claims_markdown, verdict as claims_verdict
 
@@ -107,7 +109,8 @@ def record(chapter: str, rows: list, cfg: dict, title: str = None, claims: list 
     `claims` are the chapter's claims as the run read them (`claims.Claim`, from the chapter's experiment spec):
     they are stored beside the rows and shown under them, and their box is glued as `<prefix>_claims` (quoted in
     the chapter's text with ``{glue:md}`ch03_claims` ``). The zoo models the chapter asked for (`zoo.requested`)
-    are stored as `zoo`, so a test can compare them with what `pagutils.prefill` prepares."""
+    are stored as `zoo`, so a test can compare them with what `pagutils.prefill` prepares. The torch version and
+    thread count are stored as `environment`: on a CPU the same seeds give the same bits only with both the same."""
     if not isinstance(chapter, str) or not chapter or any(c in chapter for c in "/\\") or chapter.startswith("."):
         raise ValueError(f"record: chapter must be a file-name-like id such as 'ch01_adversarial_examples', got {chapter!r}")
     checks.mapping(cfg, "cfg", "record")
@@ -126,6 +129,8 @@ def record(chapter: str, rows: list, cfg: dict, title: str = None, claims: list 
         settings={k: v for k, v in cfg.items() if k != "started"},
         rows=[dict(metric=r["metric"], value=r["value"], paper=r.get("paper"), note=r.get("note")) for r in rows],
         recorded=time.strftime("%Y-%m-%d %H:%M:%S"),
+        # what a CPU run's bits depend on besides the seeds: the torch build and its thread count
+        environment=dict(torch=torch.__version__, threads=torch.get_num_threads()),
         glued={k: v for k, v in _GLUED.items() if k.startswith(prefix + "_")},
         claims=[c.as_dict() for c in claims],
         zoo=sorted(zoo.requested()),

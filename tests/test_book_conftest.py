@@ -9,6 +9,8 @@
   does not run it again: found there by jupyter-cache's own match (the call the book build makes), with
   nbval's outputs and the source's cell metadata, and with the outputs Jupyter would show (a closing `;` hides
   a cell's value); a notebook with a failing cell, or with a widget, is not.
+- `make test` runs the chapters two at a time under pytest-xdist: each worker runs whole notebooks in order, the
+  longest chapters are handed out first, and every worker stores what it ran.
 """
 import os
 import shutil
@@ -33,13 +35,13 @@ KERNEL = {"kernelspec": {"display_name": "Python 3", "language": "python", "name
           "language_info": {"name": "python"}}
 
 
-def _run_nbval(folder, *sources, name="bars.ipynb"):
+def _run_nbval(folder, *sources, name="bars.ipynb", options=()):
     nb = nbformat.v4.new_notebook(metadata=KERNEL)
     nb.cells = [nbformat.v4.new_code_cell(source) for source in sources or (CELL,)]
     nbformat.write(nb, folder / name)
     env = {k: v for k, v in os.environ.items() if k != "PAG_PROGRESS"}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider", "."],
+        [sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider", *options, "."],
         cwd=folder, env=env, capture_output=True, text=True, timeout=300,
     )
 
@@ -112,3 +114,27 @@ def test_outside_a_book_project_nothing_is_stored(tmp_path):
     shutil.copy(BOOK_CONFTEST, tmp_path / "conftest.py")
     assert _run_nbval(tmp_path, "print(1)").returncode == 0
     assert not any(tmp_path.parent.glob("_build")) and not (tmp_path / "_build").exists()
+
+
+@pytest.mark.slow
+def test_two_workers_run_whole_notebooks_the_longest_first_and_store_each(tmp_path):
+    """As `make test` runs the chapters (its NBVAL options): each notebook runs in one kernel, in order (a later
+    cell reads an earlier cell's variable), the chapters named longest are handed out first, and both workers'
+    executions are in the cache."""
+    book = _book(tmp_path)
+    log = tmp_path / "order.log"
+    names = ["ch07_pag_real_images", "ch03_robustified_datasets", "ch10_four_ways_three_regimes"]
+    for name in names[1:]:
+        nbformat.write(nbformat.v4.new_notebook(metadata=KERNEL, cells=[nbformat.v4.new_code_cell(source) for source in (
+            f"import time\nopen({str(log)!r}, 'a').write('{name}\\n')\nvalue = '{name}'\ntime.sleep(2)",
+            f"assert value == '{name}'\nprint(value)")]), book / f"{name}.ipynb")
+    result = _run_nbval(book, f"open({str(log)!r}, 'a').write('{names[0]}\\n')", name=f"{names[0]}.ipynb",
+                        options=("-n", "2", "--dist", "loadfile", "--no-loadscope-reorder"))
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "5 passed" in result.stdout, result.stdout[-2000:]
+    started = log.read_text().split()
+    assert set(started[:2]) == set(names[1:]), started  # the two long chapters first, one on each worker
+    for name in names:
+        merged = _cached(tmp_path, f"{name}.ipynb")
+        assert merged is not None, f"{name} is not in the book build's cache"
+    assert merged.cells[1].outputs[0].text == f"{names[2]}\n"

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 import pagutils
 from pagutils import profiles, report
@@ -53,6 +54,7 @@ def test_report_writes_one_json_table_per_chapter(tmp_path, monkeypatch):
     assert saved["rows"][0] == dict(metric="accuracy", value=0.91, paper=0.95, note="CIFAR-10")
     assert saved["profile"] == "quick" and saved["dataset"] == "mnist" and saved["seconds"] >= 0
     assert saved["settings"]["epochs"] == 3
+    assert saved["environment"] == dict(torch=torch.__version__, threads=torch.get_num_threads())
     assert "0.91" in table._repr_html_() and "0.95" in repr(table)
     assert [t["chapter"] for t in report.load_all(tmp_path)] == ["ch99_example"]
     with pytest.raises(ValueError, match=r"rows\[0\] must be a dict with 'metric' and 'value'"):
