@@ -15,7 +15,7 @@ from html import escape
 
 import torch
 
-from . import checks, paths, zoo
+from . import checks, paths, spread, zoo
 from .claims import Claim, markdown as claims_markdown, verdict as claims_verdict
 
 
@@ -86,6 +86,59 @@ def glue(key: str, value):
         myst_glue(key, Markdown(value), display=False)
     else:
         myst_glue(key, value, display=False)
+    return value
+
+
+class Rows(list):
+    """A chapter's results rows, one call per row: the row's fields and the wording of a spread over seeds are
+    written here once, not in each chapter. `record` takes it as it takes a list of dicts. Introduced in Chapter 1.
+
+        rows = report.Rows()
+        rows.add("reference sigma", 2.0, note="median effective neighbours")
+        rows.seeds("standard on D: clean accuracy", [0.95, 0.96, 0.94], paper=0.953)
+        rows.measured(claims)   # every value a read claim measured
+    """
+
+    def add(self, metric: str, value, paper=None, note: str = None) -> "Rows":
+        """One row: `metric`, this run's `value`, the `paper`'s value (None where it states none) and a `note`."""
+        if not isinstance(metric, str) or not metric:
+            raise checks.ArgumentTypeError(f"Rows.add: metric must be a non-empty string, got {checks.brief(metric)}")
+        if note is not None and not isinstance(note, str):
+            raise checks.ArgumentTypeError(f"Rows.add: note must be a string or None, got {checks.brief(note)}")
+        row = dict(metric=metric, value=_cell(value, "value"), paper=_cell(paper, "paper"), note=note)
+        self.append(row)
+        return self
+
+    def seeds(self, metric: str, values, paper=None, note: str = None) -> "Rows":
+        """One row for a measurement over seeds: the mean, as "<metric>, mean of <n> seeds", with the seeds' minimum
+        and maximum (and failed seeds) in the note. `values`: one number per seed (NaN for a failed seed), or their
+        `spread.Spread`."""
+        s = values if isinstance(values, spread.Spread) else spread.over_seeds(
+            list(values) if isinstance(values, tuple) else values, name="values", where="Rows.seeds")
+        ranged = f"seeds min {s.low:.3g}, max {s.high:.3g}" + (f", {s.failed} failed" if s.failed else "")
+        return self.add(f"{metric}, mean of {s.n} seeds", s.mean, paper, "; ".join(filter(None, (ranged, note))))
+
+    def measured(self, claims) -> "Rows":
+        """One row per value that each read claim (`claims.Claim`) measured, as "<claim key>: <name>"."""
+        for claim in claims:
+            if not isinstance(claim, Claim):
+                raise checks.ArgumentTypeError(f"Rows.measured: claims must be read claims (claims.Claim), got "
+                                               f"{checks.brief(claim)}")
+            for name, value in (claim.measured or {}).items():
+                self.add(f"{claim.key}: {name}", value, note=f"measured for the claim ({claim.outcome})")
+        return self
+
+
+def _cell(value, name):
+    """A row's value or paper value: a number, a string, a bool or None (a one-element tensor becomes its number)."""
+    if hasattr(value, "item") and not isinstance(value, (bool, int, float, str)):
+        try:
+            value = value.item()
+        except (ValueError, RuntimeError):
+            raise checks.ArgumentTypeError(f"Rows.add: {name} must be one number, got {checks.brief(value)}") from None
+    if value is not None and not isinstance(value, (int, float, str)):
+        raise checks.ArgumentTypeError(f"Rows.add: {name} must be a number, a string or None, got "
+                                       f"{checks.brief(value)}")
     return value
 
 

@@ -71,6 +71,19 @@ def test_chapter_reads_on_the_page(path):
     assert "Key takeaways" in nb.cells[-1].source and "{dropdown} Answer" in nb.cells[-1].source
 
 
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_no_chapter_builds_its_results_rows_by_hand(path):
+    """A chapter's results rows come from `report.Rows` (one wording for a row and for a spread over seeds), never
+    from dicts or appends written in the notebook."""
+    import re
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "report.record(" in code, f"{path.name} records no results table"
+    by_hand = re.findall(r"dict\(\s*metric=|[\"']metric[\"']\s*:|rows\.append\(|mean of \{", code)
+    assert not by_hand, f"{path.name} builds results rows by hand: {by_hand}"
+    assert "report.Rows()" in code, f"{path.name} does not build its rows with report.Rows"
+
+
 @pytest.mark.slow
 def test_papermill_override_takes_effect(tmp_path):
     """Chapter 1 run with values overridden on papermill's command line records those values."""

@@ -87,3 +87,36 @@ def test_glued_numbers_are_recorded_with_their_chapter_only(tmp_path, monkeypatc
         report.glue("ch98_many", torch.ones(3))
 
 
+
+
+def test_rows_write_a_row_and_a_spread_over_seeds_in_one_wording(tmp_path, monkeypatch):
+    from pagutils.claims import Claim
+    rows = report.Rows().add("reference sigma", torch.tensor(2.0), note="median neighbours")
+    rows.seeds("D_R: robust accuracy", [0.30, 0.40, float("nan")], paper=0.48, note="Figure 2(b)")
+    claim = Claim(key="trend", statement="s", evidence="e", rule="r", unit="correlation")
+    rows.measured([claim.read(True, measured=dict(rho=0.9, p=0.01))])
+    assert rows[0] == dict(metric="reference sigma", value=2.0, paper=None, note="median neighbours")
+    assert rows[1]["metric"] == "D_R: robust accuracy, mean of 2 seeds"
+    assert rows[1]["value"] == pytest.approx(0.35) and rows[1]["paper"] == 0.48
+    assert rows[1]["note"] == "seeds min 0.3, max 0.4, 1 failed; Figure 2(b)"
+    from pagutils import spread
+    spread_of = spread.over_seeds([0.30, 0.40, float("nan")])
+    assert report.Rows().seeds("D_R: robust accuracy", spread_of, paper=0.48, note="Figure 2(b)")[0] == rows[1]
+    assert [(r["metric"], r["value"]) for r in rows[2:]] == [("trend: rho", 0.9), ("trend: p", 0.01)]
+    assert rows[2]["note"] == "measured for the claim (holds)"
+    monkeypatch.setenv("PAG_RESULTS_DIR", str(tmp_path))
+    report.record("ch99_example", rows, pagutils.settings(_cell(), QUICK, FULL))
+    assert json.loads((tmp_path / "ch99_example.json").read_text())["rows"] == list(rows)
+
+
+def test_rows_name_what_is_wrong():
+    with pytest.raises(TypeError, match="Rows.add: value must be a number, a string or None, got"):
+        report.Rows().add("m", [1, 2])
+    with pytest.raises(TypeError, match="Rows.add: metric must be a non-empty string"):
+        report.Rows().add("", 1.0)
+    with pytest.raises(TypeError, match="Rows.add: note must be a string or None"):
+        report.Rows().add("m", 1.0, note=3)
+    with pytest.raises(TypeError, match="Rows.seeds: values must be a non-empty list"):
+        report.Rows().seeds("m", [])
+    with pytest.raises(TypeError, match=r"Rows.measured: claims must be read claims"):
+        report.Rows().measured([dict(rho=1.0)])
