@@ -89,6 +89,27 @@ def inventory() -> tuple:
     return files, skipped
 
 
+def zoo_estimate(profile: str) -> dict:
+    """What the zoo of `profile` puts in a pack, computed from its configurations without training anything: the
+    number of models that `pagutils.prefill` prepares for every chapter and their float32 weights in bytes. A lower
+    bound on the pack: the models a chapter trains itself and the constructed datasets come on top. Introduced in
+    the Teaching part."""
+    from . import prefill
+    from .models import count_parameters, make_classifier
+
+    configs = {}
+    for chapter in prefill.chapters():
+        for config in prefill.configurations(chapter, profile):
+            configs[json.dumps(config, sort_keys=True)] = config
+    parameters = {}
+    for config in configs.values():
+        key = (config["arch"], config["dataset"])
+        if key not in parameters:
+            parameters[key] = count_parameters(make_classifier(*key))
+    return dict(models=len(configs),
+                bytes=sum(4 * parameters[c["arch"], c["dataset"]] for c in configs.values()))
+
+
 def export_pack(out, profile: str = None) -> dict:
     """Write every whole, current file of the cache (`inventory`) into the tar archive `out`, with a manifest;
     `profile` is recorded as the pack's label (the profile the book was built with; None reads PAG_PROFILE, else

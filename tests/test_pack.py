@@ -97,3 +97,17 @@ def test_clear_errors_for_what_is_not_a_pack(tmp_path, monkeypatch):
     (tmp_path / "text.tar").write_text("not a tar")
     with pytest.raises(pack.PackError, match="is not a pack"):
         pack.import_pack(tmp_path / "text.tar")
+
+
+def test_the_zoo_estimate_counts_each_configuration_once_at_four_bytes_a_weight(built, monkeypatch):
+    from pagutils import models, prefill
+    _, manifest, model = built
+    other = dict(TINY, seed=1)
+    monkeypatch.setattr(prefill, "chapters", lambda: ["ch01", "ch02"])
+    monkeypatch.setattr(prefill, "configurations",
+                        lambda chapter, profile: [TINY, other] if chapter == "ch01" else [dict(TINY)])
+    estimate = pack.zoo_estimate("quick")
+    assert estimate == dict(models=2, bytes=2 * 4 * models.count_parameters(model))
+    # the trained model's file in the pack holds those weights, and a header of at most a few kilobytes
+    (stored,) = [f for f in manifest["files"] if f["kind"] == "models"]
+    assert 0 <= stored["bytes"] - estimate["bytes"] // 2 < 16_384
