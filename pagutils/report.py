@@ -115,8 +115,9 @@ class Rows(list):
         `spread.Spread`."""
         s = values if isinstance(values, spread.Spread) else spread.over_seeds(
             list(values) if isinstance(values, tuple) else values, name="values", where="Rows.seeds")
-        ranged = f"seeds min {s.low:.3g}, max {s.high:.3g}" + (f", {s.failed} failed" if s.failed else "")
-        return self.add(f"{metric}, mean of {s.n} seeds", s.mean, paper, "; ".join(filter(None, (ranged, note))))
+        ranged = f"seeds min {_fmt(s.low)}, max {_fmt(s.high)}" + (f", {s.failed} failed" if s.failed else "")
+        seeds = "1 seed" if s.n == 1 else f"{s.n} seeds"
+        return self.add(f"{metric}, mean of {seeds}", s.mean, paper, "; ".join(filter(None, (ranged, note))))
 
     def measured(self, claims) -> "Rows":
         """One row per value that each read claim (`claims.Claim`) measured, as "<claim key>: <name>"."""

@@ -98,7 +98,9 @@ def test_rows_write_a_row_and_a_spread_over_seeds_in_one_wording(tmp_path, monke
     assert rows[0] == dict(metric="reference sigma", value=2.0, paper=None, note="median neighbours")
     assert rows[1]["metric"] == "D_R: robust accuracy, mean of 2 seeds"
     assert rows[1]["value"] == pytest.approx(0.35) and rows[1]["paper"] == 0.48
-    assert rows[1]["note"] == "seeds min 0.3, max 0.4, 1 failed; Figure 2(b)"
+    assert rows[1]["note"] == "seeds min 0.3, max 0.4, 1 failed; Figure 2(b)"  # as the table shows values
+    assert report.Rows().seeds("m", [0.0272])[0]["metric"] == "m, mean of 1 seed"
+    assert report.Rows().seeds("m", [0.57, 0.0272])[0]["note"] == "seeds min 0.027, max 0.57"
     from pagutils import spread
     spread_of = spread.over_seeds([0.30, 0.40, float("nan")])
     assert report.Rows().seeds("D_R: robust accuracy", spread_of, paper=0.48, note="Figure 2(b)")[0] == rows[1]
