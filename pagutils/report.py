@@ -22,6 +22,8 @@ from .claims import Claim, markdown as claims_markdown, verdict as claims_verdic
 def _fmt(value):
     if value is None:
         return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1e-2 or abs(value) >= 1e3 else f"{value:.3f}".rstrip("0").rstrip(".")
     return str(value)
@@ -120,13 +122,15 @@ class Rows(list):
         return self.add(f"{metric}, mean of {seeds}", s.mean, paper, "; ".join(filter(None, (ranged, note))))
 
     def measured(self, claims) -> "Rows":
-        """One row per value that each read claim (`claims.Claim`) measured, as "<claim key>: <name>"."""
+        """One row per value that each read claim (`claims.Claim`) measured, as "<claim key>: <name>" with spaces
+        for underscores ("ratio below: value tangent")."""
         for claim in claims:
             if not isinstance(claim, Claim):
                 raise checks.ArgumentTypeError(f"Rows.measured: claims must be read claims (claims.Claim), got "
                                                f"{checks.brief(claim)}")
             for name, value in (claim.measured or {}).items():
-                self.add(f"{claim.key}: {name}", value, note=f"measured for the claim ({claim.outcome})")
+                self.add(f"{claim.key}: {name}".replace("_", " "), value,
+                         note=f"measured for the claim ({claim.outcome})")
         return self
 
 

@@ -94,7 +94,7 @@ def test_rows_write_a_row_and_a_spread_over_seeds_in_one_wording(tmp_path, monke
     rows = report.Rows().add("reference sigma", torch.tensor(2.0), note="median neighbours")
     rows.seeds("D_R: robust accuracy", [0.30, 0.40, float("nan")], paper=0.48, note="Figure 2(b)")
     claim = Claim(key="trend", statement="s", evidence="e", rule="r", unit="correlation")
-    rows.measured([claim.read(True, measured=dict(rho=0.9, p=0.01))])
+    rows.measured([claim.read(True, measured=dict(rho=0.9, p=0.01, rose_early=True))])
     assert rows[0] == dict(metric="reference sigma", value=2.0, paper=None, note="median neighbours")
     assert rows[1]["metric"] == "D_R: robust accuracy, mean of 2 seeds"
     assert rows[1]["value"] == pytest.approx(0.35) and rows[1]["paper"] == 0.48
@@ -104,11 +104,13 @@ def test_rows_write_a_row_and_a_spread_over_seeds_in_one_wording(tmp_path, monke
     from pagutils import spread
     spread_of = spread.over_seeds([0.30, 0.40, float("nan")])
     assert report.Rows().seeds("D_R: robust accuracy", spread_of, paper=0.48, note="Figure 2(b)")[0] == rows[1]
-    assert [(r["metric"], r["value"]) for r in rows[2:]] == [("trend: rho", 0.9), ("trend: p", 0.01)]
+    assert [(r["metric"], r["value"]) for r in rows[2:]] == [("trend: rho", 0.9), ("trend: p", 0.01),
+                                                            ("trend: rose early", True)]
     assert rows[2]["note"] == "measured for the claim (holds)"
     monkeypatch.setenv("PAG_RESULTS_DIR", str(tmp_path))
-    report.record("ch99_example", rows, pagutils.settings(_cell(), QUICK, FULL))
+    table = report.record("ch99_example", rows, pagutils.settings(_cell(), QUICK, FULL))
     assert json.loads((tmp_path / "ch99_example.json").read_text())["rows"] == list(rows)
+    assert "<td>trend: rose early</td><td>yes</td>" in table._repr_html_()
 
 
 def test_rows_name_what_is_wrong():
