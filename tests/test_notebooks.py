@@ -71,13 +71,33 @@ def test_chapter_reads_on_the_page(path):
     assert "Key takeaways" in nb.cells[-1].source and "{dropdown} Answer" in nb.cells[-1].source
 
 
+def _typed_outcomes(code):
+    """String literals of `code` that spell a claim's outcome ("holds", "does not hold", "untested"), leaving out
+    a subscript's key such as `rule["holds"]` (a rule's result, not an outcome shown to the reader)."""
+    import ast
+    import re
+    tree = ast.parse(code)
+    keys = {id(node.slice) for node in ast.walk(tree) if isinstance(node, ast.Subscript)}
+    return [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and id(node) not in keys and re.search(r"\b(holds|does not hold|untested)\b", node.value)]
+
+
+def test_the_typed_outcome_check_finds_an_outcome_and_passes_a_rules_key():
+    assert _typed_outcomes('x = "holds: decides by itself" if rule["holds"] else f"{y}, ok"') == [
+        "holds: decides by itself"]
+    assert _typed_outcomes('print("claim: untested (too few)")') == ["claim: untested (too few)"]
+    assert _typed_outcomes('x = rule["holds"]; glue("k", claims.FAILS)') == []
+
+
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
-def test_no_chapter_builds_its_results_rows_by_hand(path):
+def test_no_chapter_builds_its_results_rows_or_verdicts_by_hand(path):
     """A chapter's results rows come from `report.Rows` (one wording for a row and for a spread over seeds), never
-    from dicts or appends written in the notebook."""
+    from dicts or appends written in the notebook; an outcome it shows comes from `pagutils.claims`, never typed."""
     import re
     nb = nbformat.read(path, as_version=4)
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    typed = _typed_outcomes(code)
+    assert not typed, f"{path.name} types an outcome instead of reading it from pagutils.claims: {typed}"
     assert "report.record(" in code, f"{path.name} records no results table"
     by_hand = re.findall(r"dict\(\s*metric=|[\"']metric[\"']\s*:|rows\.append\(|mean of \{", code)
     assert not by_hand, f"{path.name} builds results rows by hand: {by_hand}"
