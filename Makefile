@@ -64,7 +64,7 @@ $(TEACH_STAMP): $(STAMP) requirements-teaching.lock
 	$(BIN)/pip install --require-hashes -r requirements-teaching.lock
 	touch $(TEACH_STAMP)
 
-# submitit, for pagutils.prefill's SLURM job arrays (and its local executor in tests/test_scale.py)
+# submitit, for pagutils.scale.prefill's SLURM job arrays (and its local executor in tests/test_scale.py)
 $(SCALE_STAMP): $(STAMP) requirements-scale.lock
 	$(BIN)/pip install --require-hashes -r requirements-scale.lock
 	touch $(SCALE_STAMP)

@@ -122,5 +122,5 @@ class LinearAutoencoder(nn.Module):
 
 def tiny_autoencoder(shape=(1, 8, 8), latent_dim: int = 3, width: int = 4, seed: int = 0) -> nn.Module:
     """pagutils' convolutional autoencoder (Chapter 9), small and with seeded untrained weights, in eval mode."""
-    from pagutils.manifold import Autoencoder
+    from pagutils.aligned_gradients.manifold import Autoencoder
     return _seeded(seed, lambda: Autoencoder(shape, latent_dim, width)).eval()

@@ -12,7 +12,7 @@ The hours are an estimate: measured throughput (from `benchmarks/run.py --device
 
 A second table gives GPU-hours per chapter and profile: quick (measured: the chapters' wall time in a cold
 `make book` on 2 CPU cores, `QUICK_SECONDS`; on a GPU it is shorter), full (the table above) and paper
-(`PAPER_WORK`: the paper profile's recipes, `pagutils.defaults.PAPER` / `PAPER_SETTINGS`, counted the same way,
+(`PAPER_WORK`: the paper profile's recipes, `pagutils.core.defaults.PAPER` / `PAPER_SETTINGS`, counted the same way,
 ResNet-50 at its operation count relative to ResNet-18, an ASSUMED time ratio).
 
 A bound that needs no GPU follows the table: the same work in floating-point operations (ResNet-18's, counted by

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 import tables
 from pagutils import attacks, features, models, train
-from pagutils.attacks import Attack
+from pagutils.core.attacks import Attack
 from registry import part
 from timing import Timer, high_water_added_mb, peak_memory_mb, rates
 from workloads import (CONSTRUCT, MODELS, STEPS, WORK, as_data, floor, model_and_batch, radius,
@@ -137,7 +137,7 @@ def run_equivalence(ctx):
 
 
 def bench_training(ctx, name, reps):
-    """Images per second of one epoch: standard and PGD adversarial training with pagutils.train, and the same
+    """Images per second of one epoch: standard and PGD adversarial training with pagutils.core.train, and the same
     adversarial training written as a plain loop with torchattacks (what one would otherwise write)."""
     device, eps, train_steps = ctx.device, MODELS[name][2], MODELS[name][4]
     n = WORK[ctx.kind][name]
@@ -158,7 +158,7 @@ def bench_training(ctx, name, reps):
             optimizer.step()
 
     def fit(objective="standard", **attack):
-        """One epoch of pagutils.train on `objective` (PGD's arguments updated by `attack`)."""
+        """One epoch of pagutils.core.train on `objective` (PGD's arguments updated by `attack`)."""
         args = dict(eps=eps, norm="l2", steps=train_steps, **attack) if objective == "pgd" else {}
         recipe = train.Recipe(epochs=1, objective=objective, objective_args=args, lr=0.01, batch_size=batch)
         return lambda: train.train(model, data, recipe, show_progress=False)

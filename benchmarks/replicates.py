@@ -53,13 +53,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from pagutils import attacks, cache, checks
-from pagutils.data import Data, augment_crop_flip, load
-from pagutils.device import resolve
-from pagutils.models import Classifier, make_classifier
-from pagutils.progress import progress
-from pagutils.robust_losses import _divergence
-from pagutils.train import Recipe, learning_rate, objective_factory
-from pagutils.zoo import REQUIRED, cached_model, get
+from pagutils.core.data import Data, augment_crop_flip, load
+from pagutils.core.device import resolve
+from pagutils.core.models import Classifier, make_classifier
+from pagutils.core.progress import progress
+from pagutils.core.robust_losses import _divergence
+from pagutils.core.train import Recipe, learning_rate, objective_factory
+from pagutils.core.zoo import REQUIRED, cached_model, get
 
 ENGINES = ("auto", "grouped", "vmap")
 WHERE = "train_together"
@@ -315,7 +315,7 @@ def check(models, datasets, recipes, engine="auto"):
             raise ValueError(f"{WHERE}: models[{i}] is not on models[0]'s device {device}")
     for i, recipe in enumerate(recipes):
         if not isinstance(recipe, Recipe):
-            raise checks.ArgumentTypeError(f"{WHERE}: recipes[{i}] must be a pagutils.train.Recipe, got "
+            raise checks.ArgumentTypeError(f"{WHERE}: recipes[{i}] must be a pagutils.core.train.Recipe, got "
                                            f"{checks.brief(recipe)}")
     for i, data in enumerate(datasets):
         checks.nonempty(data, f"datasets[{i}]", WHERE)

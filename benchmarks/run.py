@@ -27,7 +27,7 @@ import torch
 import parts  # registers the parts
 import record
 import registry
-from pagutils.device import resolve
+from pagutils.core.device import resolve
 from timing import CLOCKS, Timer, clock_name
 from workloads import BATCHES, MODELS, REPS, kind
 

@@ -13,7 +13,7 @@ import argparse
 import torch
 
 from pagutils import data, models, train
-from pagutils.device import resolve
+from pagutils.core.device import resolve
 import replicates
 from timing import CLOCKS, Timer, clock_name
 

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from pagutils import models
-from pagutils.attacks import Attack
-from pagutils.data import Data, INFO
+from pagutils.core.attacks import Attack
+from pagutils.core.data import Data, INFO
 
 STEPS = 10
 # model name -> (arch, dataset, L2 eps, Linf eps, PGD steps of adversarial training)

@@ -1,25 +1,19 @@
 """pagutils: the library behind the course on robust features and perceptually-aligned gradients.
 
-Modules, each named after the idea it computes (and the chapter that introduces it):
-  data, models, attacks, train, zoo, cache, profiles, report, plots   the spine (Chapter 1)
-  defaults        the settings chapters, tests and benchmarks share, per profile (one home)
-  checks          argument validation shared by every public function, called once where a value comes in
-  gaussian        the robust Gaussian model of Ilyas et al., Section 4 (Chapter 2)
-  features        D_R / D_NR by representation matching, D_rand / D_det by targeted PGD, leakage (Chapters 3-5)
-  spread          a measurement over seeds: mean with min-max, and when two are separated by it (Chapter 3)
-  transfer        transfer targets never the source model, Pearson r with a bootstrap interval (Chapter 5)
-  gradients       input gradients and SmoothGrad; generation: gradient ascent on a class (Chapter 6)
-  synthetic       a dataset with a known manifold and its Bayes-optimal classifier (Chapter 7)
-  manifold        tangent spaces, projections, on/off-manifold robustness, autoencoders (Chapters 7, 9)
-  distractor      MNIST with a fixed distractor half (Chapter 8)
-  robust_losses   gradient-norm, noise-consistency, noise-augmentation objectives (Chapter 10)
-  score, alignment  denoiser scores, the ideal denoiser's Bayes-optimal gradient, alignment (Chapter 10)
-  widgets         sliders over pre-rendered pictures that work in the static book (Chapters 1, 2, 9)
-Paper scale (README, 'When one machine is not enough'; imported on demand, not here):
-  checkpoint      resumable training: atomic checkpoints, resumed after SIGTERM (SLURM preemption)
-  distributed     one model on several GPUs or nodes: torchrun + DistributedDataParallel
-  prefill         a chapter's zoo models as a SLURM job array through submitit (or its local executor)
-  imagenet        Restricted ImageNet and ImageNet-64, streamed from the user's ImageNet folder
+Its folders follow the course, each module named after the idea it computes (and the chapter that introduces it):
+  core                the spine every chapter stands on (Chapter 1 and on): data, models, attacks, convergence,
+                      gradients, robust_losses, train, zoo, cache, checkpoint, spread, claims, and checks, paths,
+                      defaults (the settings chapters, tests and benchmarks share), profiles, progress, device,
+                      versions
+  robust_features     Part I: gaussian, features (D_R / D_NR, D_rand / D_det), transfer (Chapters 2-5)
+  aligned_gradients   Part II: generation, synthetic, manifold, distractor, score, alignment (Chapters 6-10)
+  experiments         one spec per chapter: its settings per profile, the models it builds and its claims
+  present             what a reader sees: plots, widgets, report (results tables), readings
+  scale               paper scale, imported on demand: distributed (torchrun), prefill (submitit), imagenet
+  course              the course around the book: syllabus, pack (the teacher's model pack), repository
+A lower layer never imports a higher one: the core imports no Part, presentation, scale or course module, and a
+Part imports no scale or course module (tests/test_imports.py). The modules chapters use are importable from
+`pagutils` itself (`from pagutils import attacks, report`), so that notebooks stay short.
 """
 import os as _os
 import warnings as _warnings
@@ -34,11 +28,26 @@ if _os.environ.get("PYTORCH_JIT", "1") == "1" and __debug__:
         _warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
         from torch._decomp import decompositions_for_jvp as _decompositions_for_jvp  # noqa: F401
 
-from . import (alignment, attacks, cache, checks, data, defaults, distractor, features, gaussian, generation,
-               gradients, manifold, models, paths, plots, profiles, report, robust_losses, score, spread,
-               synthetic, train, transfer, widgets, zoo)
-from .device import default_device
-from .profiles import settings
+from .core import (attacks, cache, checks, claims, data, defaults, gradients, models, paths, profiles,
+                   robust_losses, spread, train, zoo)
+from .robust_features import features, gaussian, transfer
+from .aligned_gradients import alignment, distractor, generation, manifold, score, synthetic
+from .present import plots, report, widgets
+from .core.device import default_device
+from .core.profiles import settings
+
+# the modules `import pagutils` does not load itself (a few of the core's, the cluster layer, the course tools),
+# imported when first named: `from pagutils import pack` is `from pagutils.course import pack`
+_ON_DEMAND = {"checkpoint": "core", "convergence": "core", "device": "core", "progress": "core", "versions": "core",
+              "readings": "present", "distributed": "scale", "prefill": "scale", "imagenet": "scale",
+              "syllabus": "course", "pack": "course", "repository": "course"}
+
+
+def __getattr__(name):
+    if name in _ON_DEMAND:
+        import importlib
+        return importlib.import_module(f"{__name__}.{_ON_DEMAND[name]}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _version() -> str:

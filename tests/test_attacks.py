@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from pagutils import attacks, checks
-from pagutils.attacks import Attack
+from pagutils.core.attacks import Attack
 
 
 def _norms(delta, norm):
@@ -170,14 +170,14 @@ def test_an_attack_is_one_value_and_its_default_step_is_written_once():
         attack.eps = 3.0  # frozen
     x, y = torch.rand(4, 1, 28, 28), torch.arange(4)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
-    with pytest.raises(TypeError, match=r"pgd: attack must be a pagutils.attacks.Attack"):
+    with pytest.raises(TypeError, match=r"pgd: attack must be a pagutils.core.attacks.Attack"):
         attacks.pgd(model, x, y, 1.0)
     with pytest.raises(ValueError, match=r"pgd: attack.eps is None: give the attack a radius"):
         attacks.pgd(model, x, y, Attack("l2"))
     with pytest.raises(ValueError, match=r"Attack.step: eps is None"):
         Attack("l2").step
     with pytest.raises(ValueError, match=r"robust_accuracy: attack must be untargeted"):
-        from pagutils.data import Data
+        from pagutils.core.data import Data
         attacks.robust_accuracy(model, Data(x, y), attack.replace(targeted=True))
 
 

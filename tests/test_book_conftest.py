@@ -23,7 +23,7 @@ import pytest
 
 BOOK_CONFTEST = Path(__file__).resolve().parents[1] / "book" / "conftest.py"
 CELL = """\
-from pagutils.progress import progress
+from pagutils.core.progress import progress
 for _ in range(80):
     for _ in progress(range(40), mininterval=0):
         pass

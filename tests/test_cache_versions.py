@@ -1,4 +1,4 @@
-"""Versioned cache keys (pagutils.versions): a bumped algorithm rebuilds what it made, and only that."""
+"""Versioned cache keys (pagutils.core.versions): a bumped algorithm rebuilds what it made, and only that."""
 import dataclasses
 import json
 import re

@@ -143,7 +143,7 @@ def test_chapter_5_refuses_seeds_a_source_or_a_target_shares():
 
 
 def test_the_trend_test_leaves_out_architectures_without_a_value():
-    from pagutils.spread import Spread
+    from pagutils.core.spread import Spread
     nan = Spread(math.nan, math.nan, math.nan, 0, 2)
     x = {a: Spread(v, v, v, 2) for a, v in zip("abcde", [0.1, 0.2, 0.3, 0.4, 0.5])}
     y = dict({a: Spread(v, v, v, 2) for a, v in zip("abcd", [0.2, 0.1, 0.4, 0.5])}, e=nan)
@@ -164,7 +164,7 @@ def test_plot_trend_draws_one_point_with_both_ranges_per_architecture():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from pagutils.spread import Spread
+    from pagutils.core.spread import Spread
     x = {"a": Spread(0.2, 0.1, 0.3, 2), "b": Spread(0.5, 0.5, 0.5, 2)}
     y = {"a": Spread(0.4, 0.3, 0.6, 2), "b": Spread(0.1, 0.1, 0.1, 2)}
     fig, ax = plt.subplots()

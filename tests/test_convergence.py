@@ -1,4 +1,4 @@
-"""The attack ladder (pagutils.convergence), the radius chosen for headroom and the share of the gap (features)."""
+"""The attack ladder (pagutils.core.convergence), the radius chosen for headroom and the share of the gap (features)."""
 import math
 import sys
 
@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from pagutils import attacks, claims, convergence, features
-from pagutils.attacks import Attack
-from pagutils.data import Data
+from pagutils.core.attacks import Attack
+from pagutils.core.data import Data
 
 LADDER = convergence.Ladder(Attack("l2", steps=5), Attack("l2", steps=20, restarts=2), apgd_steps=20)
 
@@ -91,7 +91,7 @@ def test_ladder_errors_name_the_argument(monkeypatch):
         convergence.Ladder(Attack("l2"), Attack("linf"))
     with pytest.raises(ValueError, match="apgd_steps"):
         convergence.Ladder(Attack("l2"), Attack("l2"), apgd_steps=-1)
-    with pytest.raises(TypeError, match="ladder must be a pagutils.convergence.Ladder"):
+    with pytest.raises(TypeError, match="ladder must be a pagutils.core.convergence.Ladder"):
         model, data = _linear_case(n=4)
         convergence.robust_ladder(model, data, 0.1, "pgd")
     monkeypatch.setitem(sys.modules, "torchattacks", None)

@@ -1,8 +1,8 @@
 """The course's repository in one place, and grading without it.
 
-- `repository.url` in `_config.yml` is the one setting (pagutils/repository.py). Unset, the book shows no launch
+- `repository.url` in `_config.yml` is the one setting (pagutils/course/repository.py). Unset, the book shows no launch
   or repository button and no install command from a repository (a tiny book is built both ways); every book
-  notebook's first cell is the install cell that the setting gives (`python -m pagutils.repository sync`).
+  notebook's first cell is the install cell that the setting gives (`python -m pagutils.course.repository sync`).
 - `make dist` builds the pagutils wheel of the checkout; every autograder zip carries it and installs pagutils
   from it, which is checked by installing from an autograder zip's own contents, offline, into a fresh venv.
 """
@@ -32,7 +32,7 @@ def _load(name, path):
     return module
 
 
-repository = _load("pagutils_repository", ROOT / "pagutils" / "repository.py")
+repository = _load("pagutils_repository", ROOT / "pagutils" / "course" / "repository.py")
 teaching = _load("teaching", ROOT / "assignments" / "teaching.py")
 extension = _load("course_repository", ROOT / "book" / "_ext" / "course_repository.py")
 URL = "https://github.com/some-university/robust-features-course"
@@ -64,15 +64,15 @@ def test_no_file_names_the_placeholder_repository():
     files = [ROOT / "_config.yml", ROOT / "book" / "teacher.md", ROOT / "assignments" / "requirements.txt",
              ROOT / "README.md", *sorted((ROOT / "book").glob("*.md")), *repository.notebooks()]
     named = [str(path.relative_to(ROOT)) for path in files if PLACEHOLDER in path.read_text()]
-    assert not named, f"{named} name the placeholder repository {PLACEHOLDER}: run `python -m pagutils.repository sync`"
+    assert not named, f"{named} name the placeholder repository {PLACEHOLDER}: run `python -m pagutils.course.repository sync`"
 
 
 def test_every_notebook_starts_with_the_install_cell_of_the_setting():
-    """Passes once `python -m pagutils.repository sync` has rewritten the notebooks."""
+    """Passes once `python -m pagutils.course.repository sync` has rewritten the notebooks."""
     current = repository.setting()
     stale = [path.name for path in repository.out_of_step()]
     assert not stale, (f"the install cell of {stale} is not the one of _config.yml's repository.url "
-                       f"({current['url'] or 'unset'}): run `python -m pagutils.repository sync`")
+                       f"({current['url'] or 'unset'}): run `python -m pagutils.course.repository sync`")
     for path in repository.notebooks():
         cell = json.loads(path.read_text())["cells"][0]
         assert {"remove-cell", repository.TAG} <= set(cell["metadata"]["tags"]) and not cell["outputs"]
@@ -253,7 +253,7 @@ def test_an_autograder_zip_installs_pagutils_offline_from_its_own_contents(wheel
                     "--no-deps", "--find-links", str(local.parent), f"pagutils @ {local.as_uri()}"],
                    check=True, cwd=source)
     # the installed wheel imports and resolves one chapter's quick settings (its settings cell)
-    script = ("import pagutils, pagutils.repository; from pagutils import experiments; "
+    script = ("import pagutils, pagutils.course.repository; from pagutils import experiments; "
               "experiments.get('ch01_adversarial_examples').settings(profile='quick'); print(pagutils.__file__)")
     shown = subprocess.run([str(python), "-c", script],
                            check=True, capture_output=True, text=True, cwd=tmp_path,
@@ -264,4 +264,4 @@ def test_an_autograder_zip_installs_pagutils_offline_from_its_own_contents(wheel
 
 def test_a_notebook_out_of_step_with_the_setting_fails_the_build(tmp_path):
     build = _tiny_book(tmp_path / "stale", URL, cell_url="")
-    assert build.returncode != 0 and "python -m pagutils.repository sync" in build.stdout + build.stderr
+    assert build.returncode != 0 and "python -m pagutils.course.repository sync" in build.stdout + build.stderr

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pagutils import cache, claims, experiments, prefill, profiles, report, spread, zoo
-from pagutils.claims import Claim
+from pagutils.core.claims import Claim
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "book").glob("ch[0-9][0-9]_*.ipynb"))

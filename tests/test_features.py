@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from pagutils import attacks, checks, features, models, train, versions, zoo
-from pagutils.attacks import Attack
-from pagutils.data import Data
+from pagutils.core.attacks import Attack
+from pagutils.core.data import Data
 
 SOURCE = dict(name="trained_cnn fixture: small_cnn, 4 epochs on 3,000 MNIST images")
 
@@ -121,7 +121,7 @@ def test_the_cache_key_names_the_data_and_the_source(small_train):
 
 
 def test_inputs_are_checked(trained_cnn, small_train):
-    with pytest.raises(ValueError, match="data must be a pagutils.data.Data"):
+    with pytest.raises(ValueError, match="data must be a pagutils.core.data.Data"):
         features.robustify(trained_cnn, small_train.x, features.Matching(1), source=SOURCE)
     with pytest.raises(ValueError, match="steps must be a positive int"):
         features.Matching(0)

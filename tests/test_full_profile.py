@@ -23,7 +23,7 @@ from safetensors import safe_open
 
 from cifar_fixture import SITECUSTOMIZE, write_cifar_fixture
 from pagutils import cache, experiments, prefill
-from pagutils.claims import OUTCOMES
+from pagutils.core.claims import OUTCOMES
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

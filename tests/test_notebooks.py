@@ -92,12 +92,12 @@ def test_the_typed_outcome_check_finds_an_outcome_and_passes_a_rules_key():
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_no_chapter_builds_its_results_rows_or_verdicts_by_hand(path):
     """A chapter's results rows come from `report.Rows` (one wording for a row and for a spread over seeds), never
-    from dicts or appends written in the notebook; an outcome it shows comes from `pagutils.claims`, never typed."""
+    from dicts or appends written in the notebook; an outcome it shows comes from `pagutils.core.claims`, never typed."""
     import re
     nb = nbformat.read(path, as_version=4)
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     typed = _typed_outcomes(code)
-    assert not typed, f"{path.name} types an outcome instead of reading it from pagutils.claims: {typed}"
+    assert not typed, f"{path.name} types an outcome instead of reading it from pagutils.core.claims: {typed}"
     assert "report.record(" in code, f"{path.name} records no results table"
     by_hand = re.findall(r"dict\(\s*metric=|[\"']metric[\"']\s*:|rows\.append\(|mean of \{", code)
     assert not by_hand, f"{path.name} builds results rows by hand: {by_hand}"

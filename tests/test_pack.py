@@ -1,4 +1,4 @@
-"""A teacher's model pack (`pagutils.pack`): export the cache, import it elsewhere with every file checked, and
+"""A teacher's model pack (`pagutils.course.pack`): export the cache, import it elsewhere with every file checked, and
 train nothing afterwards."""
 import io
 import json

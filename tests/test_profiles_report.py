@@ -62,7 +62,7 @@ def test_report_writes_one_json_table_per_chapter(tmp_path, monkeypatch):
 
 
 def test_settings_read_plain_values_only_not_shared_defaults_imported_beside_them():
-    from pagutils.defaults import FULL, QUICK
+    from pagutils.core.defaults import FULL, QUICK
     namespace = dict(profile=None, epochs=None, QUICK=QUICK, FULL=FULL, np=__import__("math"))
     cfg = profiles.settings(namespace, quick=dict(epochs=QUICK.epochs), full=dict(epochs=FULL.epochs))
     assert cfg.epochs == QUICK.epochs and "QUICK" not in cfg
@@ -90,7 +90,7 @@ def test_glued_numbers_are_recorded_with_their_chapter_only(tmp_path, monkeypatc
 
 
 def test_rows_write_a_row_and_a_spread_over_seeds_in_one_wording(tmp_path, monkeypatch):
-    from pagutils.claims import Claim
+    from pagutils.core.claims import Claim
     rows = report.Rows().add("reference sigma", torch.tensor(2.0), note="median neighbours")
     rows.seeds("D_R: robust accuracy", [0.30, 0.40, float("nan")], paper=0.48, note="Figure 2(b)")
     claim = Claim(key="trend", statement="s", evidence="e", rule="r", unit="correlation")

@@ -1,9 +1,9 @@
-"""What to believe (`pagutils.readings`): a Part's claims grouped by their computed readings, with the paper's
+"""What to believe (`pagutils.present.readings`): a Part's claims grouped by their computed readings, with the paper's
 effect beside this run's, for the Part pages and the Reproduction page."""
 import pytest
 
 from pagutils import claims, readings, report
-from pagutils.claims import Claim
+from pagutils.core.claims import Claim
 
 DR = Claim(key="dr", statement="D_R is robust", evidence="Fig. 2(b): 48% against 0%", rule="separated",
            paper_effect=0.48)

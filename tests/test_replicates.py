@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from pagutils import cache, models, robust_losses, train, zoo
-from pagutils.checks import ArgumentTypeError
+from pagutils.core.checks import ArgumentTypeError
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 if str(BENCHMARKS) not in sys.path:  # its modules import each other by name, as `python benchmarks/seeds.py` runs
@@ -148,7 +148,7 @@ def test_bad_inputs_are_refused_by_name_before_anything_trains(sets):
         (dict(models=pair, datasets=sets, recipes=[recipe, train.Recipe(epochs=1, batch_size=100, clip_grad_norm=5.0)]),
          replicates.NotStackable, r"recipes\[1\]\.clip_grad_norm is 5.0: gradient clipping has no joint form"),
         (dict(models=pair, datasets=sets, recipes=[recipe, dict(epochs=1)]), ArgumentTypeError,
-         r"recipes\[1\] must be a pagutils.train.Recipe"),
+         r"recipes\[1\] must be a pagutils.core.train.Recipe"),
         (dict(models=[pair[0], pair[0]], datasets=sets, recipes=[recipe] * 2), ValueError, "same object"),
         (dict(models=pair[0], datasets=sets, recipes=[recipe] * 2), ArgumentTypeError, "models must be a list"),
         (dict(models=pair, datasets=sets, recipes=[recipe] * 2, engine="fast"), ValueError, "engine must be one of"),

@@ -1,10 +1,10 @@
-"""The three robustness objectives of pagutils.robust_losses: each moves the quantity it targets."""
+"""The three robustness objectives of pagutils.core.robust_losses: each moves the quantity it targets."""
 import pytest
 import torch
 
 from pagutils import models, robust_losses, train, zoo
-from pagutils.attacks import accuracy
-from pagutils.data import Data
+from pagutils.core.attacks import accuracy
+from pagutils.core.data import Data
 
 
 def _trained(data, objective="standard", args=None, epochs=6):

@@ -51,7 +51,7 @@ def test_torchrun_two_processes_match_single_process_training(tmp_path):
         files[-1].write_text(json.dumps(config))
     ddp_cache = tmp_path / "ddp"
     ckpt = tmp_path / "ckpt" / "run.safetensors"  # resumable: rank 0 writes it, every rank would resume from it
-    _run(TORCHRUN + ["-m", "pagutils.distributed", *map(str, files), "--device", "cpu", "--checkpoint", str(ckpt)],
+    _run(TORCHRUN + ["-m", "pagutils.scale.distributed", *map(str, files), "--device", "cpu", "--checkpoint", str(ckpt)],
          _env(ddp_cache))
     assert not list(ckpt.parent.glob("*"))  # deleted once each run completed
     for config, tolerance in ((std, 1e-4), (rob, None)):
@@ -93,7 +93,7 @@ import json, os, torch, torch.distributed as dist
 if "RANK" in os.environ:
     dist.init_process_group("gloo")
 from pagutils import cache, data, features, models
-from pagutils.attacks import Attack
+from pagutils.core.attacks import Attack
 d = data.load("mnist", "train", n=80, seed=0)
 m = models.make_classifier("small_cnn", "mnist", seed=0).eval()
 source = dict(arch="small_cnn", seed=0, untrained=True)
@@ -154,7 +154,7 @@ def test_prefill_rejects_unknown_profile_chapter_and_setting():
         prefill.configurations("ch01_adversarial_examples", "huge")
     with pytest.raises(ValueError, match=r"unknown setting\(s\) \['epoch'\]"):
         prefill.configurations("ch01_adversarial_examples", "quick", dict(epoch=3))
-    done = subprocess.run([sys.executable, "-m", "pagutils.prefill", "ch99_nothing", "--profile", "paper"],
+    done = subprocess.run([sys.executable, "-m", "pagutils.scale.prefill", "ch99_nothing", "--profile", "paper"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 2 and "unknown chapter 'ch99_nothing'" in done.stderr
 

@@ -1,4 +1,4 @@
-"""Score estimates from denoisers (pagutils.score) and the alignment measures (pagutils.alignment)."""
+"""Score estimates from denoisers (pagutils.aligned_gradients.score) and the alignment measures (pagutils.aligned_gradients.alignment)."""
 import pytest
 import torch
 

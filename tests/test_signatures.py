@@ -4,7 +4,7 @@ default PGD step size is written in one place, `attacks.Attack.step`."""
 import ast
 from pathlib import Path
 
-from pagutils.attacks import Attack
+from pagutils.core.attacks import Attack
 
 PACKAGE = Path(__file__).resolve().parent.parent / "pagutils"
 MOST = 8
@@ -63,4 +63,4 @@ def test_the_default_step_size_is_written_once():
     sources = {path: path.read_text(encoding="utf-8") for path in PACKAGE.rglob("*.py")}
     where = {str(path.relative_to(PACKAGE.parent)): text.count("2.5 *") for path, text in sources.items()
              if "2.5 *" in text}
-    assert where == {"pagutils/attacks.py": 1}, where
+    assert where == {"pagutils/core/attacks.py": 1}, where

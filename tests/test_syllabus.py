@@ -1,4 +1,4 @@
-"""A teacher's plan (`pagutils.syllabus`): reading time from the chapters' prose, lab time from a recorded cold
+"""A teacher's plan (`pagutils.course.syllabus`): reading time from the chapters' prose, lab time from a recorded cold
 build, and the record itself."""
 import json
 

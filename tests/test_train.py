@@ -73,25 +73,25 @@ def test_the_registry_finds_every_objective_by_name():
 
 
 def test_the_registry_needs_no_import_side_effect():
-    """In a fresh interpreter that imports pagutils.train without running pagutils/__init__.py (which imports
+    """In a fresh interpreter that imports pagutils.core.train without running pagutils/__init__.py (which imports
     every module), train finds Chapter 10's objectives: it imports robust_losses itself, explicitly."""
     script = textwrap.dedent(f"""
         import sys, types
         package = types.ModuleType("pagutils")
         package.__path__ = [{str(PACKAGE)!r}]
         sys.modules["pagutils"] = package  # the package without its __init__.py
-        import pagutils.train
-        assert "pagutils.zoo" not in sys.modules, "robust_losses must not pull in the zoo"
-        factory = pagutils.train.objective_factory("gradient_norm")
-        assert factory is sys.modules["pagutils.robust_losses"].gradient_norm_objective
-        pagutils.train.Recipe(epochs=1, objective="noise_augmentation", objective_args=dict(sigma=0.1))
+        import pagutils.core.train
+        assert "pagutils.core.zoo" not in sys.modules, "robust_losses must not pull in the zoo"
+        factory = pagutils.core.train.objective_factory("gradient_norm")
+        assert factory is sys.modules["pagutils.core.robust_losses"].gradient_norm_objective
+        pagutils.core.train.Recipe(epochs=1, objective="noise_augmentation", objective_args=dict(sigma=0.1))
         print("found", factory.__name__)
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["found", "gradient_norm_objective"]
-    plain = subprocess.run([sys.executable, "-c", "import pagutils.train; "
-                            "print(pagutils.train.objective_factory('gradient_norm').__name__)"],
+    plain = subprocess.run([sys.executable, "-c", "import pagutils.core.train; "
+                            "print(pagutils.core.train.objective_factory('gradient_norm').__name__)"],
                            capture_output=True, text=True, timeout=300)
     assert plain.returncode == 0 and plain.stdout.split() == ["gradient_norm_objective"], plain.stderr
 

@@ -95,7 +95,7 @@ def test_attack_slider_frames_and_static_figure():
         widgets.attack_slider({}, x, y, [0.0], list("0123456789"))
     with pytest.raises(ValueError, match="attack_slider: y"):
         widgets.attack_slider(nets, x, y[:2], [0.0], list("0123456789"))
-    with pytest.raises(TypeError, match="attack_slider: attack must be a pagutils.attacks.Attack"):
+    with pytest.raises(TypeError, match="attack_slider: attack must be a pagutils.core.attacks.Attack"):
         widgets.attack_slider(nets, x, y, [0.0], list("0123456789"), "l2")
 
 

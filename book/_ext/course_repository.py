@@ -1,4 +1,4 @@
-"""The course's repository in one place: `repository.url` in `_config.yml` (pagutils/repository.py).
+"""The course's repository in one place: `repository.url` in `_config.yml` (pagutils/course/repository.py).
 
 - Unset (empty): no launch button (Binder, Colab, JupyterHub, Thebe) and no repository, issues or edit button,
   so no page links to a repository that is not there. Set: the launch buttons and the repository button open it.
@@ -6,7 +6,7 @@
   `{{ pagutils_install }}` and `{{ course_repository }}` (book/teacher.md).
 - Every page says what it was built with, `<meta name="course-repository" content="<url, or empty>">`, which
   the browser check reads (tests/browser/check_book.mjs: launch buttons on notebook pages exactly when set).
-- A notebook whose first cell is not the install cell of the setting (`python -m pagutils.repository sync`
+- A notebook whose first cell is not the install cell of the setting (`python -m pagutils.course.repository sync`
   writes it) is a warning, an error under -W: Colab opens a notebook without `_config.yml`, so that cell holds
   the URL itself.
 """
@@ -25,10 +25,10 @@ BUTTONS = ("use_repository_button", "use_issues_button", "use_edit_page_button")
 
 
 def _repository():
-    """pagutils/repository.py, loaded by its path: the build imports neither pagutils nor torch."""
-    path = ROOT / "pagutils" / "repository.py"
+    """pagutils/course/repository.py, loaded by its path: the build imports neither pagutils nor torch."""
+    path = ROOT / "pagutils" / "course" / "repository.py"
     if not path.exists():  # a book built outside the checkout (the tests' small books): the installed pagutils's
-        path = Path(importlib.util.find_spec("pagutils").origin).parent / "repository.py"
+        path = Path(importlib.util.find_spec("pagutils").origin).parent / "course" / "repository.py"
     spec = importlib.util.spec_from_file_location("pagutils_repository", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -86,7 +86,7 @@ def check_install_cells(app, env, docnames):
         if path.suffix == ".ipynb" and path.parent == Path(app.srcdir) / "book":
             if not repository.in_step(json.loads(path.read_text()), url, branch):
                 LOGGER.warning(f"the install cell (the first cell) of {path.name} is not the one of _config.yml's "
-                               f"repository.url ({url or 'unset'}): run `python -m pagutils.repository sync`",
+                               f"repository.url ({url or 'unset'}): run `python -m pagutils.course.repository sync`",
                                location=docname, type="course_repository", subtype="install_cell")
 
 

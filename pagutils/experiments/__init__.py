@@ -6,7 +6,7 @@
     spec.zoo_models(cfg)                              # what it asks the zoo for; what prefill prepares
     spec.claim("dr_above_d").read(holds, measured=...)   # a claim, read by the run
 
-The chapter notebooks, `pagutils.prefill`, the full-profile test and the Reproduction page read these specs.
+The chapter notebooks, `pagutils.scale.prefill`, the full-profile test and the Reproduction page read these specs.
 """
 from . import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10
 from .spec import Experiment

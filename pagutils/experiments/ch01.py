@@ -1,6 +1,6 @@
 """Chapter 1: adversarial examples and adversarial training."""
-from ..claims import Claim
-from ..defaults import FULL, QUICK
+from ..core.claims import Claim
+from ..core.defaults import FULL, QUICK
 from .spec import Experiment, shared_pair
 
 

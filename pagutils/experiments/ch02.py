@@ -1,5 +1,5 @@
 """Chapter 2: robust and non-robust features in the robust Gaussian model."""
-from ..claims import Claim
+from ..core.claims import Claim
 from .spec import Experiment
 
 EXPERIMENT = Experiment(

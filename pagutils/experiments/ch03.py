@@ -1,6 +1,6 @@
 """Chapter 3: the robustified datasets D_R and D_NR."""
-from ..claims import Claim
-from ..defaults import FULL, QUICK
+from ..core.claims import Claim
+from ..core.defaults import FULL, QUICK
 from .spec import Experiment, shared_pair, independent_seeds
 
 

@@ -1,7 +1,7 @@
 """Chapter 4: non-robust features suffice, D_rand and D_det."""
-from .. import zoo
-from ..claims import Claim
-from ..defaults import FULL, QUICK
+from ..core import zoo
+from ..core.claims import Claim
+from ..core.defaults import FULL, QUICK
 from .spec import Experiment, shared_pair, independent_seeds
 
 

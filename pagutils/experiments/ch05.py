@@ -1,6 +1,6 @@
 """Chapter 5: transferability and non-robust features."""
-from ..claims import Claim
-from ..defaults import FULL, QUICK
+from ..core.claims import Claim
+from ..core.defaults import FULL, QUICK
 from .spec import Experiment, shared_pair
 
 
@@ -27,7 +27,7 @@ def _check(cfg) -> None:
 
 
 # eleven small architectures that learn under the quick recipe (2,000 images, 5 epochs): four of Chapter 1 (not
-# wide_cnn, which costs as much as four of the others) and width and depth variants of them (pagutils.models);
+# wide_cnn, which costs as much as four of the others) and width and depth variants of them (pagutils.core.models);
 # the VGG-style networks with batch norm (without it, small_vgg stayed at chance on D_det and one of its targets
 # did not start learning). The seeds: 8, 9 (on D_det) and 10, 11 (targets) are fresh; an exploratory run on seeds
 # 1, 2 and 6, 7 chose the architectures and the measure (transfer less random noise: there the residual networks

@@ -9,9 +9,9 @@ same rules and judges: no effect by construction, so a rule that holds there dec
 """
 import functools
 
-from .. import zoo
-from ..claims import Claim
-from ..defaults import FULL, QUICK
+from ..core import zoo
+from ..core.claims import Claim
+from ..core.defaults import FULL, QUICK
 from .spec import Experiment, shared_pair
 
 
@@ -28,7 +28,7 @@ _TRAIN_SIZES = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}
 def _split_size(dataset: str) -> int:
     """The number of images of `dataset`'s training split as on disk (read once per process), else its published
     size."""
-    from ..data import load
+    from ..core.data import load
     try:
         return len(load(dataset, "train", device="cpu"))
     except FileNotFoundError:

@@ -4,7 +4,7 @@ Every claim is read against a control whose answer is known by construction (`cl
 its control wrong is "not a test of the paper". `EARLIER` keeps the rules the chapter used before they were
 compared with a control, so that the chapter can show what those controls say about them.
 """
-from ..claims import Claim
+from ..core.claims import Claim
 from .spec import Experiment
 
 _EVIDENCE = "Srinivas et al. (2023), Sec. 3 (Theorem on Bayes-optimal classifiers)"

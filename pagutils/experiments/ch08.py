@@ -7,7 +7,7 @@ validation accuracy) and the noise level at which each claim is read (the peak o
 **voting seeds** (`n_seeds` of them, `voting_seeds(cfg)`) are measured on the test images, and the claims read
 them.
 """
-from ..claims import Claim
+from ..core.claims import Claim
 from .spec import Experiment
 
 
@@ -19,8 +19,8 @@ def voting_seeds(cfg) -> list:
 def validation_split(cfg, device=None):
     """`cfg.n_val` images of the dataset's test split, none of them among the `cfg.n_test` test images the claims
     read (`data.load(dataset, "test", n=n_test, seed=1)`) and none trained on: the selection seed's split."""
-    from .. import zoo
-    from ..data import load
+    from ..core import zoo
+    from ..core.data import load
     whole = load(cfg.dataset, "test", device=device)
     draw = dict(n=cfg.n_val, seed=2, exclude=[dict(n=cfg.n_test, seed=1)])
     return whole[zoo.draw_indices(len(whole), draw).to(whole.device)]

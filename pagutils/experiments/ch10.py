@@ -1,7 +1,7 @@
 """Chapter 10: four ways to robustness, three regimes."""
-from ..claims import Claim
-from ..defaults import FULL, QUICK, part2_recipe
-from .. import robust_losses, zoo
+from ..core.claims import Claim
+from ..core.defaults import FULL, QUICK, part2_recipe
+from ..core import robust_losses, zoo
 from .spec import Experiment
 
 METHODS = ("gradient_norm", "noise_consistency", "noise_augmentation", "pgd")
@@ -56,7 +56,7 @@ def check(cfg) -> None:
 
 def synthetic_config(cfg):
     """The synthetic manifold's sweep of this run (`synthetic.SweepConfig`), from the settings named synthetic_*."""
-    from ..synthetic import SweepConfig
+    from ..aligned_gradients.synthetic import SweepConfig
     return SweepConfig(strengths={m: list(cfg[f"synthetic_{_SWEPT[m]}"]) for m in METHODS},
                        n_seeds=cfg.synthetic_n_seeds, selection_seed=cfg.synthetic_selection_seed,
                        n_train=cfg.synthetic_n_train, epochs=cfg.synthetic_epochs, n_eval=cfg.synthetic_n_eval,

@@ -1,15 +1,15 @@
 """`Experiment`: what one chapter runs and what it claims, written once.
 
 The chapter's notebook (`spec.settings(globals())`, `spec.zoo_models(cfg)`, `spec.claim(key).read(...)`),
-`pagutils.prefill`, the full-profile test and the Reproduction page all read the same object.
+`pagutils.scale.prefill`, the full-profile test and the Reproduction page all read the same object.
 """
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping, Tuple
 
-from .. import profiles
-from ..claims import Claim
-from ..defaults import PAPER_SETTINGS_SOURCES, paper_settings
+from ..core import profiles
+from ..core.claims import Claim
+from ..core.defaults import PAPER_SETTINGS_SOURCES, paper_settings
 
 
 def _no_models(cfg) -> dict:
@@ -23,7 +23,7 @@ def _no_check(cfg) -> None:
 def shared_pair(cfg, n_train: int, epochs: int) -> dict:
     """The zoo's shared standard and robust models (`zoo.standard`, `zoo.robust` at the profile's radius unless
     `cfg.train_eps` says otherwise) of `cfg`'s dataset and profile, trained on `n_train` images for `epochs`."""
-    from .. import zoo
+    from ..core import zoo
     recipe = dict(n_train=n_train, epochs=epochs)
     eps = cfg.train_eps if "train_eps" in cfg else None
     return dict(standard=zoo.standard(cfg.dataset, cfg.profile, **recipe),
@@ -50,7 +50,7 @@ class Experiment:
     `quick` and `full` give every setting's default per profile (the paper profile's values and their sources are
     `defaults.PAPER_SETTINGS_SOURCES[chapter]`); `choices` restricts settings to sets of values; `check(cfg)`
     raises on settings that do not fit together. `models(cfg)` gives the zoo configurations the chapter asks
-    `zoo.get` for, by name (what `pagutils.prefill` prepares); `claims` the paper's claims it tests, unread.
+    `zoo.get` for, by name (what `pagutils.scale.prefill` prepares); `claims` the paper's claims it tests, unread.
     """
     chapter: str
     title: str
