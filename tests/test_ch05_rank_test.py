@@ -158,6 +158,11 @@ def test_the_trend_test_leaves_out_architectures_without_a_value():
     agree = transfer.seed_agreement({("a", 1): 1.0, ("a", 2): 2.0, ("b", 1): 2.0, ("b", 2): 3.0, ("c", 1): 3.0,
                                      ("c", 2): 4.0}, ["a", "b", "c"], [1, 2])
     assert agree["rho"] == pytest.approx(1.0) and agree["p"] == pytest.approx(1 / 6)
+    # four seeds: the mean of the first two against the mean of the last two (seed 1 against seed 2 alone: -0.5)
+    four = {("a", 1): 5.0, ("a", 2): 0.0, ("a", 3): 2.5, ("a", 4): 2.5, ("b", 1): 2.0, ("b", 2): 2.0,
+            ("b", 3): 2.0, ("b", 4): 2.0, ("c", 1): 4.0, ("c", 2): 4.0, ("c", 3): 4.0, ("c", 4): 4.0}
+    assert transfer.seed_agreement(four, ["a", "b", "c"], [1, 2, 3, 4])["rho"] == pytest.approx(1.0)
+    assert transfer.seed_agreement(four, ["a", "b", "c"], [1, 2])["rho"] == pytest.approx(-0.5)
 
 
 def test_plot_trend_draws_one_point_with_both_ranges_per_architecture():

@@ -44,7 +44,8 @@ CHAPTERS = {
     "ch04_non_robust_features": (dict(SOURCE, steps=2, seeds=[1, 2], remedy_steps=3, judge_n_train=40,
                                       judge_epochs=1, n_val=20, scale_sizes=[10]),
                                  dict(dataset="cifar10", sweep_eps=[0.25, 0.5, 1.0, 2.0], step_size=0.1)),
-    "ch05_transferability": (dict(SOURCE, steps=2, n_transfer=10, transfer_steps=1),
+    "ch05_transferability": (dict(SOURCE, steps=2, n_transfer=10, transfer_steps=1, seeds=[8, 9],
+                                  target_seeds=[10, 11]),
                              dict(dataset="cifar10", eps=0.5, train_eps=0.5,
                                   archs=["vgg16", "googlenet", "resnet18", "densenet121", "resnet50"])),
     "ch06_perceptually_aligned_gradients": (

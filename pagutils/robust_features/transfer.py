@@ -326,10 +326,14 @@ def trend_test(x: dict, y: dict, alpha: float = 0.05, detectable_trials: int = 2
 
 
 def seed_agreement(values: dict, archs, seeds) -> dict:
-    """Do two seeds rank the architectures alike? `trend_test` (without the detectable correlation) of the
-    per-seed `values` ({(arch, seed): value}) of the first two `seeds` against each other: a high rho says that
-    the measure is a property of the architecture more than of the seed. Introduced in Chapter 5."""
+    """Do independent seeds rank the architectures alike? `trend_test` (without the detectable correlation) of the
+    architectures' mean per-seed `values` ({(arch, seed): value}) over the first half of `seeds` against their
+    mean over the second half (with two seeds: one seed against the other): a high rho says that the measure is a
+    property of the architecture more than of the seeds. Introduced in Chapter 5."""
+    seeds = list(seeds)
     if len(seeds) < 2:
-        raise ValueError(f"seed_agreement: seeds must hold at least 2 seeds, got {list(seeds)}")
-    first, second = (by_architecture({k: v for k, v in values.items() if k[1] == s}, archs) for s in seeds[:2])
+        raise ValueError(f"seed_agreement: seeds must hold at least 2 seeds, got {seeds}")
+    half = len(seeds) // 2
+    first, second = (by_architecture({k: v for k, v in values.items() if k[1] in part}, archs)
+                     for part in (seeds[:half], seeds[half:]))
     return trend_test(first, second, detectable_trials=0)
