@@ -38,7 +38,8 @@ from pathlib import Path
 
 OUTPUT_TIMEOUT = 60
 # the chapters the longest first: seconds of a cold quick-profile nbval run on 2 cores, two threads (fresh clone,
-# 17437eb): Chapter 3 about 275, 10 about 245, 1 about 205, 4 about 190, 5 about 65, 8 about 45, the rest under 35
+# 17437eb): Chapter 3 about 275, 10 about 245, 1 about 205, 4 about 190, 5 about 65 (about 125 since it votes on
+# four seeds a side, from its one-thread time), 8 about 45, the rest under 35
 LONGEST_FIRST = ("ch03_robustified_datasets", "ch10_four_ways_three_regimes", "ch01_adversarial_examples",
                  "ch04_non_robust_features", "ch05_transferability", "ch08_distractor",
                  "ch09_manifold_real_images")
