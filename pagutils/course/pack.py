@@ -100,7 +100,7 @@ def zoo_estimate(profile: str) -> dict:
     configs = {}
     for chapter in prefill.chapters():
         for config in prefill.configurations(chapter, profile):
-            configs[json.dumps(config, sort_keys=True)] = config
+            configs[cache.canonical(config)] = config
     parameters = {}
     for config in configs.values():
         key = (config["arch"], config["dataset"])

@@ -57,15 +57,20 @@ class Table(dict):
 _GLUED = {}
 
 
-def _plain(value):
-    """A number or string fit for JSON and for myst-nb's format specs (`:.1%`, `:g`)."""
+def _plain(value, what="glue: value", optional=False):
+    """A number or string fit for JSON and for myst-nb's format specs (`:.1%`, `:g`); a one-element tensor or a
+    numpy scalar becomes its number. With `optional` (a results row's cell) None and a bool pass too. `what` names
+    the argument in errors."""
     if hasattr(value, "item") and not isinstance(value, (int, float, str)):
         try:
             value = value.item()  # a one-element tensor or a numpy scalar
         except (ValueError, RuntimeError):
-            raise checks.ArgumentTypeError(f"glue: value must be one number, got {checks.brief(value)}") from None
+            raise checks.ArgumentTypeError(f"{what} must be one number, got {checks.brief(value)}") from None
+    if optional and (value is None or isinstance(value, bool)):
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise checks.ArgumentTypeError(f"glue: value must be a number or a string, got {checks.brief(value)}")
+        expected = "a number, a string or None" if optional else "a number or a string"
+        raise checks.ArgumentTypeError(f"{what} must be {expected}, got {checks.brief(value)}")
     return value
 
 
@@ -107,7 +112,8 @@ class Rows(list):
             raise checks.ArgumentTypeError(f"Rows.add: metric must be a non-empty string, got {checks.brief(metric)}")
         if note is not None and not isinstance(note, str):
             raise checks.ArgumentTypeError(f"Rows.add: note must be a string or None, got {checks.brief(note)}")
-        row = dict(metric=metric, value=_cell(value, "value"), paper=_cell(paper, "paper"), note=note)
+        row = dict(metric=metric, value=_plain(value, "Rows.add: value", optional=True),
+                   paper=_plain(paper, "Rows.add: paper", optional=True), note=note)
         self.append(row)
         return self
 
@@ -132,19 +138,6 @@ class Rows(list):
                 self.add(f"{claim.key}: {name}".replace("_", " "), value,
                          note=f"measured for the claim ({claim.outcome})")
         return self
-
-
-def _cell(value, name):
-    """A row's value or paper value: a number, a string, a bool or None (a one-element tensor becomes its number)."""
-    if hasattr(value, "item") and not isinstance(value, (bool, int, float, str)):
-        try:
-            value = value.item()
-        except (ValueError, RuntimeError):
-            raise checks.ArgumentTypeError(f"Rows.add: {name} must be one number, got {checks.brief(value)}") from None
-    if value is not None and not isinstance(value, (int, float, str)):
-        raise checks.ArgumentTypeError(f"Rows.add: {name} must be a number, a string or None, got "
-                                       f"{checks.brief(value)}")
-    return value
 
 
 def _check_rows(rows):
