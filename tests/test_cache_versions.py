@@ -102,11 +102,11 @@ def test_a_file_of_other_versions_renamed_into_place_is_rebuilt(monkeypatch):
 
 
 def test_a_name_without_a_version_is_an_error_naming_it():
-    with pytest.raises(ValueError, match=r"the cache 'nowhere' has no version: add it to VERSIONS\['cache'\]"):
+    with pytest.raises(ValueError, match=r"the cache 'nowhere' must have a version \(add it to VERSIONS\['cache'\]"):
         cache.cached("nowhere", {"a": 1}, _builder([]))
-    with pytest.raises(ValueError, match=r"the objective 'brand_new' has no version"):
+    with pytest.raises(ValueError, match=r"the objective 'brand_new' must have a version"):
         cache.path_for("models", dict(STANDARD, objective="brand_new"))
-    with pytest.raises(ValueError, match=r"the construction 'd_new' has no version"):
+    with pytest.raises(ValueError, match=r"the construction 'd_new' must have a version"):
         cache.cached("datasets", dict(construction="d_rand", source=dict(construction="d_new")), _builder([]))
     assert not (cache.path_for("datasets", {"a": 1}).parent / "nowhere").exists()
 
@@ -215,7 +215,7 @@ def test_a_model_without_a_config_is_evaluated_every_time(monkeypatch):
 
 
 def test_cached_values_checks_its_arguments():
-    with pytest.raises(ValueError, match=r"config is missing the key\(s\) \['evaluation'\]"):
+    with pytest.raises(ValueError, match=r"config must have the key\(s\) .*, got a dict missing the key\(s\) \['evaluation'\]"):
         cache.cached_values("evaluations", {"a": 1}, lambda: [1.0])
     with pytest.raises(TypeError, match=r"build for 'accuracy_vs_eps' must return a list of numbers"):
         cache.cached_values("evaluations", {"evaluation": "accuracy_vs_eps"}, lambda: torch.ones(2))

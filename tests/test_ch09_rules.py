@@ -64,7 +64,7 @@ def _draw(g, n=200):
 
 
 def test_ratio_bound_rule_names_bad_arguments():
-    with pytest.raises(ValueError, match=r"ratio_bound_rule: change is missing the key\(s\) \['off'\]"):
+    with pytest.raises(ValueError, match=r"ratio_bound_rule: change must have the key\(s\) .*, got a dict missing the key\(s\) \['off'\]"):
         manifold.ratio_bound_rule(dict(sigma=[1.0], on=torch.rand(1, 5)))
     with pytest.raises(ValueError, match=r"ratio_bound_rule: change must hold on and off changes shaped \(S, N\)"):
         manifold.ratio_bound_rule(dict(sigma=[1.0], on=torch.rand(5), off=torch.rand(5)))

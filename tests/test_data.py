@@ -83,7 +83,7 @@ def test_crop_and_flip_augmentation():
 
 
 def test_data_checks_its_tensors():
-    with pytest.raises(ValueError, match=r"Data.x must be a float tensor of shape \(N, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"Data: x must be a float tensor of shape \(N, C, H, W\)"):
         data.Data(torch.zeros(4, 28, 28), torch.zeros(4, dtype=torch.int64))
-    with pytest.raises(ValueError, match="Data.x has 4 images but Data.y has 3 labels"):
+    with pytest.raises(ValueError, match="Data: x and y must hold one label per image, got 4 images and 3 labels"):
         data.Data(torch.zeros(4, 1, 28, 28), torch.zeros(3, dtype=torch.int64))

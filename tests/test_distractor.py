@@ -177,7 +177,7 @@ def test_ratio_summary_leaves_an_undefined_seed_out_of_its_level_as_over_seeds_d
     summary = distractor.ratio_summary([[2.0, math.nan, 1.0], [4.0, math.nan, math.nan]], [0.1, 1.0, 10.0])
     assert summary["sigma"] == [0.1, 10.0]  # σ = 1 has no seed with a ratio: left out
     assert summary["mean"] == [3.0, 1.0] and summary["low"] == [2.0, 1.0] and summary["high"] == [4.0, 1.0]
-    with pytest.raises(ValueError, match="no noise level above 0 has a finite ratio"):
+    with pytest.raises(ValueError, match="ratio_summary: runs must hold a finite ratio for some seed at some noise level above 0"):
         distractor.ratio_summary([[math.nan, math.inf]], [0.0, 1.0])
     with pytest.raises(ValueError, match=r"ratio_summary: every entry of the ratios of runs at sigmas\[0\]"):
         distractor.ratio_summary([["high"]], [1.0])

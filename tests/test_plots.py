@@ -49,7 +49,7 @@ def test_per_seed_curves_draw_the_mean_and_a_min_max_band():
     band = ax.collections[0].get_paths()[0].vertices[:, 1]
     assert band.min() == pytest.approx(20.0) and band.max() == pytest.approx(70.0)
     assert len(ax.collections) == 1  # one curve without seeds has no band
-    with pytest.raises(ValueError, match=r"curves\['D'\]: every seed's list must be equally long"):
+    with pytest.raises(ValueError, match=r"curves\['D'\] must hold equally long lists, .*got lengths \[1, 2\]"):
         plots.accuracy_curves([1.0, 2.0], {"D": [[0.5, 0.2], [0.7]]})
 
 
@@ -62,7 +62,7 @@ def test_a_failed_seed_is_left_out_of_bars_and_curves_as_over_seeds_leaves_it_ou
     assert ydata[0] == pytest.approx(50.0) and math.isnan(ydata[1]) and len(ax.collections) == 0
     with pytest.raises(ValueError, match=r"accuracy_curves: every entry of curves\['c'\] at eps_list\[1\] must be"):
         plots.accuracy_curves([1.0, 2.0], {"c": [[0.5, 0.4], [0.6, "x"]]})
-    with pytest.raises(ValueError, match=r"curves\['c'\]: every seed's accuracies must be a list"):
+    with pytest.raises(ValueError, match=r"curves\['c'\] must hold every seed's accuracies as a list when the first"):
         plots.accuracy_curves([1.0, 2.0], {"c": [[0.5, 0.4], 0.6]})
 
 

@@ -169,7 +169,7 @@ def test_batch_norm_architectures_are_refused_and_say_why(sets):
 def test_get_many_refuses_bad_configurations_by_name():
     with pytest.raises(ArgumentTypeError, match="configs must be a non-empty list"):
         replicates.get_many(zoo.standard("mnist"))
-    with pytest.raises(ValueError, match=r"configs\[1\] is missing the key\(s\) \['n_train'\]"):
+    with pytest.raises(ValueError, match=r"configs\[1\] must have the key\(s\) .*, got a dict missing the key\(s\) \['n_train'\]"):
         bad = {k: v for k, v in zoo.standard("mnist").items() if k != "n_train"}
         replicates.get_many([zoo.standard("mnist"), bad])
     with pytest.raises(ArgumentTypeError, match=r"together must be True, False or None .*got 'yes'"):

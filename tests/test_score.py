@@ -106,5 +106,5 @@ def test_class_scores_check_their_labels():
         score.class_score(ideal, x, torch.tensor([0, 3]), 0.5)
     with pytest.raises(ValueError, match="y must be an int64 tensor of 2 labels"):
         score.class_score(ideal, x, torch.tensor([0.0, 1.0]), 0.5)
-    with pytest.raises(ValueError, match="needs a class-conditional denoiser"):
+    with pytest.raises(ValueError, match=r"posterior_gradient: denoiser must be a class-conditional denoiser D\(x, y\)"):
         score.posterior_gradient(score.make_denoiser((1, 8, 8), 4), x, torch.tensor([0, 1]), 0.5)

@@ -68,7 +68,7 @@ def test_the_registry_finds_every_objective_by_name():
     assert train.objective_factory("pgd") is train.adversarial_objective
     with pytest.raises(ValueError, match=r"objective must be one of \[.*'gradient_norm'.*\], got 'mixup'"):
         train.objective_factory("mixup")
-    with pytest.raises(TypeError, match="objective 'gradient_norm' takes the arguments"):
+    with pytest.raises(TypeError, match=r"objective_args must be arguments of objective 'gradient_norm', which takes \(lam\)"):
         train.Recipe(epochs=1, objective="gradient_norm", objective_args=dict(eps=1.0))
 
 

@@ -59,7 +59,7 @@ CASES = [
     ("pgd: x in [0, 255]", lambda: attacks.pgd(_model(), X * 255, Y, A), ValueError,
      r"pgd: x must hold pixel values in \[0, 1\], got values in"),
     ("pgd: x holds NaN", lambda: attacks.pgd(_model(), _with(X, 5, math.nan), Y, A), ValueError,
-     r"pgd: x must be finite, but it holds NaN"),
+     r"pgd: x must be finite, got a tensor holding NaN"),
     ("pgd: x holds inf", lambda: attacks.pgd(_model(), _with(X, 5, math.inf), Y, A), ValueError,
      r"pgd: x must hold pixel values in \[0, 1\], got values in \[.*, inf\]"),
     ("pgd: empty batch", lambda: attacks.pgd(_model(), X[:0], Y[:0], A), ValueError,
@@ -86,7 +86,7 @@ CASES = [
     ("pgd: a radius instead of an Attack", lambda: attacks.pgd(_model(), X, Y, 1.0), TypeError,
      r"pgd: attack must be a pagutils.core.attacks.Attack \(e.g. Attack\('l2', eps=1.0, steps=10\)\), got 1.0"),
     ("pgd: an Attack without a radius", lambda: attacks.pgd(_model(), X, Y, attacks.Attack("linf")), ValueError,
-     r"pgd: attack.eps is None: give the attack a radius"),
+     r"pgd: attack.eps must be set: give the attack a radius \(Attack\(..., eps=1.0\) or attack.at\(1.0\)\), got None"),
     # attacks.pgd: labels and model
     ("pgd: 3 labels for 4 images", lambda: attacks.pgd(_model(), X, Y[:3], A), ValueError,
      r"pgd: y must be a tensor of 4 labels"),
@@ -103,12 +103,12 @@ CASES = [
     ("pgd: model is not callable", lambda: attacks.pgd("resnet", X, Y, A), TypeError,
      r"pgd: model must be a model"),
     ("pgd: model fails on the input", lambda: attacks.pgd(models.make_classifier("mlp", "cifar10"), X, Y, A), ValueError,
-     r"pgd: model could not be evaluated on an input of shape \(1, 1, 28, 28\)"),
+     r"pgd: model must run on an input of shape \(1, 1, 28, 28\)"),
     # other attack helpers
     ("predict: model returns (N,)", lambda: attacks.predict(Returns(lambda x: x.sum((1, 2, 3))), X), ValueError,
      r"predict: model must return a batch of logits"),
     ("accuracy: empty data", lambda: attacks.accuracy(_model(), _data()[:0]), ValueError,
-     r"accuracy: data is empty"),
+     r"accuracy: data must hold at least one example, got an empty data set"),
     ("accuracy: (x, y) tuple instead of Data", lambda: attacks.accuracy(_model(), (X, Y)), TypeError,
      r"accuracy: data must be a pagutils.core.data.Data set"),
     ("robust_accuracy: a radius per example",
@@ -123,7 +123,7 @@ CASES = [
      lambda: attacks.accuracy_vs_eps(_model(), _data(), [1.0], dict(norm="l2", steps=3)), TypeError,
      r"accuracy_vs_eps: attack must be a pagutils.core.attacks.Attack"),
     # training
-    ("train: empty data", lambda: train.train(_model(), _data()[:0], train.Recipe(1)), ValueError, r"train: data is empty"),
+    ("train: empty data", lambda: train.train(_model(), _data()[:0], train.Recipe(1)), ValueError, r"train: data must hold at least one example, got an empty data set"),
     ("train: epochs=0", lambda: train.train(_model(), _data(), train.Recipe(0)), ValueError, r"train: epochs must be a positive int"),
     ("train: lr=-0.1", lambda: train.Recipe(1, lr=-0.1), ValueError,
      r"train: lr must be a positive number, got -0.1"),
@@ -143,7 +143,7 @@ CASES = [
      r"objective must be one of"),
     ("train: pgd objective_args {'epsilon': 1}",
      lambda: train.Recipe(1, "pgd", {"epsilon": 1.0}), TypeError,
-     r"objective 'pgd' takes the arguments \(eps, norm='l2', steps=7, step_size=None, attack_precision='float32', attack_compile=None\), got objective_args"),
+     r"train.objective: objective_args must be arguments of objective 'pgd', which takes \(eps, norm='l2', steps=7, step_size=None, attack_precision='float32', attack_compile=None\), got \{'epsilon': 1.0\}"),
     ("train: pgd objective eps=-1", lambda: train.Recipe(1, "pgd", {"eps": -1.0}), ValueError,
      r"objective 'pgd': eps must be a positive number, got -1.0"),
     ("train: pgd objective attack_precision='fp16'",
@@ -153,7 +153,7 @@ CASES = [
      r"objective 'pgd': norm must be 'l2' or 'linf', got 'l1'"),
     ("train: eval_attack without a radius",
      lambda: train.train(_model(), _data(), train.Recipe(1), eval_data=_data(), eval_attack=attacks.Attack("l2")),
-     ValueError, r"train: eval_attack.eps is None"),
+     ValueError, r"train: eval_attack.eps must be set: give the attack a radius"),
     ("train: eval_attack a radius",
      lambda: train.train(_model(), _data(), train.Recipe(1), eval_data=_data(), eval_attack=1.0), TypeError,
      r"train: eval_attack must be a pagutils.core.attacks.Attack"),
@@ -170,11 +170,11 @@ CASES = [
      r"n must be an int between 1 and 10000"),
     ("data.load: seed='0'", lambda: data.load("mnist", "test", seed="0"), TypeError, r"load: seed must be an int"),
     ("Data: x of shape (4, 28, 28)", lambda: data.Data(torch.zeros(4, 28, 28), Y), ValueError,
-     r"Data.x must be a float tensor of shape \(N, C, H, W\)"),
+     r"Data: x must be a float tensor of shape \(N, C, H, W\)"),
     ("augment_crop_flip: padding=-1", lambda: data.augment_crop_flip(X, padding=-1), ValueError,
      r"augment_crop_flip: padding must be a non-negative int"),
     ("zoo.get: config without epochs", lambda: zoo.get({k: v for k, v in TINY.items() if k != "epochs"}),
-     ValueError, r"zoo.get: config is missing the key\(s\) \['epochs'\]"),
+     ValueError, r"zoo.get: config must have the key\(s\) .*, got a dict missing the key\(s\) \['epochs'\]"),
     ("zoo.robust: eps=-1", lambda: zoo.robust("mnist", eps=-1), ValueError, r"zoo.robust: eps must be a positive"),
     ("zoo.robust: norm='l1'", lambda: zoo.robust("mnist", eps=1.0, norm="l1"), ValueError,
      r"zoo.robust: norm must be 'l2' or 'linf'"),
@@ -188,7 +188,7 @@ CASES = [
      TypeError, r"cache: build for 'things' must return \(dict of tensors, info dict\)"),
     ("cache.cached: build of the wrong shape",
      lambda: cache.cached("things", {"a": 2}, lambda: ({"w": torch.ones(3)}, {}), expect={"w": (4,)}), ValueError,
-     r"the 'things' artefact just built does not fit its expected shapes: its tensor 'w' has shape \(3,\)"),
+     r"cache: the 'things' artefact just built must fit its expected shapes, got its tensor 'w' has shape \(3,\)"),
     # notebook parameters
     ("settings: unknown parameter 'epoch'", lambda: _settings(epoch=3), NameError, r"unknown parameter\(s\) \['epoch'\]"),
     ("settings: eps=-1.0", lambda: _settings(eps=-1.0), ValueError,
@@ -219,7 +219,7 @@ CASES = [
     ("input_gradient: label 10", lambda: gradients.input_gradient(_model(), X, torch.tensor([0, 1, 2, 10])),
      ValueError, r"input_gradient: y must hold class indices in \[0, 10\)"),
     ("input_gradient: x holds NaN", lambda: gradients.input_gradient(_model(), _with(X, 0, math.nan), Y), ValueError,
-     r"input_gradient: x must be finite, but it holds NaN"),
+     r"input_gradient: x must be finite, got a tensor holding NaN"),
     ("smoothgrad: sigma=-0.1", lambda: gradients.smoothgrad(_model(), X, Y, sigma=-0.1), ValueError,
      r"smoothgrad: sigma must be a non-negative number"),
     ("generate: target 12", lambda: generation.generate(_model(), X, 12, generation.Ascent(1, 0.1)), ValueError,
@@ -240,9 +240,9 @@ CASES = [
      TypeError, r"make_d_rand: attack must be a pagutils.core.attacks.Attack"),
     ("make_d_rand: a batch budget",
      lambda: features.make_d_rand(_model(), _data(), A.replace(budget="batch"), source=SOURCE), ValueError,
-     r"make_d_rand: the relabelling attacks every image from itself within its own ball"),
+     r"make_d_rand: attack must have budget='example' and restarts=1 .*, got budget='batch'"),
     ("robustify: empty data", lambda: features.robustify(_model(), _data()[:0], features.Matching(1), source=SOURCE), ValueError,
-     r"data is empty"),
+     r"data must hold at least one example, got an empty data set"),
     ("robustify: data.x in [0, 255]",
      lambda: features.robustify(_model(), data.Data(X * 255, Y), features.Matching(1), source=SOURCE), ValueError,
      r"data.x must hold pixel values in \[0, 1\]"),
@@ -295,3 +295,63 @@ def test_model_mode_is_restored_by_the_logits_probe():
     model = _model().train()
     checks.model_logits(model, X)
     assert model.training
+
+
+def test_every_error_is_worded_by_fail():
+    """`checks.fail` words every argument error alike: where, the argument, what it must be, what it got."""
+    with pytest.raises(ValueError, match=r"^attack: k must be at most D=3, got 4$"):
+        checks.fail("attack", "k", "be at most D=3", 4)
+    with pytest.raises(checks.ArgumentTypeError, match=r"^k must be an int, got 'a'$"):
+        checks.fail(None, "k", "be an int", "a", error=checks.ArgumentTypeError)
+    with pytest.raises(ValueError, match=r"^f: x must be finite, got a tensor holding NaN$"):
+        checks.fail("f", "x", "be finite", torch.ones(2), got="a tensor holding NaN")
+    with pytest.raises(ValueError, match=r"^f: seeds must name one seed$"):
+        checks.fail("f", "seeds", "name one seed")
+    cause = KeyError("boom")
+    with pytest.raises(ValueError) as raised:
+        checks.fail("f", "model", "run", got="KeyError", cause=cause)
+    assert raised.value.__cause__ is cause
+    assert checks.sequence((1, 2), "seeds") == [1, 2]
+    with pytest.raises(ValueError, match=r"^f: seeds must be a non-empty list of seeds, got \[\]$"):
+        checks.sequence([], "seeds", "f", of="seeds")
+    with pytest.raises(TypeError, match=r"seeds must be a non-empty list of values, got 3"):
+        checks.sequence(3, "seeds")
+
+
+ARGUMENT_ERRORS = {"ValueError", "TypeError", "ArgumentTypeError"}
+# modules that word their errors themselves, and why
+OWN_WORDING = {
+    "core/checks.py": "the checks themselves",
+    "course/repository.py": "checks _config.yml for the book build, which loads it by file path before pagutils "
+                            "(and torch) can be imported; its messages read as the checks' do",
+}
+
+
+def _inline_argument_errors(source):
+    """(line, error) of every `raise ValueError(...)` / `TypeError` / `ArgumentTypeError` written in `source`
+    (re-raising a caught error, `raise`, `raise error`, is not one)."""
+    import ast
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+            func = node.exc.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name in ARGUMENT_ERRORS:
+                found.append((node.lineno, name))
+    return found
+
+
+def test_the_library_raises_argument_errors_only_through_checks():
+    """One validation dialect: no module words an argument error itself; each goes through `checks` (a check,
+    or `checks.fail` for a condition no check covers), so every message reads alike and names its function."""
+    from pathlib import Path
+    import pagutils
+    package = Path(pagutils.__file__).parent
+    inline = {str(path.relative_to(package)): found for path in sorted(package.rglob("*.py"))
+              if path.relative_to(package).as_posix() not in OWN_WORDING
+              and (found := _inline_argument_errors(path.read_text()))}
+    assert all((package / name).exists() for name in OWN_WORDING)
+    assert not inline, f"argument errors raised outside pagutils.core.checks: {inline}"
+    # the scan finds one where it is written
+    assert _inline_argument_errors("def f(x):\n    if x:\n        raise ValueError(f'x {x}')\n") == [(3, "ValueError")]
+    assert _inline_argument_errors("try:\n    g()\nexcept ValueError as e:\n    raise\n") == []

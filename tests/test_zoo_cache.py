@@ -161,5 +161,5 @@ def test_a_disjoint_model_and_a_validation_split_share_no_training_image(monkeyp
         zoo.training_set(dict(judge, n_train=50000), device="cpu")
     with pytest.raises(ValueError, match=r"zoo.disjoint: others\[0\] must train on the dataset 'mnist'"):
         zoo.disjoint(judge, zoo.standard("fashion_mnist"))
-    with pytest.raises(ValueError, match="give at least one configuration"):
+    with pytest.raises(ValueError, match="zoo.disjoint: others must hold at least one configuration .*, got none"):
         zoo.disjoint(judge)

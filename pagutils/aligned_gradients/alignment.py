@@ -16,6 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..core import checks
 from ..core.claims import detectable_shift, pooled_sd
 from ..core.spread import over_seeds, separated
 
@@ -24,13 +25,12 @@ FAILED = "failed"  # a strength whose training failed: no regime (see `read_swee
 REGIME_COLOURS = {"weak": "tab:blue", "bayes-aligned": "tab:green", "excessive": "tab:red", FAILED: "tab:gray"}
 
 
-def _check_pair(a, b, names=("grad", "score"), min_dim=2):
+def _check_pair(a, b, where, names=("grad", "score"), min_dim=2):
     for name, value in zip(names, (a, b)):
         if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.dim() < min_dim:
-            raise ValueError(f"{name} must be a float tensor with a batch dimension and at least {min_dim} dims, "
-                             f"got {type(value).__name__} {tuple(getattr(value, 'shape', ()))}")
-    if a.shape != b.shape:
-        raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+            checks.fail(where, name, f"be a float tensor with a batch dimension and at least {min_dim} dims", value,
+                        error=ValueError if isinstance(value, torch.Tensor) else checks.ArgumentTypeError)
+    checks.same_shape(a, b, names, where)
 
 
 def cosine_alignment(grad, score, eps=1e-12):
@@ -39,7 +39,7 @@ def cosine_alignment(grad, score, eps=1e-12):
     0 when either vector is 0 (the product of the norms is clamped to `eps`).
 
     Introduced in Chapter 6."""
-    _check_pair(grad, score)
+    _check_pair(grad, score, "cosine_alignment")
     a, b = grad.flatten(1), score.flatten(1)
     return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(eps)
 
@@ -59,13 +59,14 @@ def ssim(a, b, data_range=1.0, window=7, window_sigma=1.5):
     C1 = (0.01 L)², C2 = (0.03 L)² for the `data_range` L, and averaged over pixels and channels.
 
     Introduced in Chapter 10."""
-    _check_pair(a, b, names=("a", "b"), min_dim=4)
+    _check_pair(a, b, "ssim", names=("a", "b"), min_dim=4)
     if a.dim() != 4:
-        raise ValueError(f"a and b must be image batches (N, C, H, W), got {tuple(a.shape)}")
+        checks.fail("ssim", "a and b", "be image batches (N, C, H, W)", got=str(tuple(a.shape)))
     if data_range <= 0:
-        raise ValueError(f"data_range must be > 0, got {data_range}")
+        checks.fail("ssim", "data_range", "be > 0", data_range)
     if not isinstance(window, int) or window < 1 or window % 2 == 0 or window > min(a.shape[-2:]):
-        raise ValueError(f"window must be an odd int no larger than the image ({tuple(a.shape[-2:])}), got {window!r}")
+        checks.fail("ssim", "window", f"be an odd int no larger than the image ({tuple(a.shape[-2:])})", window,
+                    error=ValueError if isinstance(window, int) else checks.ArgumentTypeError)
     channels = a.shape[1]
     kernel = _gaussian_window(window, window_sigma, channels, a.device, a.dtype)
     blur = lambda t: F.conv2d(t, kernel, groups=channels)
@@ -87,7 +88,7 @@ def ssim_alignment(grad, score, window=7):
 
     Introduced in Chapter 10."""
     from ..present.plots import magnified
-    _check_pair(grad, score, min_dim=4)
+    _check_pair(grad, score, "ssim_alignment", min_dim=4)
     return ssim(magnified(grad), magnified(score), data_range=1.0, window=window)
 
 
@@ -98,10 +99,10 @@ def summarise(per_seed) -> dict:
     metric NaN for every seed has NaN mean, min and max. Introduced in Chapter 10."""
     per_seed = list(per_seed)
     if not per_seed or not all(isinstance(m, dict) for m in per_seed):
-        raise ValueError(f"summarise: per_seed must be a non-empty list of measure dicts, got {per_seed!r}")
+        checks.fail("summarise", "per_seed", "be a non-empty list of measure dicts", per_seed)
     keys = set(per_seed[0])
     if any(set(m) != keys for m in per_seed):
-        raise ValueError("summarise: every seed's measure dict must have the same metrics")
+        checks.fail("summarise", "per_seed", "hold measure dicts with the same metrics for every seed")
     out = {}
     for key in per_seed[0]:
         values = [m[key] for m in per_seed]
@@ -134,18 +135,20 @@ def regimes(strengths, rows, on_kept=0.5, accuracy_drop=0.05):
     strengths = [float(s) for s in strengths]
     rows = list(rows)
     if not strengths or len(strengths) != len(rows):
-        raise ValueError(f"strengths and rows must be non-empty and of equal length, got {len(strengths)} and {len(rows)}")
+        checks.fail("regimes", "strengths and rows", "be non-empty and of equal length",
+                    got=f"{len(strengths)} and {len(rows)}")
     if sorted(strengths) != strengths or strengths[0] != 0:
-        raise ValueError(f"strengths must be sorted in increasing order and start at 0 (the standard model), "
-                         f"got {strengths}")
+        checks.fail("regimes", "strengths", "be sorted in increasing order and start at 0 (the standard model)",
+                    got=str(strengths))
     for i, row in enumerate(rows):
         missing = {"on", "off", "accuracy"} - set(row)
         if missing:
-            raise ValueError(f"rows[{i}] must hold 'on', 'off' and 'accuracy', missing {sorted(missing)}")
+            checks.fail("regimes", f"rows[{i}]", "hold 'on', 'off' and 'accuracy'",
+                        got=f"a row missing {sorted(missing)}")
         if any(math.isnan(float(row[k])) for k in ("on", "off", "accuracy")):
-            raise ValueError(f"rows[{i}] must not hold NaN, got {row}")
+            checks.fail("regimes", f"rows[{i}]", "not hold NaN", got=str(row))
     if not 0 <= on_kept <= 1 or not 0 <= accuracy_drop <= 1:
-        raise ValueError(f"on_kept and accuracy_drop must lie in [0, 1], got {on_kept} and {accuracy_drop}")
+        checks.fail("regimes", "on_kept and accuracy_drop", "lie in [0, 1]", got=f"{on_kept} and {accuracy_drop}")
     on0, off0, accuracy0 = float(rows[0]["on"]), float(rows[0]["off"]), float(rows[0]["accuracy"])
     labels = []
     for row in rows:
@@ -181,10 +184,11 @@ def alignment_claim(strengths, voters, selection, failed=None) -> dict:
     selection = [float(a) for a in selection]
     failed = [bool(f) for f in (failed or [False] * len(strengths))]
     if not (len(strengths) == len(voters) == len(selection) == len(failed)) or any(not v for v in voters):
-        raise ValueError("strengths, voters, selection and failed must be of equal length, with at least one voting "
-                         "seed per strength")
+        checks.fail("alignment_claim", "strengths, voters, selection and failed",
+                    "be of equal length, with at least one voting seed per strength")
     if strengths[0] != 0 or sorted(strengths) != strengths:
-        raise ValueError(f"strengths must be sorted and start at 0 (the standard model), got {strengths}")
+        checks.fail("alignment_claim", "strengths", "be sorted and start at 0 (the standard model)",
+                    got=str(strengths))
     trained = [i for i in range(len(strengths)) if not failed[i]]
     if len(trained) < 3 or trained[0] != 0:
         return dict(holds=None, peak=None, strongest=None, rise=None, fall=None, rise_margin=None,
@@ -223,14 +227,15 @@ def read_sweep(strengths, voting, selection, failed, metric="cosine", on_kept=0.
     strengths = [float(s) for s in strengths]
     voting, selection, failed = list(voting), list(selection), [bool(f) for f in failed]
     if not (len(strengths) == len(voting) == len(selection) == len(failed)):
-        raise ValueError(f"read_sweep: strengths, voting, selection and failed must be of equal length, got "
-                         f"{len(strengths)}, {len(voting)}, {len(selection)} and {len(failed)}")
+        checks.fail("read_sweep", "strengths, voting, selection and failed", "be of equal length",
+                    got=f"{len(strengths)}, {len(voting)}, {len(selection)} and {len(failed)}")
     for i, row in enumerate(selection):
         if not isinstance(row, dict) or metric not in row:
-            raise ValueError(f"read_sweep: selection[{i}] must be a measure dict holding {metric!r}, got {row!r}")
+            checks.fail("read_sweep", f"selection[{i}]", f"be a measure dict holding {metric!r}", row,
+                        error=ValueError if isinstance(row, dict) else checks.ArgumentTypeError)
     summaries = [summarise(seeds) for seeds in voting]
     if metric not in summaries[0]:
-        raise ValueError(f"read_sweep: metric must be one of the measured {sorted(summaries[0])}, got {metric!r}")
+        checks.fail("read_sweep", "metric", f"be one of the measured {sorted(summaries[0])}", got=repr(metric))
     labels = [FAILED] * len(strengths)
     trained = [i for i, f in enumerate(failed) if not f]
     if trained and trained[0] == 0:
@@ -292,12 +297,12 @@ def class_conditional_alignment(model, data, references) -> dict:
     from ..core import checks
     checks.nonempty(data, "data", "class_conditional_alignment")
     if not isinstance(references, dict) or not references:
-        raise checks.ArgumentTypeError(f"class_conditional_alignment: references must be a non-empty dict sigma -> "
-                                       f"class-conditional score, got {checks.brief(references)}")
+        checks.fail("class_conditional_alignment", "references", "be a non-empty dict sigma -> class-conditional score",
+                    references, error=checks.ArgumentTypeError)
     grad = label_logit_gradient(model, data.x, data.y)
     out = {}
     for sigma, reference in references.items():
-        _check_pair(data.x, reference, names=("data.x", f"references[{sigma!r}]"))
+        _check_pair(data.x, reference, "class_conditional_alignment", names=("data.x", f"references[{sigma!r}]"))
         out[float(sigma)] = cosine_alignment(grad, reference).mean().item()
     return out
 
@@ -320,7 +325,7 @@ def measure(model, data, reference, basis, noise_norm, n_samples=8, seed=0, unco
     from .manifold import on_manifold_fraction, on_off_robustness
     checks.nonempty(data, "data", "measure")
     x, y = data.x, data.y
-    _check_pair(x, reference, names=("data.x", "reference"))
+    _check_pair(x, reference, "measure", names=("data.x", "reference"))
     grad = input_gradient(model, x, y)
     change = on_off_robustness(model, x, basis, noise_norm, n_samples=n_samples, seed=seed)
     result = dict(accuracy=(predict(model, x) == y).float().mean().item(), on=change["on"].mean().item(),
@@ -328,7 +333,7 @@ def measure(model, data, reference, basis, noise_norm, n_samples=8, seed=0, unco
                   ssim=ssim_alignment(grad, reference).mean().item(),
                   on_fraction=on_manifold_fraction(grad, basis).nanmean().item())
     if unconditional is not None:
-        _check_pair(x, unconditional, names=("data.x", "unconditional"))
+        _check_pair(x, unconditional, "measure", names=("data.x", "unconditional"))
         result["paper_cosine"] = cosine_alignment(logit_sum_gradient(model, x), unconditional).mean().item()
     return result
 
@@ -349,8 +354,8 @@ def plot_sweep(ax, strengths, summaries, label, labels, metrics=("accuracy", "co
     Strengths sit at equal spacing (they usually grow geometrically); 0 is the standard model.
     Introduced in Chapter 10."""
     if len(strengths) != len(summaries) or len(strengths) != len(labels):
-        raise ValueError(f"strengths, summaries and labels must be of equal length, got {len(strengths)}, "
-                         f"{len(summaries)} and {len(labels)}")
+        checks.fail("plot_sweep", "strengths, summaries and labels", "be of equal length",
+                    got=f"{len(strengths)}, {len(summaries)} and {len(labels)}")
     positions = list(range(len(strengths)))
     for i, regime in enumerate(labels):
         ax.axvspan(i - 0.5, i + 0.5, color=REGIME_COLOURS[regime], alpha=0.12, lw=0)

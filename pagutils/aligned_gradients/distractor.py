@@ -31,9 +31,10 @@ from ..core.zoo import cached_model
 def render_letter(letter="A", size=(28, 28), fontsize=22) -> torch.Tensor:
     """`letter` drawn white on black, centred, as a (1, H, W) float tensor in [0, 1]. Introduced in Chapter 8."""
     if not isinstance(letter, str) or len(letter) != 1 or not letter.isprintable() or letter.isspace():
-        raise ValueError(f"letter must be a single visible character, got {letter!r}")
+        checks.fail("render_letter", "letter", "be a single visible character", letter,
+                    error=ValueError if isinstance(letter, str) else checks.ArgumentTypeError)
     if len(size) != 2 or min(size) < 8:
-        raise ValueError(f"size must be (H, W) with both at least 8 pixels, got {size!r}")
+        checks.fail("render_letter", "size", "be (H, W) with both at least 8 pixels", size)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     h, w = size
@@ -56,7 +57,8 @@ def make_distractor_data(data, letter="A", seed=0):
     checks.nonempty(data, "data", "make_distractor_data")
     checks.images(data.x, "data.x", "make_distractor_data")
     if data.x.shape[1] != 1:
-        raise ValueError(f"data must hold single-channel images (MNIST or Fashion-MNIST), got {data.x.shape[1]} channels")
+        checks.fail("make_distractor_data", "data", "hold single-channel images (MNIST or Fashion-MNIST)",
+                    got=f"{data.x.shape[1]} channels")
     n, _, h, w = data.x.shape
     glyph = render_letter(letter, (h, w)).to(data.x)
     top = (torch.rand(n, generator=torch.Generator().manual_seed(seed)) < 0.5).to(data.device)[:, None, None, None]
@@ -73,7 +75,7 @@ def make_classifier(arch, source="mnist", in_shape=(1, 56, 28), num_classes=10, 
     checks.one_of(arch, ARCHITECTURES, "arch", "distractor.make_classifier")
     checks.one_of(source, INFO, "source", "distractor.make_classifier")
     if len(in_shape) != 3 or not all(isinstance(v, int) and v > 0 for v in in_shape):
-        raise ValueError(f"distractor.make_classifier: in_shape must be (C, H, W) of positive ints, got {in_shape!r}")
+        checks.fail("distractor.make_classifier", "in_shape", "be (C, H, W) of positive ints", in_shape)
     checks.integer(num_classes, "num_classes", "distractor.make_classifier")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -90,8 +92,7 @@ def train_model(config, train_data, device=None, show_progress=True) -> Classifi
     (`zoo.cached_model`). Introduced in Chapter 8.
     """
     required = {"arch", "objective", "objective_args", "epochs", "lr", "batch_size", "seed", "data"}
-    if not isinstance(config, dict) or not required <= set(config):
-        raise ValueError(f"config must be a dict with {sorted(required)}, missing {sorted(required - set(config or {}))}")
+    checks.mapping(config, "config", "distractor.train_model", required=required)
     checks.nonempty(train_data, "train_data", "distractor.train_model")
     device = resolve(device)
     model = make_classifier(config["arch"], config["data"]["dataset"], tuple(train_data.x.shape[1:]),
@@ -104,13 +105,14 @@ def train_model(config, train_data, device=None, show_progress=True) -> Classifi
     return model
 
 
-def _check_mask(x, digit_mask):
+def _check_mask(x, digit_mask, where):
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        raise ValueError(f"x must be a (N, C, H, W) tensor, got {getattr(x, 'shape', type(x).__name__)}")
-    checks.finite(x, "x")
+        checks.fail(where, "x", "be a (N, C, H, W) tensor", x,
+                    error=ValueError if isinstance(x, torch.Tensor) else checks.ArgumentTypeError)
+    checks.finite(x, "x", where)
     if not isinstance(digit_mask, torch.Tensor) or digit_mask.shape != (len(x), 1, *x.shape[2:]):
-        raise ValueError(f"digit_mask must be a (N, 1, H, W) tensor matching x {tuple(x.shape)}, "
-                         f"got {getattr(digit_mask, 'shape', type(digit_mask).__name__)}")
+        checks.fail(where, "digit_mask", f"be a (N, 1, H, W) tensor matching x {tuple(x.shape)}", digit_mask,
+                    error=ValueError if isinstance(digit_mask, torch.Tensor) else checks.ArgumentTypeError)
 
 
 @torch.no_grad()
@@ -118,9 +120,8 @@ def noise_sensitivity(model, x, digit_mask, sigma, half="distractor", n_draws=4,
     """Mean L1 distance between softmax outputs with and without Gaussian noise (std `sigma`, not clamped)
     added to one half of every image: `half` is 'digit' or 'distractor'. Averaged over `n_draws` draws.
     Introduced in Chapter 8."""
-    _check_mask(x, digit_mask)
-    if half not in ("digit", "distractor"):
-        raise ValueError(f"half must be 'digit' or 'distractor', got {half!r}")
+    _check_mask(x, digit_mask, "noise_sensitivity")
+    checks.one_of(half, ("digit", "distractor"), "half", "noise_sensitivity")
     checks.positive(sigma, "sigma", "noise_sensitivity", allow_zero=True)
     checks.integer(n_draws, "n_draws", "noise_sensitivity")
     with evaluating(model):
@@ -145,7 +146,7 @@ def gradient_mass(model, x, y, digit_mask) -> torch.Tensor:
     gradient spread evenly over all pixels gives 1/2.
     Introduced in Chapter 8.
     """
-    _check_mask(x, digit_mask)
+    _check_mask(x, digit_mask, "gradient_mass")
     checks.labels(y, "y", "gradient_mass", n=len(x))
     grad = input_gradient(model, x, y)
     squared = grad.pow(2).sum(1, keepdim=True)
@@ -156,9 +157,9 @@ def sensitivity_curves(models, x, digit_mask, sigmas, n_draws=4, seed=0, show_pr
     """{(name, half): [noise_sensitivity at every sigma]} for every named model of `models` and both halves.
     Introduced in Chapter 8."""
     if not isinstance(models, dict) or not models:
-        raise ValueError("models must be a non-empty dict of name -> model")
-    if not isinstance(sigmas, (list, tuple)) or not sigmas:
-        raise ValueError(f"sensitivity_curves: sigmas must be a non-empty list of noise levels, got {sigmas!r}")
+        checks.fail("sensitivity_curves", "models", "be a non-empty dict of name -> model", models,
+                    error=ValueError if isinstance(models, dict) else checks.ArgumentTypeError)
+    checks.sequence(sigmas, "sigmas", "sensitivity_curves", of="noise levels")
     curves = {}
     work = [(name, half) for name in models for half in ("digit", "distractor")]
     for name, half in progress(work, desc="noise sensitivity", disable=not show_progress):
@@ -188,9 +189,8 @@ def relative_noise_robustness(model, x, digit_mask, sigmas, n_draws=4, seed=0) -
     Returns dict(sigma=[...], digit=[...], distractor=[...], ratio=[...]) of floats, one entry per sigma. The paper
     runs σ over 0 and `numpy.logspace(-2, 1, 30)` and expects a ratio of about 1 for a standard model and well
     above 1 for robust ones. Introduced in Chapter 8."""
-    _check_mask(x, digit_mask)
-    if not isinstance(sigmas, (list, tuple)) or not sigmas:
-        raise ValueError(f"relative_noise_robustness: sigmas must be a non-empty list of noise levels, got {sigmas!r}")
+    _check_mask(x, digit_mask, "relative_noise_robustness")
+    checks.sequence(sigmas, "sigmas", "relative_noise_robustness", of="noise levels")
     for sigma in sigmas:
         checks.positive(sigma, "sigmas", "relative_noise_robustness", allow_zero=True)
     checks.integer(n_draws, "n_draws", "relative_noise_robustness")
@@ -215,10 +215,9 @@ def ratio_summary(runs, sigmas) -> dict:
     Returns dict(sigma, mean, low, high) over the levels kept, `low`/`high` the minimum and maximum over seeds,
     and the peak of the mean: `peak`, `peak_sigma`, `peak_low`, `peak_high`. Introduced in Chapter 8."""
     from ..core.spread import over_seeds
-    if not isinstance(runs, (list, tuple)) or not runs:
-        raise ValueError(f"ratio_summary: runs must be a non-empty list of ratio curves, got {runs!r}")
+    checks.sequence(runs, "runs", "ratio_summary", of="ratio curves")
     if not isinstance(sigmas, (list, tuple)) or any(len(run) != len(sigmas) for run in runs):
-        raise ValueError(f"ratio_summary: every curve of runs must have one ratio per sigma ({len(sigmas)} sigmas)")
+        checks.fail("ratio_summary", "runs", f"have one ratio per sigma in every curve ({len(sigmas)} sigmas)")
     kept, spreads = [], []   # the noise levels kept and the Spread of their ratios over seeds
     for j, sigma in enumerate(sigmas):
         ratios = [run[j] for run in runs]
@@ -228,7 +227,7 @@ def ratio_summary(runs, sigmas) -> dict:
                 kept.append(float(sigma))
                 spreads.append(spread)
     if not kept:
-        raise ValueError("ratio_summary: no noise level above 0 has a finite ratio for any seed")
+        checks.fail("ratio_summary", "runs", "hold a finite ratio for some seed at some noise level above 0")
     best = max(range(len(spreads)), key=lambda i: spreads[i].mean)
     return dict(sigma=kept, mean=[s.mean for s in spreads], low=[s.low for s in spreads],
                 high=[s.high for s in spreads], peak=spreads[best].mean, peak_sigma=kept[best],
@@ -244,7 +243,8 @@ def plot_relative_robustness(ratios, sigmas, ax=None):
     treats both halves alike. Introduced in Chapter 8."""
     import matplotlib.pyplot as plt
     if not isinstance(ratios, dict) or not ratios:
-        raise ValueError("plot_relative_robustness: ratios must be a non-empty dict of name -> list of curves")
+        checks.fail("plot_relative_robustness", "ratios", "be a non-empty dict of name -> list of curves", ratios,
+                    error=ValueError if isinstance(ratios, dict) else checks.ArgumentTypeError)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 5.2), layout="constrained")
     for i, (name, runs) in enumerate(ratios.items()):
@@ -290,11 +290,11 @@ def most_robust_within(accuracy, candidates, reference, tolerance=0.05) -> str:
     where = "most_robust_within"
     checks.mapping(accuracy, "accuracy", where, required=(reference,))
     if isinstance(candidates, str) or not candidates:
-        raise checks.ArgumentTypeError(f"{where}: candidates must be a non-empty list of model names, got "
-                                       f"{checks.brief(candidates)}")
+        checks.fail(where, "candidates", "be a non-empty list of model names", candidates,
+                    error=checks.ArgumentTypeError)
     missing = [name for name in candidates if name not in accuracy]
     if missing:
-        raise ValueError(f"{where}: candidates must be names of accuracy, got {missing} that it does not hold")
+        checks.fail(where, "candidates", "be names of accuracy", got=f"{missing} that it does not hold")
     checks.number(tolerance, "tolerance", where, low=0, high=1)
     near = [name for name in candidates if accuracy[name] >= accuracy[reference] - tolerance]
     return (near or list(candidates)[:1])[-1]
@@ -303,11 +303,10 @@ def most_robust_within(accuracy, candidates, reference, tolerance=0.05) -> str:
 def _seed_values(runs, name, where):
     """`runs` (a list of per-seed values) as a float64 tensor, at least one value, all finite."""
     if not isinstance(runs, (list, tuple)) or not runs:
-        raise checks.ArgumentTypeError(f"{where}: {name} must be a non-empty list of per-seed values, got "
-                                       f"{checks.brief(runs)}")
+        checks.fail(where, name, "be a non-empty list of per-seed values", runs, error=checks.ArgumentTypeError)
     values = torch.tensor([float(v) for v in runs], dtype=torch.float64)
     if not torch.isfinite(values).all():
-        raise ValueError(f"{where}: {name} must be finite numbers, got {list(runs)}")
+        checks.fail(where, name, "be finite numbers", got=str(list(runs)))
     return values
 
 
@@ -339,13 +338,12 @@ def about_one_rule(runs, sigmas, low=0.5, high=2.0, power=0.8) -> dict:
 
 def _finite_levels(runs, sigmas, where):
     """The indices of the positive levels of `sigmas` where every curve of `runs` has a finite ratio."""
-    if not isinstance(runs, (list, tuple)) or not runs:
-        raise ValueError(f"{where}: runs must be a non-empty list of ratio curves, got {runs!r}")
+    checks.sequence(runs, "runs", where, of="ratio curves")
     if not isinstance(sigmas, (list, tuple)) or any(len(run) != len(sigmas) for run in runs):
-        raise ValueError(f"{where}: every curve of runs must have one ratio per sigma ({len(sigmas)} sigmas)")
+        checks.fail(where, "runs", f"have one ratio per sigma in every curve ({len(sigmas)} sigmas)")
     levels = [j for j, s in enumerate(sigmas) if s > 0 and all(math.isfinite(run[j]) for run in runs)]
     if not levels:
-        raise ValueError(f"{where}: no noise level above 0 has a finite ratio for every seed")
+        checks.fail(where, "runs", "hold a finite ratio for every seed at some noise level above 0")
     return levels
 
 

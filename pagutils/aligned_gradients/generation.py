@@ -28,8 +28,8 @@ def _targets(target, n, device, num_classes=None, where=None):
     """`target` (a class index, or a tensor of one per image) as a (n,) int64 tensor on `device`."""
     if isinstance(target, bool) or not isinstance(target, (int, torch.Tensor)) or (
             isinstance(target, torch.Tensor) and (target.is_floating_point() or target.dtype == torch.bool)):
-        raise checks.ArgumentTypeError(f"target must be a class index (int) or an integer tensor with one per "
-                                       f"image, got {checks.brief(target)}")
+        checks.fail(where, "target", "be a class index (int) or an integer tensor with one per image", target,
+                    error=checks.ArgumentTypeError)
     target = torch.as_tensor(target, dtype=torch.int64, device=device)
     return checks.labels(target.expand(n) if target.dim() == 0 else target, "target", where, n=n,
                          num_classes=num_classes)
@@ -78,8 +78,8 @@ def generate(model, x_start, target, ascent: Ascent, mask=None, show_progress=Tr
     where = "generate"
     checks.images(x_start, "x_start", where)
     if not isinstance(ascent, Ascent):
-        raise checks.ArgumentTypeError(f"{where}: ascent must be a pagutils.aligned_gradients.generation.Ascent (e.g. "
-                                       f"Ascent(steps=60, step_size=0.5)), got {checks.brief(ascent)}")
+        checks.fail(where, "ascent", "be a pagutils.aligned_gradients.generation.Ascent (e.g. Ascent(steps=60, "
+                    "step_size=0.5))", ascent, error=checks.ArgumentTypeError)
     target = _targets(target, len(x_start), x_start.device, checks.model_logits(model, x_start, "model", where),
                       where)
     if mask is not None:
@@ -114,8 +114,9 @@ def class_gaussian_seeds(data, targets, seed=0, ridge=1e-3, max_per_class=5000) 
     checks.nonempty(data, "data", where)
     targets = torch.as_tensor(targets, dtype=torch.int64)
     if targets.dim() != 1 or len(targets) == 0 or targets.min() < 0 or targets.max() >= data.num_classes:
-        raise ValueError(f"{where}: targets must be a non-empty 1-d tensor of class indices in "
-                         f"[0, {data.num_classes})")
+        checks.fail(where, "targets", f"be a non-empty 1-d tensor of class indices in [0, {data.num_classes})",
+                    got=f"values in [{int(targets.min())}, {int(targets.max())}]" if targets.dim() == 1 and len(targets)
+                    else checks.brief(targets))
     checks.positive(ridge, "ridge", where)
     generator = torch.Generator().manual_seed(seed)
     shape, d = data.x.shape[1:], data.x[0].numel()
@@ -123,7 +124,8 @@ def class_gaussian_seeds(data, targets, seed=0, ridge=1e-3, max_per_class=5000) 
     for c in targets.unique().tolist():
         images = data.x[data.y == c][:max_per_class].flatten(1).double().cpu()
         if len(images) < 2:
-            raise ValueError(f"data needs at least 2 images of class {c} to fit its Gaussian, has {len(images)}")
+            checks.fail("class_gaussian_seeds", "data", f"hold at least 2 images of class {c} to fit its Gaussian",
+                        got=f"{len(images)}")
         mean = images.mean(0)
         cov = torch.cov(images.T) + ridge * torch.eye(d, dtype=torch.float64)
         chol = torch.linalg.cholesky(cov)
@@ -151,8 +153,7 @@ def box_masks(x, size, seed=0, margin=4) -> torch.Tensor:
     n, _, h, w = x.shape
     checks.integer(size, "size", "box_masks")
     if size + 2 * margin > min(h, w):
-        raise ValueError(f"box_masks: size + 2 * margin must fit in the {h}x{w} image, got size={size}, "
-                         f"margin={margin}")
+        checks.fail("box_masks", "size + 2 * margin", f"fit in the {h}x{w} image", got=f"size={size}, margin={margin}")
     generator = torch.Generator().manual_seed(seed)
     top = torch.randint(margin, h - margin - size + 1, (n,), generator=generator)
     left = torch.randint(margin, w - margin - size + 1, (n,), generator=generator)
@@ -176,8 +177,10 @@ def masked_mse(x, reference, mask=None) -> torch.Tensor:
     Introduced in Chapter 6."""
     if not isinstance(x, torch.Tensor) or not isinstance(reference, torch.Tensor) or x.shape != reference.shape \
             or x.dim() < 2:
-        raise ValueError(f"x and reference must be batches (N, ...) of the same shape, got {getattr(x, 'shape', x)} "
-                         f"and {getattr(reference, 'shape', reference)}")
+        checks.fail("masked_mse", "x and reference", "be batches (N, ...) of the same shape",
+                    got=f"{checks.brief(x)} and {checks.brief(reference)}",
+                    error=ValueError if isinstance(x, torch.Tensor) and isinstance(reference, torch.Tensor)
+                    else checks.ArgumentTypeError)
     checks.finite(x, "x", "masked_mse")
     checks.finite(reference, "reference", "masked_mse")
     mask = torch.ones_like(x) if mask is None else mask.to(x).expand_as(x)
@@ -214,7 +217,7 @@ def paired_test(differences, alpha=0.05, flips=20000, seed=0) -> dict:
     d = checks.tensor(differences, "differences", where, dims=1, floating=True).detach().double().cpu()
     checks.finite(d, "differences", where)
     if len(d) < 2:
-        raise ValueError(f"{where}: differences must hold at least 2 images, got {len(d)}")
+        checks.fail(where, "differences", "hold at least 2 images", got=f"{len(d)}")
     checks.number(alpha, "alpha", where, low=0, high=1)
     checks.integer(flips, "flips", where)
     signs = torch.randint(0, 2, (flips, len(d)), generator=torch.Generator().manual_seed(seed)).double() * 2 - 1
@@ -242,12 +245,12 @@ def paired_rule(differences, alpha=0.05, power=0.8, scale=None) -> dict:
     where = "paired_rule"
     checks.mapping(differences, "differences", where)
     if not differences:
-        raise ValueError(f"{where}: differences must name at least one test, got none")
+        checks.fail(where, "differences", "name at least one test", got="none")
     checks.number(power, "power", where, low=0, high=1)
     scale = dict(scale or {})
     unknown = sorted(set(scale) - set(differences))
     if unknown:
-        raise ValueError(f"{where}: scale names tests that differences does not hold: {unknown}")
+        checks.fail(where, "scale", "name only tests of differences", got=f"{unknown} that differences does not hold")
     unit = NormalDist()
     z = unit.inv_cdf(1 - alpha) + unit.inv_cdf(power ** (1 / len(differences)))
     tests, detectable, observed = {}, 0.0, None

@@ -66,9 +66,10 @@ def orthonormalize(jacobian: torch.Tensor) -> torch.Tensor:
     """An orthonormal basis (N, D, k) of the column space of each (D, k) matrix of `jacobian` (reduced QR).
     Introduced in Chapter 7."""
     if not isinstance(jacobian, torch.Tensor) or jacobian.dim() != 3 or not jacobian.is_floating_point():
-        raise ValueError(f"jacobian must be a float tensor of shape (N, D, k), got {checks.brief(jacobian)}")
+        checks.fail("orthonormalize", "jacobian", "be a float tensor of shape (N, D, k)", jacobian,
+                    error=ValueError if isinstance(jacobian, torch.Tensor) else checks.ArgumentTypeError)
     if jacobian.shape[2] > jacobian.shape[1]:
-        raise ValueError(f"jacobian must have k <= D columns, got shape {tuple(jacobian.shape)}")
+        checks.fail("orthonormalize", "jacobian", "have k <= D columns", got=f"shape {tuple(jacobian.shape)}")
     q, _ = torch.linalg.qr(jacobian, mode="reduced")
     return q
 
@@ -79,7 +80,8 @@ def random_basis(n: int, shape, k: int, seed: int = 0) -> torch.Tensor:
     checks.integer(n, "n", "random_basis")
     d = math.prod(shape)
     if not isinstance(k, int) or not 1 <= k <= d:
-        raise ValueError(f"k must be an int between 1 and {d}, got {k!r}")
+        checks.fail("random_basis", "k", f"be an int between 1 and {d}", k,
+                    error=ValueError if isinstance(k, int) else checks.ArgumentTypeError)
     gaussian = torch.randn(n, d, k, generator=torch.Generator().manual_seed(seed))
     return orthonormalize(gaussian)
 
@@ -92,8 +94,7 @@ def projected_noise(x: torch.Tensor, basis: torch.Tensor, sigma: float, directio
                     generator: torch.Generator = None) -> torch.Tensor:
     """Gaussian noise projected onto the tangent space (`direction`='on') or its complement ('off'),
     rescaled to L2 norm exactly `sigma` per example. Introduced in Chapter 7."""
-    if direction not in ("on", "off"):
-        raise ValueError(f"direction must be 'on' or 'off', got {direction!r}")
+    checks.one_of(direction, ("on", "off"), "direction", "projected_noise")
     checks.positive(sigma, "sigma", "projected_noise", allow_zero=True)
     noise = torch.randn(x.shape, generator=generator).to(x)
     noise = project_onto(noise, basis) if direction == "on" else project_off(noise, basis)
@@ -150,8 +151,7 @@ def off_on_ratio(off: float, on: float) -> float:
 def robustness_vs_sigma(model, x, basis, sigmas, n_samples=8, seed=0) -> dict:
     """`on_off_robustness` averaged over the examples at every noise level of `sigmas`:
     dict(sigma=[...], on=[...], off=[...]) of floats, one entry per sigma. Introduced in Chapter 7."""
-    if not isinstance(sigmas, (list, tuple)) or not sigmas:
-        raise ValueError(f"sigmas must be a non-empty list of noise norms, got {sigmas!r}")
+    checks.sequence(sigmas, "sigmas", "robustness_vs_sigma", of="noise norms")
     checks.basis(x, basis, "x")
     for sigma in sigmas:
         checks.number(sigma, "sigmas[...]", "robustness_vs_sigma", low=0)
@@ -177,7 +177,7 @@ class Autoencoder(nn.Module):
         super().__init__()
         c, h, w = shape
         if h % 4 or w % 4:
-            raise ValueError(f"shape must have height and width divisible by 4, got {shape}")
+            checks.fail("Autoencoder", "shape", "have height and width divisible by 4", shape)
         self.shape, self.latent_dim = tuple(shape), latent_dim
         inner = (2 * width, h // 4, w // 4)
         self.encoder = nn.Sequential(
@@ -224,7 +224,8 @@ def autoencoder(dataset: str, profile: str = "quick", latent_dim: int = None, de
     recipe = dict(shared(profile).autoencoder)
     unknown = set(overrides) - set(recipe)
     if unknown:
-        raise ValueError(f"unknown autoencoder setting(s) {sorted(unknown)}; settings are {sorted(recipe)}")
+        checks.fail("autoencoder", "settings", f"be among {sorted(recipe)}",
+                    got=f"unknown autoencoder setting(s) {sorted(unknown)}")
     recipe.update(overrides)
     if latent_dim is not None:
         recipe["latent_dim"] = latent_dim
@@ -247,7 +248,8 @@ def decoder_jacobian(ae: Autoencoder, z: torch.Tensor) -> torch.Tensor:
     """∂ decode(z) / ∂z for every code: (N, D, k), with torch.func (forward mode, vmapped over the batch).
     Introduced in Chapter 9."""
     if not isinstance(z, torch.Tensor) or z.dim() != 2:
-        raise ValueError(f"z must be a tensor of codes (N, k), got {checks.brief(z)}")
+        checks.fail("decoder_jacobian", "z", "be a tensor of codes (N, k)", z,
+                    error=ValueError if isinstance(z, torch.Tensor) else checks.ArgumentTypeError)
 
     def decode_one(code):
         return ae.decode(code[None])[0].flatten()
@@ -260,8 +262,8 @@ def tangent_basis(ae: Autoencoder, x: torch.Tensor, batch_size: int = 256) -> to
     """An orthonormal basis (N, D, k) of the estimated tangent space at every image of x: the span of the
     decoder's Jacobian at the code z = encode(x). Introduced in Chapter 9."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != ae.shape:
-        raise ValueError(f"x must be a batch of images of shape (N, {', '.join(map(str, ae.shape))}), "
-                         f"got {checks.brief(x)}")
+        checks.fail("tangent_basis", "x", f"be a batch of images of shape (N, {', '.join(map(str, ae.shape))})", x,
+                    error=ValueError if isinstance(x, torch.Tensor) else checks.ArgumentTypeError)
     with evaluating(ae):
         bases = [orthonormalize(decoder_jacobian(ae, ae.encode(chunk))) for chunk in x.split(batch_size)]
     return torch.cat(bases)
@@ -343,12 +345,13 @@ def support_basis(x: torch.Tensor, k: int, seed: int = 0, threshold: float = 0.1
     mask = digit_support(x, threshold, dilation).flatten(1)
     n, d = mask.shape
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= d:
-        raise ValueError(f"{where}: k must be an int between 1 and D={d}, got {k!r}")
+        checks.fail(where, "k", f"be an int between 1 and D={d}", k,
+                    error=checks.ArgumentTypeError if isinstance(k, bool) or not isinstance(k, int) else ValueError)
     size = mask.sum(1)
     if size.min().item() < k:
-        raise ValueError(f"{where}: k must be at most the smallest digit support ({int(size.min())} pixels, image "
-                         f"{int(size.argmin())}), got k={k}: lower threshold ({threshold:g}) or raise dilation "
-                         f"({dilation})")
+        checks.fail(where, "k", f"be at most the smallest digit support ({int(size.min())} pixels, image "
+                    f"{int(size.argmin())})",
+                    got=f"k={k}: lower threshold ({threshold:g}) or raise dilation ({dilation})")
     on_support = mask[:, :, None].to(x.dtype)
     gaussian = torch.randn(n, d, k, generator=torch.Generator().manual_seed(seed)).to(x) * on_support
     return orthonormalize(gaussian) * on_support  # the span lies on the support; the mask removes rounding
@@ -363,8 +366,8 @@ def shuffled_basis(basis: torch.Tensor, seed: int = 0) -> torch.Tensor:
     effect. Introduced in Chapter 9.
     """
     if not isinstance(basis, torch.Tensor) or basis.dim() != 3 or len(basis) < 2:
-        raise ValueError(f"shuffled_basis: basis must be a tensor (N, D, k) of N >= 2 bases, got "
-                         f"{checks.brief(basis)}")
+        checks.fail("shuffled_basis", "basis", "be a tensor (N, D, k) of N >= 2 bases", basis,
+                    error=ValueError if isinstance(basis, torch.Tensor) else checks.ArgumentTypeError)
     from ..robust_features.features import start_order
     return basis[start_order(len(basis), seed).to(basis.device)]
 
@@ -376,7 +379,7 @@ def shuffled_fraction(v: torch.Tensor, basis: torch.Tensor, seeds=range(8)) -> t
     moves the mean fraction too, and a bootstrap over the images does not see it). Introduced in Chapter 9."""
     seeds = list(seeds)
     if not seeds:
-        raise ValueError("shuffled_fraction: seeds must name at least one shuffle, got none")
+        checks.fail("shuffled_fraction", "seeds", "name at least one shuffle", got="none")
     total = torch.zeros(len(v), dtype=v.dtype, device=v.device)
     for seed in seeds:
         total += on_manifold_fraction(v, shuffled_basis(basis, seed))
@@ -391,7 +394,7 @@ def passes_beyond_chance(passes: int, draws: int, rate: float = 0.05, level: flo
     checks.integer(draws, "draws", where)
     checks.integer(passes, "passes", where, low=0)
     if passes > draws:
-        raise ValueError(f"{where}: passes must be at most draws ({draws}), got {passes}")
+        checks.fail(where, "passes", f"be at most draws ({draws})", passes)
     checks.number(rate, "rate", where, low=0, high=1)
     checks.number(level, "level", where, low=0, high=1)
     tail = sum(math.comb(draws, j) * rate ** j * (1 - rate) ** (draws - j) for j in range(passes, draws + 1))
@@ -404,8 +407,8 @@ def shuffle_calibration(rule, basis: torch.Tensor, n_draws: int = 20, seed: int 
     where a valid rule of false-positive rate `rate` passes about that often. Returns dict(passes, draws,
     beyond_chance (`passes_beyond_chance`)). Introduced in Chapter 9."""
     if not callable(rule):
-        raise checks.ArgumentTypeError(f"shuffle_calibration: rule must be a function of a basis returning True or "
-                                       f"False, got {checks.brief(rule)}")
+        checks.fail("shuffle_calibration", "rule", "be a function of a basis returning True or False", rule,
+                    error=checks.ArgumentTypeError)
     checks.integer(n_draws, "n_draws", "shuffle_calibration")
     passes = sum(bool(rule(shuffled_basis(basis, s))) for s in range(seed, seed + n_draws))
     return dict(passes=passes, draws=n_draws, beyond_chance=passes_beyond_chance(passes, n_draws, rate))
@@ -429,8 +432,7 @@ def changes_per_image(models: dict, x: torch.Tensor, basis: torch.Tensor, sigmas
     where = "changes_per_image"
     checks.mapping(models, "models", where)
     checks.basis(x, basis, "x")
-    if not isinstance(sigmas, (list, tuple)) or not sigmas:
-        raise ValueError(f"{where}: sigmas must be a non-empty list of noise norms, got {sigmas!r}")
+    checks.sequence(sigmas, "sigmas", where, of="noise norms")
     for sigma in sigmas:
         checks.number(sigma, "sigmas[...]", where, low=0)
     checks.integer(n_samples, "n_samples", where)
@@ -471,7 +473,7 @@ def at_sigma(changes: dict, sigma: float) -> dict:
     out = {}
     for name, c in changes.items():
         if sigma not in c["sigma"]:
-            raise ValueError(f"at_sigma: sigma must be one of the measured noise norms {c['sigma']}, got {sigma!r}")
+            checks.fail("at_sigma", "sigma", f"be one of the measured noise norms {c['sigma']}", sigma)
         j = c["sigma"].index(sigma)
         out[name] = dict(sigma=[sigma], on=c["on"][j:j + 1], off=c["off"][j:j + 1])
     return out
@@ -540,8 +542,8 @@ def paired_bootstrap(statistic, n_images: int, n_boot: int = 2000, seed: int = 0
     from statistics import NormalDist
     where = "paired_bootstrap"
     if not callable(statistic):
-        raise checks.ArgumentTypeError(f"{where}: statistic must be a function of image indices (B, n), got "
-                                       f"{checks.brief(statistic)}")
+        checks.fail(where, "statistic", "be a function of image indices (B, n)", statistic,
+                    error=checks.ArgumentTypeError)
     checks.integer(n_images, "n_images", where, low=2)
     checks.integer(n_boot, "n_boot", where, low=2)
     checks.number(level, "level", where, low=0.5, high=1, strict=True)
@@ -550,8 +552,7 @@ def paired_bootstrap(statistic, n_images: int, n_boot: int = 2000, seed: int = 0
     value = float(torch.as_tensor(statistic(torch.arange(n_images)[None])).reshape(-1)[0])
     resampled = torch.as_tensor(statistic(index), dtype=torch.float64).reshape(-1)
     if resampled.numel() != n_boot:
-        raise ValueError(f"{where}: statistic must return one value per resample ({n_boot}), got "
-                         f"{resampled.numel()}")
+        checks.fail(where, "statistic", f"return one value per resample ({n_boot})", got=f"{resampled.numel()}")
     lower = resampled.quantile(1 - level).item()
     sd = resampled.std().item()
     z = NormalDist().inv_cdf
@@ -588,8 +589,8 @@ def ratio_bound_rule(change: dict, below: bool = True, n_boot: int = 2000, seed:
     checks.number(power, "power", where, low=0, high=1, strict=True)
     on, off = change["on"], change["off"]
     if not isinstance(on, torch.Tensor) or on.dim() != 2 or on.shape != getattr(off, "shape", None):
-        raise ValueError(f"{where}: change must hold on and off changes shaped (S, N), one row per noise level, "
-                         f"got on {checks.brief(on)} and off {checks.brief(off)}")
+        checks.fail(where, "change", "hold on and off changes shaped (S, N), one row per noise level",
+                    got=f"on {checks.brief(on)} and off {checks.brief(off)}")
     sign = -1.0 if below else 1.0
 
     def distance(j, index):  # how far the ratio lies on the claimed side of 1
@@ -623,11 +624,11 @@ def excess_over_controls(statistic, measured: dict, controls=("support", "shuffl
     where = "excess_over_controls"
     checks.mapping(measured, "measured", where, required=(tested, *controls))
     if not controls:
-        raise ValueError(f"{where}: controls must name at least one control basis of measured, got {controls!r}")
+        checks.fail(where, "controls", "name at least one control basis of measured", controls)
     n = next((len(v) for v in _leaves(measured[tested])), 0)
     if n < 2:
-        raise ValueError(f"{where}: measured[{tested!r}] must hold per-image tensors of at least 2 images (the "
-                         f"last dimension), got {checks.brief(measured[tested])}")
+        checks.fail(where, f"measured[{tested!r}]", "hold per-image tensors of at least 2 images (the last dimension)",
+                    measured[tested])
     value = {name: float(statistic(measured[name], None).reshape(-1)[0]) for name in (tested, *controls)}
     out = dict(value=value, excess={}, lower={}, sd={}, holds=True, false_positive_rate=1 - level, detectable=0.0)
     for name in controls:

@@ -77,10 +77,12 @@ class EmpiricalDenoiser(nn.Module):
 
     def __init__(self, x, y, sigma, num_classes):
         super().__init__()
-        _check_batch(x)
+        where = "EmpiricalDenoiser"
+        _check_batch(x, where)
         if not isinstance(y, torch.Tensor) or y.shape != x.shape[:1]:
-            raise ValueError(f"y must hold one label per example of x ({len(x)}), got {tuple(getattr(y, 'shape', ()))}")
-        self.sigma, self.num_classes = _check_sigma(sigma), num_classes
+            checks.fail(where, "y", f"hold one label per example of x ({len(x)})", y,
+                        error=ValueError if isinstance(y, torch.Tensor) else checks.ArgumentTypeError)
+        self.sigma, self.num_classes = _check_sigma(sigma, where), num_classes
         self.register_buffer("points", x.flatten(1))
         self.register_buffer("labels", y)
 
@@ -100,13 +102,15 @@ def effective_neighbours(denoiser, x, sigmas=None, batch_size=500) -> torch.Tens
     `denoiser` is an `EmpiricalDenoiser`; `sigmas` (a list) evaluates other noise levels from the same distances
     (default: the denoiser's own). Returns (N,) for one sigma, (len(sigmas), N) for a list. Introduced in
     Chapter 10."""
-    _check_batch(x)
+    where = "effective_neighbours"
+    _check_batch(x, where)
     if not isinstance(denoiser, EmpiricalDenoiser):
-        raise ValueError(f"denoiser must be an EmpiricalDenoiser, got {type(denoiser).__name__}")
+        checks.fail(where, "denoiser", "be an EmpiricalDenoiser", got=type(denoiser).__name__,
+                    error=checks.ArgumentTypeError)
     single = sigmas is None
-    sigmas = [denoiser.sigma] if single else [_check_sigma(s) for s in sigmas]
+    sigmas = [denoiser.sigma] if single else [_check_sigma(s, where, "sigmas[...]") for s in sigmas]
     if not sigmas:
-        raise ValueError("sigmas must be a non-empty list of noise levels")
+        checks.fail(where, "sigmas", "be a non-empty list of noise levels", sigmas)
     points = denoiser.points.to(x)
     result = torch.empty(len(sigmas), len(x))
     with torch.no_grad():
@@ -124,11 +128,13 @@ def reference_sigma(denoiser, x, sigmas, neighbours) -> dict:
     `neighbours`. When none reaches it (a small training set), the largest sigma. Returns dict(sigma=the chosen
     one, median=[median effective neighbours per sigma], sigmas=sorted sigmas, reached=whether one reached it).
     Introduced in Chapter 10."""
-    if not isinstance(sigmas, (list, tuple)) or not sigmas:
-        raise ValueError(f"sigmas must be a non-empty list of noise levels, got {sigmas!r}")
+    where = "reference_sigma"
+    checks.sequence(sigmas, "sigmas", where, of="noise levels")
     if not isinstance(neighbours, (int, float)) or isinstance(neighbours, bool) or not neighbours >= 1:
-        raise ValueError(f"neighbours must be a number >= 1, got {neighbours!r}")
-    sigmas = sorted(_check_sigma(s) for s in sigmas)
+        checks.fail(where, "neighbours", "be a number >= 1", neighbours,
+                    error=checks.ArgumentTypeError if not isinstance(neighbours, (int, float))
+                    or isinstance(neighbours, bool) else ValueError)
+    sigmas = sorted(_check_sigma(s, where, "sigmas[...]") for s in sigmas)
     median = effective_neighbours(denoiser, x, sigmas).median(dim=1).values.tolist()
     reached = [s for s, m in zip(sigmas, median) if m >= neighbours]
     return dict(sigma=reached[0] if reached else sigmas[-1], median=median, sigmas=sigmas, reached=bool(reached))
@@ -147,22 +153,24 @@ def make_denoiser(shape, width, seed=0) -> nn.Module:
     Introduced in Chapter 10."""
     shape = tuple(shape)
     if len(shape) not in (1, 3) or min(shape) < 1:
-        raise ValueError(f"shape must be (D,) for vectors or (C, H, W) for images, got {shape}")
+        checks.fail("make_denoiser", "shape", "be (D,) for vectors or (C, H, W) for images", shape)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return ConvDenoiser(shape[0], width) if len(shape) == 3 else MLPDenoiser(shape[0], width)
 
 
-def _check_sigma(sigma):
+def _check_sigma(sigma, where, name="sigma"):
     if not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or not sigma > 0:
-        raise ValueError(f"sigma must be a number > 0, got {sigma!r}")
+        checks.fail(where, name, "be a number > 0", sigma,
+                    error=checks.ArgumentTypeError if not isinstance(sigma, (int, float)) or isinstance(sigma, bool)
+                    else ValueError)
     return float(sigma)
 
 
-def _check_batch(x, name="x"):
+def _check_batch(x, where, name="x"):
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() not in (2, 4):
-        raise ValueError(f"{name} must be a float tensor (N, D) or (N, C, H, W), got "
-                         f"{type(x).__name__} {tuple(getattr(x, 'shape', ()))}")
+        checks.fail(where, name, "be a float tensor (N, D) or (N, C, H, W)", x,
+                    error=ValueError if isinstance(x, torch.Tensor) else checks.ArgumentTypeError)
 
 
 def train_denoiser(net, x, sigma, epochs, lr=2e-3, batch_size=128, seed=0, show_progress=True) -> list:
@@ -172,8 +180,8 @@ def train_denoiser(net, x, sigma, epochs, lr=2e-3, batch_size=128, seed=0, show_
     dict(epoch, loss) per epoch (the mean loss).
     Introduced in Chapter 10.
     """
-    _check_batch(x)
-    sigma = _check_sigma(sigma)
+    _check_batch(x, "train_denoiser")
+    sigma = _check_sigma(sigma, "train_denoiser")
     def denoising_loss(net, clean, generator):
         noisy = clean + sigma * torch.randn(clean.shape, generator=generator).to(clean)
         return (net(noisy) - clean).pow(2).flatten(1).sum(1).mean()
@@ -198,39 +206,46 @@ def denoiser(dataset, profile="quick", sigma=0.5, device=None, show_progress=Tru
     `overrides` replace entries of the profile's recipe (`defaults.shared(profile).denoiser`: n_train, epochs,
     width, lr, batch_size, seed). Introduced in Chapter 10.
     """
-    recipe = _recipe(shared(profile).denoiser, overrides)
+    recipe = _recipe(shared(profile).denoiser, overrides, "denoiser")
     checks.one_of(dataset, INFO, "dataset", "denoiser")
-    config = dict(kind="denoiser", dataset=dataset, sigma=_check_sigma(sigma), shape=list(INFO[dataset]["shape"]),
-                  **recipe)
+    config = dict(kind="denoiser", dataset=dataset, sigma=_check_sigma(sigma, "denoiser"),
+                  shape=list(INFO[dataset]["shape"]), **recipe)
     images = lambda: load(dataset, "train", n=recipe["n_train"], seed=recipe["seed"], device=device).x
     return cached_denoiser(config, images, device, show_progress)
 
 
-def _recipe(defaults, overrides):
+def _recipe(defaults, overrides, where):
     """A denoiser recipe: `defaults` with `overrides` replacing some of its entries (no other names)."""
     unknown = set(overrides) - set(defaults)
     if unknown:
-        raise ValueError(f"unknown denoiser setting(s) {sorted(unknown)}; settings are {sorted(defaults)}")
+        checks.fail(where, "settings", f"be among {sorted(defaults)}",
+                    got=f"unknown denoiser setting(s) {sorted(unknown)}")
     return {**defaults, **overrides}
 
 
-def _check_labels(denoiser, x, y):
+def _check_labels(denoiser, x, y, where):
     classes = getattr(denoiser, "num_classes", 0)
     if not classes:
-        raise ValueError("this needs a class-conditional denoiser D(x, y), such as score.empirical_denoiser")
+        checks.fail(where, "denoiser", "be a class-conditional denoiser D(x, y), such as score.empirical_denoiser",
+                    got=f"a {type(denoiser).__name__} without classes")
     if not isinstance(y, torch.Tensor) or y.shape != x.shape[:1] or y.dtype != torch.long:
-        raise ValueError(f"y must be an int64 tensor of {len(x)} labels, got {getattr(y, 'dtype', type(y).__name__)} "
-                         f"{tuple(getattr(y, 'shape', ()))}")
+        checks.fail(where, "y", f"be an int64 tensor of {len(x)} labels", y,
+                    error=ValueError if isinstance(y, torch.Tensor) else checks.ArgumentTypeError)
     if len(y) and not 0 <= int(y.min()) <= int(y.max()) < classes:
-        raise ValueError(f"y must hold labels in [0, {classes}), got values in [{int(y.min())}, {int(y.max())}]")
+        checks.fail(where, "y", f"hold labels in [0, {classes})", got=f"values in [{int(y.min())}, {int(y.max())}]")
 
 
 @torch.no_grad()
 def tweedie_score(denoiser, x, sigma, batch_size=1000) -> torch.Tensor:
     """The score estimate s_σ(x) = (D(x) - x) / σ² for every example of x (same shape as x).
     Introduced in Chapter 10."""
-    _check_batch(x)
-    sigma = _check_sigma(sigma)
+    return _tweedie_score(denoiser, x, sigma, batch_size, "tweedie_score")
+
+
+@torch.no_grad()
+def _tweedie_score(denoiser, x, sigma, batch_size, where):
+    _check_batch(x, where)
+    sigma = _check_sigma(sigma, where)
     denoiser.eval()
     return torch.cat([(denoiser(chunk) - chunk) / sigma ** 2 for chunk in x.split(batch_size)])
 
@@ -239,9 +254,14 @@ def tweedie_score(denoiser, x, sigma, batch_size=1000) -> torch.Tensor:
 def class_score(denoiser, x, y, sigma, batch_size=1000) -> torch.Tensor:
     """The class-conditional score estimate s_σ(x | y) = (D(x, y) - x) / σ² of a class-conditional denoiser.
     Introduced in Chapter 10."""
-    _check_batch(x)
-    _check_labels(denoiser, x, y)
-    sigma = _check_sigma(sigma)
+    return _class_score(denoiser, x, y, sigma, batch_size, "class_score")
+
+
+@torch.no_grad()
+def _class_score(denoiser, x, y, sigma, batch_size, where):
+    _check_batch(x, where)
+    _check_labels(denoiser, x, y, where)
+    sigma = _check_sigma(sigma, where)
     denoiser.eval()
     return torch.cat([(denoiser(xs, ys) - xs) / sigma ** 2 for xs, ys in zip(x.split(batch_size), y.split(batch_size))])
 
@@ -253,17 +273,20 @@ def posterior_gradient(denoiser, x, y, sigma, batch_size=1000) -> torch.Tensor:
     a class-conditional denoiser: what a classifier's ∇_x log p(y | x) is compared with in Chapter 10.
     Introduced in Chapter 10.
     """
-    return class_score(denoiser, x, y, sigma, batch_size) - tweedie_score(denoiser, x, sigma, batch_size)
+    where = "posterior_gradient"
+    return (_class_score(denoiser, x, y, sigma, batch_size, where)
+            - _tweedie_score(denoiser, x, sigma, batch_size, where))
 
 
 def learned_vs_exact(denoiser, x, sigma, exact_score) -> torch.Tensor:
     """The cosine between the learned score and `exact_score(x, sigma)` at every point of x: (N,).
     Introduced in Chapter 10."""
     from .alignment import cosine_alignment
-    learned = tweedie_score(denoiser, x, sigma)
+    learned = _tweedie_score(denoiser, x, sigma, 1000, "learned_vs_exact")
     exact = exact_score(x, sigma)
     if exact.shape != learned.shape:
-        raise ValueError(f"exact_score must return a tensor shaped like x {tuple(x.shape)}, got {tuple(exact.shape)}")
+        checks.fail("learned_vs_exact", "exact_score", f"return a tensor shaped like x {tuple(x.shape)}",
+                    got=str(tuple(exact.shape)))
     return cosine_alignment(learned, exact.to(learned))
 
 
@@ -274,8 +297,9 @@ def synthetic_denoiser(manifold, sigma, device=None, show_progress=True, **overr
     `manifold.exact_score(x, sigma)`, the score of the manifold's density convolved with N(0, sigma² I).
     `overrides` replace entries of `defaults.VECTOR_DENOISER`. Introduced in Chapter 7.
     """
-    recipe = _recipe(VECTOR_DENOISER, overrides)
-    config = dict(kind="denoiser", data=manifold.config, sigma=_check_sigma(sigma), shape=[manifold.dim], **recipe)
+    recipe = _recipe(VECTOR_DENOISER, overrides, "synthetic_denoiser")
+    config = dict(kind="denoiser", data=manifold.config, sigma=_check_sigma(sigma, "synthetic_denoiser"),
+                  shape=[manifold.dim], **recipe)
     points = lambda: manifold.sample(recipe["n_train"], seed=recipe["seed"], noise=False)[0].x.flatten(1)
     return cached_denoiser(config, points, device, show_progress)
 

@@ -75,13 +75,13 @@ class SyntheticManifold:
     # ------------------------------------------------------------------ the manifold
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         """G(z): points (N, D) of the manifold for latent points z (N, 2)."""
-        _check_latent(z, self.latent_dim)
+        _check_latent(z, self.latent_dim, "SyntheticManifold.generate")
         bent = self.scale * z @ self.plane.T + self.amplitude * torch.sin(z @ self.frequencies.T + self.phases)
         return 0.5 + 0.4 * torch.tanh(bent)
 
     def jacobian(self, z: torch.Tensor) -> torch.Tensor:
         """∂G/∂z at every latent point: (N, D, 2), by forward-mode autodiff vmapped over the batch."""
-        _check_latent(z, self.latent_dim)
+        _check_latent(z, self.latent_dim, "SyntheticManifold.jacobian")
         return torch.func.vmap(torch.func.jacfwd(lambda one: self.generate(one[None])[0]))(z)
 
     def tangent_basis(self, z: torch.Tensor) -> torch.Tensor:
@@ -93,7 +93,8 @@ class SyntheticManifold:
         """(data, z): `n` labelled points (classes equally likely) as a `Data` set with x of shape (N, 1, 1, D),
         and their latent points z (N, 2). With `noise` False the points lie exactly on the manifold."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+            checks.fail("SyntheticManifold.sample", "n", "be a positive int", n,
+                        error=checks.ArgumentTypeError if isinstance(n, bool) or not isinstance(n, int) else ValueError)
         generator = torch.Generator().manual_seed(seed)
         y = torch.randint(len(self.means), (n,), generator=generator)
         z = self.means[y] + self.stds[y] * torch.randn(n, self.latent_dim, generator=generator)
@@ -141,10 +142,15 @@ class SyntheticManifold:
 
         The conditional means give the class scores ∇_x log p_σ(x | y) = (E[G(z) | x, y] - x) / σ².
         """
+        return self._log_likelihoods(x, sigma, "SyntheticManifold.class_log_likelihoods")
+
+    def _log_likelihoods(self, x, sigma, where):
         sigma = self.noise if sigma is None else sigma
         if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or sigma <= 0:
-            raise ValueError(f"sigma must be a positive number (the noise level of the density), got {sigma!r}")
-        flat = self._flat(x).to(torch.float64)
+            checks.fail(where, "sigma", "be a positive number (the noise level of the density)", sigma,
+                        error=checks.ArgumentTypeError if isinstance(sigma, bool) or not isinstance(sigma, (int, float))
+                        else ValueError)
+        flat = self._flat(x, where).to(torch.float64)
         _, points, log_prior = self.latent_grid(float(sigma))
         points, log_prior = points.to(torch.float64), log_prior.to(torch.float64)
         log_lik, means = [], []
@@ -159,7 +165,7 @@ class SyntheticManifold:
 
     def bayes_posterior(self, x: torch.Tensor, sigma: float = None) -> torch.Tensor:
         """The Bayes-optimal posterior p(y | x) (N, C) of the noisy data (noise σ, default the data's σ_n)."""
-        log_lik, _ = self.class_log_likelihoods(x, sigma)
+        log_lik, _ = self._log_likelihoods(x, sigma, "SyntheticManifold.bayes_posterior")
         return torch.softmax(log_lik, dim=1).to(x.dtype)
 
     def bayes_gradient(self, x: torch.Tensor, y: torch.Tensor, sigma: float = None) -> torch.Tensor:
@@ -168,10 +174,12 @@ class SyntheticManifold:
         ∇ log p(y|x) = ∇ log p(x|y) - Σ_c p(c|x) ∇ log p(x|c), with ∇ log p(x|c) = (E[G(z) | x, c] - x) / σ².
         """
         sigma = self.noise if sigma is None else sigma
-        flat = self._flat(x)
+        where = "SyntheticManifold.bayes_gradient"
+        flat = self._flat(x, where)
         if not isinstance(y, torch.Tensor) or y.shape != (len(flat),):
-            raise ValueError(f"y must be a tensor of {len(flat)} labels, got {getattr(y, 'shape', type(y).__name__)}")
-        log_lik, mean_point = self.class_log_likelihoods(x, sigma)
+            checks.fail(where, "y", f"be a tensor of {len(flat)} labels", y,
+                        error=ValueError if isinstance(y, torch.Tensor) else checks.ArgumentTypeError)
+        log_lik, mean_point = self._log_likelihoods(x, sigma, where)
         class_scores = (mean_point - flat.double()[:, None]) / sigma ** 2          # ∇ log p(x | c)
         posterior = torch.softmax(log_lik.double(), dim=1)
         own = class_scores[torch.arange(len(flat)), y]
@@ -180,22 +188,24 @@ class SyntheticManifold:
 
     def exact_score(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
         """∇_x log p_σ(x), the score of the data density (classes pooled) convolved with N(0, σ² I), shaped like x."""
-        flat = self._flat(x)
-        log_lik, class_means = self.class_log_likelihoods(x, sigma)
+        where = "SyntheticManifold.exact_score"
+        flat = self._flat(x, where)
+        log_lik, class_means = self._log_likelihoods(x, sigma, where)
         posterior = torch.softmax(log_lik, dim=1)                        # uniform class prior
         mean_point = (posterior[..., None] * class_means).sum(1)         # E[G(z) | x]
         return ((mean_point - flat.double()) / sigma ** 2).to(x.dtype).view_as(x)
 
-    def _flat(self, x):
+    def _flat(self, x, where):
         if not isinstance(x, torch.Tensor) or x.dim() < 2 or not x.is_floating_point() or x[0].numel() != self.dim:
-            raise ValueError(f"x must be a float batch (N, ...) of {self.dim}-dimensional points, got "
-                             f"{getattr(x, 'shape', type(x).__name__)}")
+            checks.fail(where, "x", f"be a float batch (N, ...) of {self.dim}-dimensional points", x,
+                        error=ValueError if isinstance(x, torch.Tensor) else checks.ArgumentTypeError)
         return x.flatten(1)
 
 
-def _check_latent(z, k):
+def _check_latent(z, k, where):
     if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != k or not z.is_floating_point():
-        raise ValueError(f"z must be a float tensor of latent points (N, {k}), got {getattr(z, 'shape', type(z).__name__)}")
+        checks.fail(where, "z", f"be a float tensor of latent points (N, {k})", z,
+                    error=ValueError if isinstance(z, torch.Tensor) else checks.ArgumentTypeError)
 
 
 def make_generator(dim: int = 40, noise: float = 0.05, scale: float = 2.5, amplitude: float = 0.4,
@@ -209,10 +219,14 @@ def make_generator(dim: int = 40, noise: float = 0.05, scale: float = 2.5, ampli
     Introduced in Chapter 7.
     """
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 3:
-        raise ValueError(f"dim must be an int >= 3 (a 2-D manifold needs room around it), got {dim!r}")
+        checks.fail("make_generator", "dim", "be an int >= 3 (a 2-D manifold needs room around it)", dim,
+                    error=checks.ArgumentTypeError if isinstance(dim, bool) or not isinstance(dim, int) else ValueError)
     for name, value in (("noise", noise), ("scale", scale), ("amplitude", amplitude)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (name != "amplitude" and value == 0):
-            raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
+                or (name != "amplitude" and value == 0):
+            checks.fail("make_generator", name, "be a positive number", value,
+                        error=checks.ArgumentTypeError if isinstance(value, bool) or not isinstance(value, (int, float))
+                        else ValueError)
     generator = torch.Generator().manual_seed(seed)
     plane, _ = torch.linalg.qr(torch.randn(dim, 2, generator=generator))
     return SyntheticManifold(
@@ -247,12 +261,12 @@ def classifier(manifold: SyntheticManifold, recipe: Recipe = None, n_train: int 
     (`zoo.cached_model`). Introduced in Chapter 7.
     """
     if not isinstance(manifold, SyntheticManifold):
-        raise checks.ArgumentTypeError(f"classifier: manifold must be a SyntheticManifold (from make_generator), "
-                                       f"got {checks.brief(manifold)}")
+        checks.fail("classifier", "manifold", "be a SyntheticManifold (from make_generator)", manifold,
+                    error=checks.ArgumentTypeError)
     recipe = _DEFAULT_RECIPE if recipe is None else recipe
     if not isinstance(recipe, Recipe):
-        raise checks.ArgumentTypeError(f"classifier: recipe must be a pagutils.core.train.Recipe (e.g. Recipe(epochs=20)), "
-                                       f"got {checks.brief(recipe)}")
+        checks.fail("classifier", "recipe", "be a pagutils.core.train.Recipe (e.g. Recipe(epochs=20))", recipe,
+                    error=checks.ArgumentTypeError)
     checks.integer(n_train, "n_train", "classifier")
     config = dict(kind="synthetic_classifier", data=manifold.config, n_train=n_train, objective=recipe.objective,
                   objective_args=recipe.objective_args, epochs=recipe.epochs, width=width, lr=recipe.lr,
@@ -301,7 +315,7 @@ def plot_surface(manifold: SyntheticManifold, z: torch.Tensor, gradients_at: dic
     Introduced in Chapter 7."""
     import matplotlib.pyplot as plt
     if manifold.dim != 3:
-        raise ValueError(f"manifold must live in R^3 to be drawn as a surface, got dim={manifold.dim}")
+        checks.fail("plot_surface", "manifold", "live in R^3 to be drawn as a surface", got=f"dim={manifold.dim}")
     if ax is None:
         ax = plt.figure(figsize=(6, 5)).add_subplot(projection="3d")
     low, high = z.amin(0) - 0.5, z.amax(0) + 0.5
@@ -339,8 +353,8 @@ def _dims(k, dim, where):
     checks.integer(dim, "dim", where, low=2)
     checks.integer(k, "k", where)
     if k >= dim:
-        raise ValueError(f"{where}: k must be an int between 1 and dim - 1 = {dim - 1} (the manifold's dimension "
-                         f"below the ambient one), got {k!r}")
+        checks.fail(where, "k", f"be an int between 1 and dim - 1 = {dim - 1} (the manifold's dimension below the "
+                    f"ambient one)", k)
 
 
 def sphere_abs_mean(m: int) -> float:
@@ -380,11 +394,11 @@ def fraction_from_ratio(ratio, k: int, dim: int, change: str = "mean"):
     factor = ratio_kappa(k, dim, change)
     if isinstance(ratio, torch.Tensor):
         if not ratio.is_floating_point():
-            raise checks.ArgumentTypeError(f"fraction_from_ratio: ratio must be a number or a float tensor, got "
-                                           f"{checks.brief(ratio)}")
+            checks.fail("fraction_from_ratio", "ratio", "be a number or a float tensor", ratio,
+                        error=checks.ArgumentTypeError)
         if (ratio < 0).any():
-            raise ValueError(f"fraction_from_ratio: ratio must be >= 0 (an off/on ratio), got a minimum of "
-                             f"{ratio.nan_to_num(0).min().item():.3g}")
+            checks.fail("fraction_from_ratio", "ratio", "be >= 0 (an off/on ratio)",
+                        got=f"a minimum of {ratio.nan_to_num(0).min().item():.3g}")
         return 1 / (1 + ratio.pow(2) * factor)
     ratio = checks.number(ratio, "ratio", "fraction_from_ratio", low=0, finite=False)
     return 0.0 if math.isinf(ratio) else 1 / (1 + ratio ** 2 * factor)
@@ -451,8 +465,8 @@ def chance_gradients(basis: torch.Tensor, fraction: float = None, seed: int = 0)
     may call off-manifold robust. Introduced in Chapter 7."""
     from .manifold import project_off
     if not isinstance(basis, torch.Tensor) or basis.dim() != 3 or not basis.is_floating_point():
-        raise ValueError(f"chance_gradients: basis must be a float tensor (N, D, k) of orthonormal tangent bases, "
-                         f"got {checks.brief(basis)}")
+        checks.fail("chance_gradients", "basis", "be a float tensor (N, D, k) of orthonormal tangent bases", basis,
+                    error=ValueError if isinstance(basis, torch.Tensor) else checks.ArgumentTypeError)
     n, dim, k = basis.shape
     fraction = k / dim if fraction is None else checks.number(fraction, "fraction", "chance_gradients", low=0,
                                                                high=1)
@@ -495,20 +509,21 @@ def rise_rule(series: list, false_positive_rate: float = 0.05, power: float = 0.
     from statistics import NormalDist
     series = list(series)
     if len(series) < 2 or not all(isinstance(s, torch.Tensor) and s.dim() == 1 for s in series):
-        raise ValueError(f"rise_rule: series must be a list of at least 2 tensors (N,) of per-point values, got "
-                         f"{[checks.brief(s) for s in series]}")
+        checks.fail("rise_rule", "series", "be a list of at least 2 tensors (N,) of per-point values",
+                    got=str([checks.brief(s) for s in series]),
+                    error=ValueError if all(isinstance(s, torch.Tensor) for s in series) else checks.ArgumentTypeError)
     rate = checks.number(false_positive_rate, "false_positive_rate", "rise_rule", low=0, high=1, strict=True)
     checks.number(power, "power", "rise_rule", low=0, high=1, strict=True)
     z = NormalDist().inv_cdf(1 - rate)
     rises, errors = [], []
     for before, after in zip(series, series[1:]):
         if before.shape != after.shape:
-            raise ValueError(f"rise_rule: every entry of series must hold the same points, got shapes "
-                             f"{tuple(before.shape)} and {tuple(after.shape)}")
+            checks.fail("rise_rule", "series", "hold the same points in every entry",
+                        got=f"shapes {tuple(before.shape)} and {tuple(after.shape)}")
         step = (after - before).double()
         step = step[~torch.isnan(step)]
         if len(step) < 2:
-            raise ValueError("rise_rule: every step needs at least 2 points with values on both sides")
+            checks.fail("rise_rule", "series", "have at least 2 points with values on both sides of every step")
         rises.append(step.mean().item())
         errors.append(step.std().item() / math.sqrt(len(step)))
     holds = all(rise > z * error for rise, error in zip(rises, errors))
@@ -527,8 +542,8 @@ class ShrunkToUniform(nn.Module):
     def __init__(self, model: nn.Module, weight: float = 0.5):
         super().__init__()
         if not isinstance(model, nn.Module):
-            raise checks.ArgumentTypeError(f"ShrunkToUniform: model must be a torch.nn.Module (a classifier), got "
-                                           f"{checks.brief(model)}")
+            checks.fail("ShrunkToUniform", "model", "be a torch.nn.Module (a classifier)", model,
+                        error=checks.ArgumentTypeError)
         self.model = model
         self.weight = checks.number(weight, "weight", "ShrunkToUniform", low=0, high=1, strict=True)
 
@@ -569,14 +584,15 @@ class SweepConfig:
     def __post_init__(self):
         where = "SweepConfig"
         if not isinstance(self.strengths, dict) or not self.strengths or set(self.strengths) - set(SWEPT):
-            raise ValueError(f"{where}: strengths must be a non-empty dict from methods of {SWEPT} to lists of "
-                             f"strengths, got {checks.brief(self.strengths)}")
+            checks.fail(where, "strengths", f"be a non-empty dict from methods of {SWEPT} to lists of strengths",
+                        self.strengths,
+                        error=ValueError if isinstance(self.strengths, dict) else checks.ArgumentTypeError)
         cleaned = {}
         for method, values in self.strengths.items():
             values = [checks.number(v, f"strengths[{method!r}]", where, low=0, strict=True) for v in values]
             if len(values) < 2 or sorted(set(values)) != values:
-                raise ValueError(f"{where}: strengths[{method!r}] must hold at least 2 increasing positive "
-                                 f"strengths, got {values}")
+                checks.fail(where, f"strengths[{method!r}]", "hold at least 2 increasing positive strengths",
+                            got=str(values))
             cleaned[method] = tuple(values)
         object.__setattr__(self, "strengths", {m: cleaned[m] for m in SWEPT if m in cleaned})
         for name in ("n_seeds", "n_train", "epochs", "width", "n_eval", "n_samples", "pgd_steps"):
@@ -584,8 +600,8 @@ class SweepConfig:
         for name in ("selection_seed", "eval_seed"):
             checks.integer(getattr(self, name), name, where, low=0)
         if self.selection_seed < self.n_seeds:
-            raise ValueError(f"{where}: selection_seed must not be a voting seed (0 to {self.n_seeds - 1}), got "
-                             f"{self.selection_seed}")
+            checks.fail(where, "selection_seed", f"not be a voting seed (0 to {self.n_seeds - 1})",
+                        self.selection_seed)
         checks.positive(self.noise_norm, "noise_norm", where)
         checks.positive(self.consistency_sigma, "consistency_sigma", where)
 
@@ -664,11 +680,9 @@ def robustness_sweep(manifold: SyntheticManifold, config: SweepConfig, show_prog
     (`exact_references`)). Introduced in Chapter 10."""
     from ..core.progress import progress
     if not isinstance(manifold, SyntheticManifold):
-        raise checks.ArgumentTypeError(f"robustness_sweep: manifold must be a SyntheticManifold, got "
-                                       f"{checks.brief(manifold)}")
+        checks.fail("robustness_sweep", "manifold", "be a SyntheticManifold", manifold, error=checks.ArgumentTypeError)
     if not isinstance(config, SweepConfig):
-        raise checks.ArgumentTypeError(f"robustness_sweep: config must be a synthetic.SweepConfig, got "
-                                       f"{checks.brief(config)}")
+        checks.fail("robustness_sweep", "config", "be a synthetic.SweepConfig", config, error=checks.ArgumentTypeError)
     references = exact_references(manifold, config.n_eval, config.eval_seed)
     swept = config.swept()
     first = next(iter(swept))
@@ -714,8 +728,7 @@ def standard_control(manifold: SyntheticManifold, config: SweepConfig, reference
     regimes, claim) with strengths=. Introduced in Chapter 10."""
     from .alignment import read_sweep
     if not isinstance(config, SweepConfig):
-        raise checks.ArgumentTypeError(f"standard_control: config must be a synthetic.SweepConfig, got "
-                                       f"{checks.brief(config)}")
+        checks.fail("standard_control", "config", "be a synthetic.SweepConfig", config, error=checks.ArgumentTypeError)
     references = references or exact_references(manifold, config.n_eval, config.eval_seed)
     n_strengths = n_strengths or 1 + max(len(v) for v in config.strengths.values())
     checks.integer(n_strengths, "n_strengths", "standard_control", low=3)
@@ -747,8 +760,8 @@ def claim_sentence(method: str, strengths, reading: dict, outcome: str) -> str:
     strengths = [float(s) for s in strengths]
     summaries, labels, c = reading["summaries"], reading["regimes"], reading["claim"]
     if len(summaries) != len(strengths) or len(labels) != len(strengths):
-        raise ValueError(f"claim_sentence: reading must hold one summary and one regime per strength "
-                         f"({len(strengths)}), got {len(summaries)} and {len(labels)}")
+        checks.fail("claim_sentence", "reading", f"hold one summary and one regime per strength ({len(strengths)})",
+                    got=f"{len(summaries)} and {len(labels)}")
     regimes_text = ", ".join(f"{s:g} {r}" for s, r in zip(strengths, labels))
     head = f"**{METHODS[method]['label']}** ({regimes_text}): "
     if c["holds"] is None:

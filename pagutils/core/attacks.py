@@ -252,20 +252,20 @@ class Attack:
         if self.compile is not None:
             resolve_compile(self.compile, where)
         if self.restarts > 1 and not self.random_start:
-            raise ValueError(f"{where}: restarts > 1 needs random_start=True (restarts from the input itself are "
-                             f"the same attack), got restarts={self.restarts}, random_start=False")
+            checks.fail(where, "restarts", "be 1 when random_start=False (restarts from the input itself are the same "
+                        "attack)", self.restarts)
         if self.budget == "batch":
             if self.norm != "l2":
-                raise ValueError(f"{where}: budget='batch' is defined for the L2 norm only (an Linf ball of the "
-                                 f"batch is the product of the examples' balls), got norm={self.norm!r}")
+                checks.fail(where, "norm", "be 'l2' with budget='batch' (an Linf ball of the batch is the product of "
+                            "the examples' balls)", self.norm)
             if self.restarts > 1:
-                raise ValueError(f"{where}: budget='batch' takes restarts=1 (a worst case chosen per example would "
-                                 f"break the batch's budget), got restarts={self.restarts}")
+                checks.fail(where, "restarts", "be 1 with budget='batch' (a worst case chosen per example would "
+                            "break the batch's budget)", self.restarts)
             for name in ("eps", "step_size"):
                 value = getattr(self, name)
                 if isinstance(value, torch.Tensor) and value.numel() != 1:
-                    raise ValueError(f"{where}: with budget='batch', {name} must be one number for the whole "
-                                     f"batch, got {value.numel()} values")
+                    checks.fail(where, name, "be one number for the whole batch with budget='batch'",
+                                got=f"{value.numel()} values")
 
     @property
     def step(self):
@@ -275,7 +275,7 @@ class Attack:
         if self.step_size is not None:
             return self.step_size
         if self.eps is None:
-            raise ValueError("Attack.step: eps is None: give the attack a radius first (attack.at(eps))")
+            checks.fail("Attack.step", "eps", "be set: give the attack a radius first (attack.at(eps))", got="None")
         step = 2.5 * torch.as_tensor(self.eps, dtype=torch.float32) / max(self.steps, 1)
         return step if isinstance(self.eps, torch.Tensor) else step.item()
 
@@ -292,11 +292,11 @@ def check_attack(attack, where, radius=True, name="attack"):
     """`attack` if it is an `Attack` (with a radius, when `radius`); else an error naming `where` (the function
     the user called) and `name` (its argument). Introduced in Chapter 1."""
     if not isinstance(attack, Attack):
-        raise checks.ArgumentTypeError(f"{where}: {name} must be a pagutils.core.attacks.Attack (e.g. "
-                                       f"Attack('l2', eps=1.0, steps=10)), got {checks.brief(attack)}")
+        checks.fail(where, name, "be a pagutils.core.attacks.Attack (e.g. Attack('l2', eps=1.0, steps=10))", attack,
+                    error=checks.ArgumentTypeError)
     if radius and attack.eps is None:
-        raise ValueError(f"{where}: {name}.eps is None: give the attack a radius (Attack(..., eps=1.0) or "
-                         f"{name}.at(1.0))")
+        checks.fail(where, f"{name}.eps", f"be set: give the attack a radius (Attack(..., eps=1.0) or {name}.at(1.0))",
+                    got="None")
     return attack
 
 
@@ -332,8 +332,8 @@ def ascend(model, x, y, loss, make_step, steps, loop: Loop = Loop()):
 
     Introduced in Chapter 1."""
     if not isinstance(loop, Loop):
-        raise checks.ArgumentTypeError(f"ascend: loop must be a pagutils.core.attacks.Loop (e.g. Loop(descend=True)), "
-                                       f"got {checks.brief(loop)}")
+        checks.fail("ascend", "loop", "be a pagutils.core.attacks.Loop (e.g. Loop(descend=True))", loop,
+                    error=checks.ArgumentTypeError)
     layout = channels_last(model) if loop.fast_layout else contextlib.nullcontext(False)
     with evaluating(model), layout as convolutional, frozen(model):
         x0 = x.detach()
@@ -371,7 +371,7 @@ def _check(model, x, y, attack, loss_fn=None, where="pgd"):
         num_classes = checks.model_logits(model, x, "model", where)
         checks.labels(y, "y", where, n=len(x), num_classes=num_classes)
     elif not isinstance(y, torch.Tensor) or len(y) != len(x):
-        raise ValueError(f"{where}: y must be a tensor of {len(x)} labels, got {checks.brief(y)}")
+        checks.fail(where, "y", f"be a tensor of {len(x)} labels", y)
 
 
 def _summed_cross_entropy(logits, labels):
@@ -491,8 +491,7 @@ def robust_accuracy(model, data, attack: Attack, batch_size=500, seed=0, show_pr
     if attack.step_size is not None:
         checks.positive(attack.step_size, "attack.step_size", where)
     if attack.targeted:
-        raise ValueError(f"{where}: attack must be untargeted (robust accuracy attacks the true labels), got "
-                         f"targeted=True")
+        checks.fail(where, "attack", "be untargeted (robust accuracy attacks the true labels)", got="targeted=True")
     checks.integer(batch_size, "batch_size", where)
     attack = attack.replace(compile=resolve_compile(attack.compile, where))
     if attack.eps == 0:
@@ -520,8 +519,7 @@ def accuracy_vs_eps(model, data, eps_list, attack: Attack, batch_size=500, seed=
     it is read, not recomputed. Introduced in Chapter 1."""
     where = "accuracy_vs_eps"
     if not isinstance(eps_list, (list, tuple)) or not eps_list:
-        raise checks.ArgumentTypeError(f"{where}: eps_list must be a non-empty list of radii, got "
-                                       f"{checks.brief(eps_list)}")
+        checks.fail(where, "eps_list", "be a non-empty list of radii", eps_list, error=checks.ArgumentTypeError)
     for eps in eps_list:
         checks.positive(eps, "every entry of eps_list", where, allow_zero=True)
     check_attack(attack, where, radius=False)

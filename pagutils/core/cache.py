@@ -39,7 +39,8 @@ def canonical(config: dict) -> str:
     try:
         return json.dumps(config, sort_keys=True, separators=(",", ":"))
     except TypeError as error:
-        raise ValueError(f"config must hold only JSON values (numbers, strings, lists, dicts): {error}") from None
+        problem = str(error)
+    checks.fail("cache", "config", "hold only JSON values (numbers, strings, lists, dicts)", got=problem)
 
 
 def config_key(config: dict) -> str:
@@ -50,7 +51,7 @@ def path_for(kind: str, config: dict) -> Path:
     """The file of `config`'s artefact of `kind`: named by a hash of `config` and of the versions of the
     algorithms that make it (`versions.of`; a kind or name without a version is an error). Introduced in Chapter 1."""
     if not isinstance(kind, str) or not kind or any(c in kind for c in "/\\.") :
-        raise ValueError(f"cache: kind must be a non-empty folder name (no '/', '\\' or '.'), got {kind!r}")
+        checks.fail("cache", "kind", "be a non-empty folder name (no '/', '\\' or '.')", got=repr(kind))
     checks.mapping(config, "config", "cache")
     canonical(config)  # a configuration that is not JSON is refused before its versions are looked up
     key = config_key({"config": config, "versions": versions.of(kind, config)})
@@ -117,16 +118,16 @@ def read(path: Path, config: dict, device="cpu", expect: dict = None, warn: bool
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
         if metadata.get("config") != canonical(config):
-            raise ValueError("it was made for another configuration")
+            raise checks.CorruptFileError("it was made for another configuration")
         if made_by is not None and metadata.get("versions", canonical(made_by)) != canonical(made_by):
-            raise ValueError(f"it was made by other versions of the algorithms ({metadata['versions']}, now "
-                             f"{canonical(made_by)})")
+            raise checks.CorruptFileError(f"it was made by other versions of the algorithms ({metadata['versions']}, "
+                                          f"now {canonical(made_by)})")
         tensors = load_file(str(path), device="cpu")
         if "digest" in metadata and tensor_digest(tensors) != metadata["digest"]:
-            raise ValueError("its tensors do not match the digest stored with them (the file is corrupt)")
+            raise checks.CorruptFileError("its tensors do not match the digest stored with them (the file is corrupt)")
         problem = mismatch(tensors, expect)
         if problem:
-            raise ValueError(f"{problem} (made by another version of the code?)")
+            raise checks.CorruptFileError(f"{problem} (made by another version of the code?)")
         info = json.loads(metadata.get("info", "{}"))
         return {name: t.to(device) for name, t in tensors.items()}, info
     except Exception as error:  # safetensors raises its own error type for truncated or corrupt files
@@ -162,8 +163,7 @@ def cached(kind: str, config: dict, build, device="cpu", expect: dict = None):
     """
     path = path_for(kind, config)
     if not callable(build):
-        raise checks.ArgumentTypeError(f"cache: build must be a function returning (tensors, info), got "
-                                       f"{checks.brief(build)}")
+        checks.fail("cache", "build", "be a function returning (tensors, info)", build, error=checks.ArgumentTypeError)
     found = read(path, config, device, expect)
     if found is not None:
         return (*found, False)
@@ -180,11 +180,11 @@ def _check_built(result, expect, kind):
     ok = (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], dict)
           and all(isinstance(t, torch.Tensor) for t in result[0].values()) and isinstance(result[1] or {}, dict))
     if not ok:
-        raise checks.ArgumentTypeError(f"cache: build for {kind!r} must return (dict of tensors, info dict), got "
-                                       f"{checks.brief(result)}")
+        checks.fail("cache", f"build for {kind!r}", "return (dict of tensors, info dict)", result,
+                    error=checks.ArgumentTypeError)
     problem = mismatch(result[0], expect)
     if problem:
-        raise ValueError(f"cache: the {kind!r} artefact just built does not fit its expected shapes: {problem}")
+        checks.fail("cache", f"the {kind!r} artefact just built", "fit its expected shapes", got=problem)
     return result
 
 
@@ -198,15 +198,14 @@ def cached_values(kind: str, config: dict, build):
     where = "cache.cached_values"
     checks.mapping(config, "config", where, required=("evaluation",))
     if not callable(build):
-        raise checks.ArgumentTypeError(f"{where}: build must be a function returning a list of numbers, got "
-                                       f"{checks.brief(build)}")
+        checks.fail(where, "build", "be a function returning a list of numbers", build, error=checks.ArgumentTypeError)
 
     def build_tensors():
         values = build()
         if not isinstance(values, (list, tuple)) or not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            raise checks.ArgumentTypeError(f"{where}: build for {config['evaluation']!r} must return a list of "
-                                           f"numbers, got {checks.brief(values)}")
+            checks.fail(where, f"build for {config['evaluation']!r}", "return a list of numbers", values,
+                        error=checks.ArgumentTypeError)
         return {"values": torch.tensor([float(v) for v in values], dtype=torch.float64)}, {}
 
     tensors, _, built = cached(kind, config, build_tensors, expect={"values": (None,)})

@@ -41,7 +41,7 @@ class Checkpoint:
 
     def __post_init__(self):
         if not isinstance(self.path, (str, os.PathLike)):
-            raise checks.ArgumentTypeError(f"Checkpoint: path must be a file path, got {checks.brief(self.path)}")
+            checks.fail("Checkpoint", "path", "be a file path", self.path, error=checks.ArgumentTypeError)
         object.__setattr__(self, "path", Path(self.path))
         if self.every_steps is not None:
             checks.integer(self.every_steps, "every_steps", "Checkpoint")
@@ -94,8 +94,9 @@ def load(ckpt: Checkpoint, identity: dict, model, optimizer, generator, device) 
     with safe_open(str(ckpt.path), framework="pt") as handle:
         meta = json.loads((handle.metadata() or {}).get("checkpoint", "{}"))
     if meta.get("identity") != identity:
-        raise ValueError(f"train: the checkpoint {ckpt.path} belongs to another run ({meta.get('identity')}), not "
-                         f"to this one ({identity}); delete it or give another checkpoint path")
+        checks.fail("train", "checkpoint",
+                    f"belong to this run ({identity}); delete it or give another checkpoint path",
+                    got=f"{ckpt.path}, which belongs to another run ({meta.get('identity')})")
     tensors = load_file(str(ckpt.path), device="cpu")
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     params = [p for group in optimizer.param_groups for p in group["params"]]

@@ -36,9 +36,30 @@ def _prefix(where):
     return f"{where}: " if where else ""
 
 
+_UNSET = object()
+
+
+def fail(where, name, must, value=_UNSET, *, got=None, error=ValueError, cause=None):
+    """Raise `error` worded as every argument error of the library is worded:
+
+        where: name must <must>, got <value, briefly>
+
+    `where` names the public function the user called, `name` the argument, `must` what it must be or hold
+    ("be a positive int", "hold pixel values in [0, 1]"). `got` replaces the brief description of `value`
+    where a phrase says more ("values in [-0.1, 1.2]"); with neither, the message ends after `must`. Every
+    check below raises through this, and so does every public function that checks something no check here
+    covers (a relation between two arguments, say): one wording, and `ArgumentTypeError` for a wrong kind.
+    `cause`, an exception, is chained as the error's cause (`raise ... from cause`)."""
+    if got is None and value is not _UNSET:
+        got = brief(value)
+    exception = error(f"{_prefix(where)}{name} must {must}" + (f", got {got}" if got is not None else ""))
+    if cause is not None:
+        raise exception from cause
+    raise exception
+
+
 def _fail(where, name, expected, value, error=ValueError):
-    got = value if isinstance(value, str) and value.startswith("values") else brief(value)
-    raise error(f"{_prefix(where)}{name} must be {expected}, got {got}")
+    fail(where, name, f"be {expected}", value, error=error)
 
 
 # ------------------------------------------------------------------------------------------- numbers
@@ -104,9 +125,9 @@ def radius(value, name, where=None, n=None, allow_zero=True):
             _fail(where, name, "a number or a non-empty (N,) tensor", value)
         lo, hi = value.double().min().item(), value.double().max().item()
         if not (math.isfinite(lo) and math.isfinite(hi)):
-            _fail(where, name, "finite (no NaN or infinity)", f"values in [{lo:.3g}, {hi:.3g}]")
+            fail(where, name, "be finite (no NaN or infinity)", got=f"values in [{lo:.3g}, {hi:.3g}]")
         if lo < 0 or (lo == 0 and not allow_zero):
-            _fail(where, name, expected, f"values in [{lo:.3g}, {hi:.3g}]")
+            fail(where, name, f"be {expected}", got=f"values in [{lo:.3g}, {hi:.3g}]")
         return value
     if not _is_number(value):
         _fail(where, name, expected, value, ArgumentTypeError)
@@ -115,6 +136,15 @@ def radius(value, name, where=None, n=None, allow_zero=True):
     if value < 0 or (value == 0 and not allow_zero):
         _fail(where, name, expected, value)
     return value
+
+
+def sequence(value, name, where=None, of="values", nonempty=True) -> list:
+    """A list or tuple (of `of`, for the message), non-empty unless `nonempty` is False; returned as a list."""
+    if not isinstance(value, (list, tuple)):
+        _fail(where, name, f"a {'non-empty ' if nonempty else ''}list of {of}", value, ArgumentTypeError)
+    if nonempty and not value:
+        _fail(where, name, f"a non-empty list of {of}", value)
+    return list(value)
 
 
 # ------------------------------------------------------------------------------------------- tensors
@@ -141,7 +171,7 @@ def finite(x, name, where=None):
         lo, hi = torch.aminmax(x.detach())
         if not (math.isfinite(lo.item()) and math.isfinite(hi.item())):
             bad = "NaN" if math.isnan(lo.item()) or math.isnan(hi.item()) else "infinite values"
-            raise ValueError(f"{_prefix(where)}{name} must be finite, but it holds {bad}")
+            fail(where, name, "be finite", got=f"a tensor holding {bad}")
     return x
 
 
@@ -155,18 +185,16 @@ def images(x, name="x", where=None, dims=4, unit=True, nonempty=True):
         _fail(where, name, f"a float tensor of shape {shape}", x,
               ValueError if isinstance(x, torch.Tensor) else ArgumentTypeError)
     if nonempty and len(x) == 0:
-        raise ValueError(f"{_prefix(where)}{name} must hold at least one example, got an empty batch "
-                         f"of shape {tuple(x.shape)}")
+        fail(where, name, "hold at least one example", got=f"an empty batch of shape {tuple(x.shape)}")
     if x.numel():
         lo, hi = torch.aminmax(x.detach())
         lo, hi = lo.item(), hi.item()
         if math.isnan(lo) or math.isnan(hi):
-            raise ValueError(f"{_prefix(where)}{name} must be finite, but it holds NaN")
+            fail(where, name, "be finite", got="a tensor holding NaN")
         if unit and (lo < 0 or hi > 1):
-            raise ValueError(f"{_prefix(where)}{name} must hold pixel values in [0, 1], got values in "
-                             f"[{lo:.3g}, {hi:.3g}]")
+            fail(where, name, "hold pixel values in [0, 1]", got=f"values in [{lo:.3g}, {hi:.3g}]")
         if not (math.isfinite(lo) and math.isfinite(hi)):
-            raise ValueError(f"{_prefix(where)}{name} must be finite, but it holds infinite values")
+            fail(where, name, "be finite", got="a tensor holding infinite values")
     return x
 
 
@@ -181,8 +209,7 @@ def labels(y, name="y", where=None, n=None, num_classes=None):
     if num_classes is not None and y.numel():
         lo, hi = torch.aminmax(y)
         if lo.item() < 0 or hi.item() >= num_classes:
-            raise ValueError(f"{_prefix(where)}{name} must hold class indices in [0, {num_classes}), got values "
-                             f"in [{lo.item()}, {hi.item()}]")
+            fail(where, name, f"hold class indices in [0, {num_classes})", got=f"values in [{lo.item()}, {hi.item()}]")
     return y
 
 
@@ -191,8 +218,7 @@ def same_shape(a, b, names=("a", "b"), where=None):
     tensor(a, names[0], where)
     tensor(b, names[1], where)
     if a.shape != b.shape:
-        raise ValueError(f"{_prefix(where)}{names[0]} and {names[1]} must have the same shape, got "
-                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+        fail(where, f"{names[0]} and {names[1]}", "have the same shape", got=f"{tuple(a.shape)} and {tuple(b.shape)}")
 
 
 # ------------------------------------------------------------------------------------------- choices, data, models
@@ -203,14 +229,14 @@ def one_of(value, choices, name, where=None):
     except TypeError:
         ok = False
     if not ok:
-        raise ValueError(f"{_prefix(where)}{name} must be one of {tuple(choices)}, got {value!r}")
+        fail(where, name, f"be one of {tuple(choices)}", got=repr(value))
     return value
 
 
 def norm(value, where=None, name="norm"):
     """An attack norm: 'l2' or 'linf'."""
     if value not in ("l2", "linf"):
-        raise ValueError(f"{_prefix(where)}{name} must be 'l2' or 'linf', got {value!r}")
+        fail(where, name, "be 'l2' or 'linf'", got=repr(value))
     return value
 
 
@@ -221,7 +247,7 @@ def nonempty(data, name="data", where=None):
             and hasattr(data, "__len__")):
         _fail(where, name, "a pagutils.core.data.Data set (x, y tensors)", data, ArgumentTypeError)
     if len(data) == 0:
-        raise ValueError(f"{_prefix(where)}{name} is empty: it must hold at least one example")
+        fail(where, name, "hold at least one example", got="an empty data set")
     return data
 
 
@@ -231,7 +257,7 @@ def mapping(value, name, where=None, required=()):
         _fail(where, name, "a dict", value, ArgumentTypeError)
     missing = sorted(key for key in required if key not in value)
     if missing:
-        raise ValueError(f"{_prefix(where)}{name} is missing the key(s) {missing}; it must have {sorted(required)}")
+        fail(where, name, f"have the key(s) {sorted(required)}", got=f"a dict missing the key(s) {missing}")
     return value
 
 
@@ -239,8 +265,7 @@ def logits(out, batch, name="model", where=None):
     """A model's output for `batch` inputs must be a float tensor of logits shaped (batch, num_classes)."""
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or len(out) != batch or not out.is_floating_point() \
             or out.shape[1] < 1:
-        raise ValueError(f"{_prefix(where)}{name} must return a batch of logits, a float tensor of shape "
-                         f"({batch}, num_classes), got {brief(out)}")
+        fail(where, name, f"return a batch of logits, a float tensor of shape ({batch}, num_classes)", out)
     return out.shape[1]
 
 
@@ -276,8 +301,8 @@ def _probe(model, x, name, where):
         with torch.no_grad():
             out = model(x[:1])
     except Exception as error:
-        raise ValueError(f"{_prefix(where)}{name} could not be evaluated on an input of shape "
-                         f"{tuple(x[:1].shape)}: {type(error).__name__}: {error}") from error
+        fail(where, name, f"run on an input of shape {tuple(x[:1].shape)}",
+             got=f"{type(error).__name__}: {error}", cause=error)
     finally:
         if was_training is not None:
             model.train(was_training)
@@ -293,7 +318,7 @@ def basis(v, basis, name="v", where=None):
         _fail(where, "basis", "a tensor of shape (N, D, k) with orthonormal columns", basis)
     n, d = v.shape[0], v[0].numel()
     if basis.shape[0] != n or basis.shape[1] != d:
-        raise ValueError(f"{_prefix(where)}basis must have shape ({n}, {d}, k) to match {name} of shape "
-                         f"{tuple(v.shape)}, got {tuple(basis.shape)}")
+        fail(where, "basis", f"have shape ({n}, {d}, k) to match {name} of shape {tuple(v.shape)}",
+             got=str(tuple(basis.shape)))
     if basis.shape[2] > d:
-        raise ValueError(f"{_prefix(where)}basis has k={basis.shape[2]} columns, more than the dimension D={d}")
+        fail(where, "basis", f"have at most D={d} columns (k <= D)", got=f"k={basis.shape[2]}")

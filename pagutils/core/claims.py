@@ -61,7 +61,7 @@ class Control:
 
     def __post_init__(self):
         if not isinstance(self.what, str) or not self.what:
-            raise ValueError(f"Control: what must be a non-empty string, got {self.what!r}")
+            checks.fail("Control", "what", "be a non-empty string", self.what)
         for name in ("should_hold", "held"):
             value = getattr(self, name)
             if hasattr(value, "item") and not isinstance(value, bool):
@@ -107,22 +107,19 @@ class Claim:
     def __post_init__(self):
         for name in ("key", "statement", "evidence", "rule"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ValueError(f"Claim: {name} must be a non-empty string, got {getattr(self, name)!r}")
-        if self.outcome not in OUTCOMES:
-            raise ValueError(f"Claim {self.key!r}: outcome must be one of {OUTCOMES}, got {self.outcome!r}")
+                checks.fail("Claim", name, "be a non-empty string", getattr(self, name))
+        checks.one_of(self.outcome, OUTCOMES, "outcome", f"Claim {self.key!r}")
         if self.false_positive_rate is not None:
             rate = checks.number(self.false_positive_rate, "false_positive_rate", f"Claim {self.key!r}")
             if not 0 <= rate <= 1:
-                raise ValueError(f"Claim {self.key!r}: false_positive_rate must be a probability in [0, 1], "
-                                 f"got {rate!r}")
-        if self.unit not in UNITS:
-            raise ValueError(f"Claim {self.key!r}: unit must be one of {UNITS}, got {self.unit!r}")
+                checks.fail(f"Claim {self.key!r}", "false_positive_rate", "be a probability in [0, 1]", rate)
+        checks.one_of(self.unit, UNITS, "unit", f"Claim {self.key!r}")
         for name in ("paper_effect", "detectable"):
             value = getattr(self, name)
             if value is not None:
                 value = checks.number(value, name, f"Claim {self.key!r}")
                 if not value >= 0:
-                    raise ValueError(f"Claim {self.key!r}: {name} must be a size, at least 0, got {value!r}")
+                    checks.fail(f"Claim {self.key!r}", name, "be a size, at least 0", value)
                 object.__setattr__(self, name, float(value))
         if self.observed is not None:  # a tensor's value is read; NaN (no seed trained) is no observation
             value = self.observed.item() if hasattr(self.observed, "item") else self.observed
@@ -132,8 +129,8 @@ class Claim:
         if isinstance(self.control, Mapping):
             object.__setattr__(self, "control", Control(**self.control))
         if self.control is not None and not isinstance(self.control, Control):
-            raise checks.ArgumentTypeError(f"Claim {self.key!r}: control must be a claims.Control, got "
-                                           f"{checks.brief(self.control)}")
+            checks.fail(f"Claim {self.key!r}", "control", "be a claims.Control", self.control,
+                        error=checks.ArgumentTypeError)
         object.__setattr__(self, "measured", MappingProxyType(dict(self.measured)))
 
     def read(self, holds, measured: Mapping = None, note: str = "", detectable: float = None,
@@ -146,16 +143,16 @@ class Claim:
         if hasattr(holds, "item") and not isinstance(holds, bool):
             holds = holds.item()  # a one-element tensor or a numpy bool
         if holds is not None and not isinstance(holds, bool):
-            raise checks.ArgumentTypeError(f"Claim.read ({self.key!r}): holds must be True, False or None "
-                                           f"(untested), got {checks.brief(holds)}")
+            checks.fail(f"Claim.read ({self.key!r})", "holds", "be True, False or None (untested)", holds,
+                        error=checks.ArgumentTypeError)
         outcome = UNTESTED if holds is None else HOLDS if holds else FAILS
         values = {}
         for name, value in (measured or {}).items():
             if hasattr(value, "item") and not isinstance(value, (int, float, str)):
                 value = value.item()
             if value is not None and not isinstance(value, (int, float, str, bool)):
-                raise checks.ArgumentTypeError(f"Claim.read ({self.key!r}): measured[{name!r}] must be a number "
-                                               f"or a string, got {checks.brief(value)}")
+                checks.fail(f"Claim.read ({self.key!r})", f"measured[{name!r}]", "be a number or a string", value,
+                            error=checks.ArgumentTypeError)
             values[name] = value
         rate = self.false_positive_rate if false_positive_rate is None else false_positive_rate
         return replace(self, outcome=outcome, measured=values, note=note or "", detectable=detectable,
@@ -252,8 +249,8 @@ def markdown(claims, chapters: list = None) -> str:
     head = ["claim", "this run", "how it was tested"]
     if chapters is not None:
         if len(chapters) != len(claims):
-            raise ValueError(f"markdown: chapters must name one chapter per claim ({len(claims)}), "
-                             f"got {len(chapters)}")
+            checks.fail("markdown", "chapters", f"name one chapter per claim ({len(claims)})",
+                        got=f"{len(chapters)} chapters")
         head.insert(0, "chapter")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, c in enumerate(claims):
@@ -298,8 +295,8 @@ def pooled_sd(groups) -> float:
     groups = [[float(v) for v in g] for g in groups]
     degrees = sum(len(g) - 1 for g in groups if g)
     if degrees < 1:
-        raise ValueError(f"pooled_sd: groups need a group of at least 2 values to measure a spread, got sizes "
-                         f"{[len(g) for g in groups]}")
+        checks.fail("pooled_sd", "groups", "hold a group of at least 2 values to measure a spread",
+                    got=f"sizes {[len(g) for g in groups]}")
     squares = sum(sum((v - sum(g) / len(g)) ** 2 for v in g) for g in groups if g)
     return math.sqrt(squares / degrees)
 
@@ -310,8 +307,8 @@ def separated_rule(above, below, power: float = 0.8) -> dict:
     (`detectable_shift`). Introduced in Chapter 3."""
     above, below = [list(map(float, v)) for v in (above, below)]
     if len(above) < 2 or len(below) < 2:
-        raise ValueError(f"separated_rule: above and below need at least 2 seeds each to measure a spread, got "
-                         f"{len(above)} and {len(below)}")
+        checks.fail("separated_rule", "above and below", "hold at least 2 seeds each to measure a spread",
+                    got=f"{len(above)} and {len(below)}")
     sd = pooled_sd([above, below])
     return dict(false_positive_rate=chance_separated(len(above), len(below)), sd=sd,
                 detectable=detectable_shift(len(above), len(below), sd, power), power=power)
@@ -339,5 +336,5 @@ def threshold_rule(values, threshold: float, null: float, power: float = 0.8) ->
     `values` (at least 2). Introduced in Chapter 4."""
     values = [float(v) for v in values]
     if len(values) < 2:
-        raise ValueError(f"threshold_rule: values need at least 2 seeds to measure a spread, got {len(values)}")
+        checks.fail("threshold_rule", "values", "hold at least 2 seeds to measure a spread", got=f"{len(values)}")
     return threshold_power(pooled_sd([values]), len(values), threshold, null, power)

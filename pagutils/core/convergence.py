@@ -40,14 +40,16 @@ class Ladder:
         where = "Ladder"
         for name in ("attack", "strong"):
             if not isinstance(getattr(self, name), attacks.Attack):
-                raise checks.ArgumentTypeError(f"{where}: {name} must be a pagutils.core.attacks.Attack, got "
-                                               f"{checks.brief(getattr(self, name))}")
+                checks.fail(where, name, "be a pagutils.core.attacks.Attack", getattr(self, name),
+                            error=checks.ArgumentTypeError)
         if self.attack.norm != self.strong.norm:
-            raise ValueError(f"{where}: attack and strong must attack in one norm, got {self.attack.norm!r} and "
-                             f"{self.strong.norm!r}")
+            checks.fail(where, "attack and strong", "attack in one norm",
+                        got=f"{self.attack.norm!r} and {self.strong.norm!r}")
         if self.attack.targeted or self.strong.targeted or self.attack.budget != "example" \
                 or self.strong.budget != "example":
-            raise ValueError(f"{where}: robust accuracy needs untargeted attacks with budget 'example'")
+            checks.fail(where, "attack and strong", "be untargeted attacks with budget 'example' (robust accuracy "
+                        "needs them)", got=f"attack targeted={self.attack.targeted}, budget={self.attack.budget!r} "
+                        f"and strong targeted={self.strong.targeted}, budget={self.strong.budget!r}")
         checks.integer(self.apgd_steps, "apgd_steps", where, low=0)
         checks.integer(self.apgd_restarts, "apgd_restarts", where, low=1)
 
@@ -91,8 +93,8 @@ def apgd(model, x, y, attack: attacks.Attack, loss: str = "ce", seed: int = 0) -
     that the attack changes no later random draw. Introduced in Chapter 1."""
     where = "convergence.apgd"
     if not isinstance(attack, attacks.Attack) or attack.eps is None:
-        raise checks.ArgumentTypeError(f"{where}: attack must be a pagutils.core.attacks.Attack with a radius, e.g. "
-                                       f"Attack('l2', eps=1.0, steps=50), got {checks.brief(attack)}")
+        checks.fail(where, "attack", "be a pagutils.core.attacks.Attack with a radius, e.g. Attack('l2', eps=1.0, "
+                    "steps=50)", attack, error=checks.ArgumentTypeError)
     checks.one_of(loss, ("ce", "dlr"), "loss", where)
     checks.radius(attack.eps, "attack.eps", where, allow_zero=False)
     ta = _torchattacks()
@@ -114,8 +116,7 @@ def robust_ladder(model, data, eps: float, ladder: Ladder, batch_size: int = 500
     in Chapter 1."""
     where = "robust_ladder"
     if not isinstance(ladder, Ladder):
-        raise checks.ArgumentTypeError(f"{where}: ladder must be a pagutils.core.convergence.Ladder, got "
-                                       f"{checks.brief(ladder)}")
+        checks.fail(where, "ladder", "be a pagutils.core.convergence.Ladder", ladder, error=checks.ArgumentTypeError)
     checks.nonempty(data, "data", where)
     checks.radius(eps, "eps", where, allow_zero=False)
     checks.integer(batch_size, "batch_size", where)
@@ -125,8 +126,8 @@ def robust_ladder(model, data, eps: float, ladder: Ladder, batch_size: int = 500
     if ladder.apgd_steps:
         _torchattacks()  # fail before any work when it is missing
         if num_classes < 3:
-            raise ValueError(f"{where}: APGD-DLR needs at least 3 classes (its loss compares the three largest "
-                             f"logits), the model has {num_classes}: use Ladder(apgd_steps=0)")
+            checks.fail(where, "model", "have at least 3 classes for APGD-DLR (its loss compares the three largest "
+                        "logits; use Ladder(apgd_steps=0) without APGD)", got=f"{num_classes} classes")
 
     def build():
         return _ladder(model, data, float(eps), ladder, batch_size, seed, show_progress)

@@ -66,11 +66,12 @@ class Data:
 
     def __post_init__(self):
         if not isinstance(self.x, torch.Tensor) or self.x.dim() != 4 or not self.x.is_floating_point():
-            raise ValueError(f"Data.x must be a float tensor of shape (N, C, H, W), got {checks.brief(self.x)}")
+            checks.fail("Data", "x", "be a float tensor of shape (N, C, H, W)", self.x)
         if not isinstance(self.y, torch.Tensor) or self.y.dim() != 1 or self.y.dtype != torch.int64:
-            raise ValueError(f"Data.y must be an int64 tensor of shape (N,), got {checks.brief(self.y)}")
+            checks.fail("Data", "y", "be an int64 tensor of shape (N,)", self.y)
         if len(self.x) != len(self.y):
-            raise ValueError(f"Data.x has {len(self.x)} images but Data.y has {len(self.y)} labels")
+            checks.fail("Data", "x and y", "hold one label per image",
+                        got=f"{len(self.x)} images and {len(self.y)} labels")
 
     def __len__(self):
         return len(self.y)
@@ -92,16 +93,16 @@ class Data:
     def subset(self, n: int, seed: int = 0) -> "Data":
         """`n` examples drawn without replacement, the same ones for the same seed."""
         if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+            checks.fail("Data.subset", "n", "be a positive int", n)
         if n > len(self):
-            raise ValueError(f"n={n} is larger than the {len(self)} examples of {self.name or 'this dataset'}")
+            checks.fail("Data.subset", "n", f"be at most the {len(self)} examples of {self.name or 'this dataset'}", n)
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
         return self[order.to(self.device)]
 
     def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator = None):
         """Yield (x, y) batches; with `shuffle`, in an order drawn from `generator` (a CPU generator)."""
         if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+            checks.fail("Data.batches", "batch_size", "be a positive int", batch_size)
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
         order = order.to(self.device)
         for start in range(0, len(self), batch_size):
@@ -235,14 +236,14 @@ def load(name: str, split: str = "train", n: int = None, seed: int = 0, device=N
     """
     _check_name(name)
     if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        checks.fail("load", "split", "be 'train' or 'test'", got=repr(split))
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ArgumentTypeError(f"load: seed must be an int, got {seed!r}")
+        checks.fail("load", "seed", "be an int", seed, error=ArgumentTypeError)
     root = Path(root) if root is not None else paths.data_dir()
     x, y = _whole_split(name, split == "train", str(root), download)
     if n is not None:
         if not isinstance(n, int) or not 1 <= n <= len(y):
-            raise ValueError(f"n must be an int between 1 and {len(y)} (the size of {name} {split}), got {n!r}")
+            checks.fail("load", "n", f"be an int between 1 and {len(y)} (the size of {name} {split})", n)
         index = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:n]
         x, y = x[index], y[index]
     device = resolve(device)

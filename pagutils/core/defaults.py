@@ -15,6 +15,8 @@ autoencoder and denoiser recipes, `tests/test_full_profile.py` and `benchmarks/f
 """
 from dataclasses import dataclass, field
 
+from . import checks
+
 PROFILES = ("quick", "full", "paper")
 
 
@@ -92,7 +94,7 @@ VECTOR_DENOISER = dict(n_train=10000, epochs=10, width=128, lr=2e-3, batch_size=
 def shared(profile: str) -> Shared:
     """The shared defaults of `profile` ('quick', 'full' or 'paper')."""
     if profile not in SHARED:
-        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+        checks.fail("defaults.shared", "profile", f"be one of {PROFILES}", got=repr(profile))
     return SHARED[profile]
 
 
@@ -183,7 +185,8 @@ PAPER_SETTINGS_SOURCES = {
 def paper_settings(chapter: str) -> dict:
     """The paper profile's settings of `chapter` (e.g. 'ch01_adversarial_examples') as one plain dict."""
     if chapter not in PAPER_SETTINGS_SOURCES:
-        raise ValueError(f"chapter must be one of {sorted(PAPER_SETTINGS_SOURCES)}, got {chapter!r}")
+        checks.fail("defaults.paper_settings", "chapter", f"be one of {sorted(PAPER_SETTINGS_SOURCES)}",
+                    got=repr(chapter))
     return {name: value for entry in PAPER_SETTINGS_SOURCES[chapter] for name, value in entry["values"].items()}
 
 

@@ -4,7 +4,7 @@ import os
 
 import torch
 
-from .checks import ArgumentTypeError
+from . import checks
 
 
 def default_device() -> torch.device:
@@ -14,9 +14,11 @@ def default_device() -> torch.device:
         try:
             device = torch.device(requested)
         except RuntimeError as error:
-            raise ValueError(f"PAG_DEVICE={requested!r} is not a torch device (expected 'cpu', 'cuda', 'cuda:1', 'mps')") from error
+            checks.fail("device.default_device", "PAG_DEVICE", "name a torch device ('cpu', 'cuda', 'cuda:1', 'mps')",
+                        got=repr(requested), cause=error)
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"PAG_DEVICE={requested!r} but this torch build sees no CUDA GPU")
+            checks.fail("device.default_device", "PAG_DEVICE",
+                        "name a device this torch build sees (it sees no CUDA GPU)", got=repr(requested))
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -34,7 +36,8 @@ def compile_default() -> bool:
     """Whether attacks compile their model when not told (`compile=None`): `PAG_COMPILE=1`; off when unset or 0."""
     value = os.environ.get("PAG_COMPILE", "0").strip()
     if value not in ("0", "1", ""):
-        raise ValueError(f"PAG_COMPILE={value!r}: expected '1' (compile attacked models) or '0' (run them eagerly)")
+        checks.fail("device.compile_default", "PAG_COMPILE",
+                    "be '1' (compile attacked models) or '0' (run them eagerly)", got=repr(value))
     return value == "1"
 
 
@@ -43,8 +46,8 @@ def resolve_compile(compile, where) -> bool:
     if compile is None:
         return compile_default()
     if not isinstance(compile, bool):
-        raise ArgumentTypeError(f"{where}: compile must be True, False or None (None: the PAG_COMPILE environment "
-                        f"variable decides), got {compile!r}")
+        checks.fail(where, "compile", "be True, False or None (None: the PAG_COMPILE environment variable decides)",
+                    compile, error=checks.ArgumentTypeError)
     return compile
 
 

@@ -269,8 +269,8 @@ def fake_relu(model: Classifier, like: torch.Tensor):
     pass, as torchvision's residual blocks do). Restored on leaving. Introduced in Chapter 3."""
     arch = getattr(model, "arch", None)
     if arch not in FAKE_RELU_ARCHITECTURES:
-        raise ValueError(f"fake_relu: model must be a classifier of one of {FAKE_RELU_ARCHITECTURES} "
-                         f"(models.make_classifier), got {arch!r}")
+        checks.fail("fake_relu", "model",
+                    f"be a classifier of one of {FAKE_RELU_ARCHITECTURES} (models.make_classifier)", got=repr(arch))
     relus = [m for m in model.features.modules() if isinstance(m, nn.ReLU)]
     calls = []
     probes = [m.register_forward_hook(lambda m, inputs, output: calls.append(m)) for m in relus]

@@ -18,6 +18,8 @@ import math
 import os
 import time
 
+from . import checks
+
 PROFILES = ("quick", "full", "paper")
 _IGNORED = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 PLAIN = (type(None), bool, int, float, str, list, tuple, dict)
@@ -61,8 +63,8 @@ def _check_type(name, value, default):
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        raise TypeError(f"parameter {name!r} must be a {type(default).__name__} like its default {default!r}, "
-                        f"got {value!r} ({type(value).__name__})")
+        checks.fail("settings", f"parameter {name!r}", f"be a {type(default).__name__} like its default {default!r}",
+                    got=f"{value!r} ({type(value).__name__})", error=checks.ArgumentTypeError)
     return value
 
 
@@ -77,19 +79,19 @@ def _numbers(value):
 def _check_value(name, value, defaults):
     """A given value must be finite, keep the sign of the profiles' defaults, and not be an empty list."""
     if isinstance(value, (list, tuple)) and not value and any(isinstance(d, (list, tuple)) and d for d in defaults):
-        raise ValueError(f"parameter {name!r} must be a non-empty list, got {value!r}")
+        checks.fail("settings", f"parameter {name!r}", "be a non-empty list", got=repr(value))
     numbers = _numbers(value)
     reference = [v for d in defaults for v in (_numbers(d) or [])]
     if not numbers or not reference or any(_numbers(d) is None for d in defaults):
         return
     if not all(math.isfinite(v) for v in numbers):
-        raise ValueError(f"parameter {name!r} must be finite (no NaN or infinity), got {value!r}")
+        checks.fail("settings", f"parameter {name!r}", "be finite (no NaN or infinity)", got=repr(value))
     if min(reference) > 0 and min(numbers) <= 0:
-        raise ValueError(f"parameter {name!r} must be > 0, like its defaults {defaults[0]!r} (quick) and "
-                         f"{defaults[1]!r} (full), got {value!r}")
+        checks.fail("settings", f"parameter {name!r}", f"be > 0, like its defaults {defaults[0]!r} (quick) and "
+                    f"{defaults[1]!r} (full)", got=repr(value))
     if min(reference) >= 0 and min(numbers) < 0:
-        raise ValueError(f"parameter {name!r} must be >= 0, like its defaults {defaults[0]!r} (quick) and "
-                         f"{defaults[1]!r} (full), got {value!r}")
+        checks.fail("settings", f"parameter {name!r}", f"be >= 0, like its defaults {defaults[0]!r} (quick) and "
+                    f"{defaults[1]!r} (full)", got=repr(value))
 
 
 def settings(namespace: dict, quick: dict, full: dict, paper: dict = None, **choices) -> Settings:
@@ -101,14 +103,16 @@ def settings(namespace: dict, quick: dict, full: dict, paper: dict = None, **cho
     Introduced in Chapter 1.
     """
     if set(quick) != set(full):
-        raise ValueError(f"quick and full profiles must name the same settings; differ in {set(quick) ^ set(full)}")
+        checks.fail("settings", "quick and full profiles", "name the same settings",
+                    got=f"profiles that differ in {set(quick) ^ set(full)}")
     stray = sorted(set(paper or {}) - set(full))
     if stray:
-        raise ValueError(f"the paper profile names settings the chapter does not have: {stray}")
+        checks.fail("settings", "the paper profile", "name only settings the chapter has",
+                    got=f"settings the chapter does not have: {stray}")
     given = _parameters(namespace)
     profile = given.pop("profile", None) or os.environ.get("PAG_PROFILE") or "quick"
     if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES} (parameter or PAG_PROFILE), got {profile!r}")
+        checks.fail("settings", "profile", f"be one of {PROFILES} (parameter or PAG_PROFILE)", got=repr(profile))
     unknown = sorted(set(given) - set(quick))
     if unknown:
         raise NameError(f"unknown parameter(s) {unknown}; this chapter takes: profile, {', '.join(sorted(quick))}")
@@ -121,5 +125,5 @@ def settings(namespace: dict, quick: dict, full: dict, paper: dict = None, **cho
             _check_value(name, chosen[name], (quick[name], full[name]))
     for name, allowed in choices.items():
         if chosen.get(name) not in allowed:
-            raise ValueError(f"parameter {name!r} must be one of {tuple(allowed)}, got {chosen.get(name)!r}")
+            checks.fail("settings", f"parameter {name!r}", f"be one of {tuple(allowed)}", got=repr(chosen.get(name)))
     return Settings(profile=profile, **chosen, started=time.perf_counter())

@@ -48,8 +48,8 @@ def over_seeds(values, *, name="values", where="over_seeds") -> Spread:
     `name` and `where` name the argument and the function in errors, for callers that reduce their own
     argument with it. Introduced in Chapter 3."""
     if not isinstance(values, (list, tuple)) or not values:
-        raise checks.ArgumentTypeError(f"{where}: {name} must be a non-empty list of numbers (one per seed), "
-                                       f"got {checks.brief(values)}")
+        checks.fail(where, name, "be a non-empty list of numbers (one per seed)", values,
+                    error=checks.ArgumentTypeError)
     kept, failed = [], 0
     for value in values:
         if isinstance(value, numbers.Real) and not math.isfinite(value):
@@ -67,6 +67,5 @@ def separated(above: Spread, below: Spread) -> bool:
     False when either has no seed with a value (its range is NaN). Introduced in Chapter 3."""
     for name, value in (("above", above), ("below", below)):
         if not isinstance(value, Spread):
-            raise checks.ArgumentTypeError(f"separated: {name} must be a Spread (spread.over_seeds), got "
-                                           f"{checks.brief(value)}")
+            checks.fail("separated", name, "be a Spread (spread.over_seeds)", value, error=checks.ArgumentTypeError)
     return above.low > below.high

@@ -85,7 +85,7 @@ def objective_factory(name: str):
     """The factory `f(**args) -> loss(model, x, y, generator)` of the objective `name`. Introduced in Chapter 1."""
     known = objectives()
     if name not in known:
-        raise ValueError(f"objective must be one of {sorted(known)}, got {name!r}")
+        checks.fail("train.objective", "objective", f"be one of {sorted(known)}", got=repr(name))
     return known[name]
 
 
@@ -96,9 +96,11 @@ def objective(name: str, **args):
     try:
         signature.bind(**args)
     except TypeError as error:
-        raise checks.ArgumentTypeError(f"objective {name!r} takes the arguments {signature}, got objective_args "
-                                       f"{args}: {error}") from None
-    return factory(**args)
+        problem = str(error)
+    else:
+        return factory(**args)
+    checks.fail("train.objective", "objective_args", f"be arguments of objective {name!r}, which takes {signature}",
+                got=f"{args}: {problem}", error=checks.ArgumentTypeError)
 
 
 SCHEDULES = ("cosine", "step", "step_thirds", "constant")
@@ -115,7 +117,7 @@ def learning_rate(base_lr, schedule, progress_fraction):
         return base_lr * (0.1 ** ((progress_fraction >= 1 / 3) + (progress_fraction >= 2 / 3)))
     if schedule == "constant":
         return base_lr
-    raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    checks.fail("learning_rate", "schedule", f"be one of {SCHEDULES}", got=repr(schedule))
 
 
 @dataclass(frozen=True)
@@ -183,8 +185,8 @@ def train(model, data, recipe: Recipe, eval_data=None, eval_attack: Attack = Non
     """
     where = "train"
     if not isinstance(recipe, Recipe):
-        raise checks.ArgumentTypeError(f"train: recipe must be a pagutils.core.train.Recipe (e.g. Recipe(epochs=3)), "
-                                       f"got {checks.brief(recipe)}")
+        checks.fail(where, "recipe", "be a pagutils.core.train.Recipe (e.g. Recipe(epochs=3))", recipe,
+                    error=checks.ArgumentTypeError)
     checks.nonempty(data, "data", where)
     checks.images(data.x, "data.x", where, unit=False)
     num_classes = checks.model_logits(model, data.x, "model", where)
@@ -196,8 +198,8 @@ def train(model, data, recipe: Recipe, eval_data=None, eval_attack: Attack = Non
         check_attack(eval_attack, where, name="eval_attack")
         checks.positive(eval_attack.eps, "eval_attack.eps", where, allow_zero=True)
         if eval_attack.targeted:
-            raise ValueError(f"{where}: eval_attack must be untargeted (robust accuracy attacks the true labels), "
-                             f"got targeted=True")
+            checks.fail(where, "eval_attack", "be untargeted (robust accuracy attacks the true labels)",
+                        got="targeted=True")
     evaluate = None
     if eval_data is not None:
         evaluate = lambda: _evaluation(model, eval_data, eval_attack)
@@ -308,10 +310,11 @@ def fit_with_adam(net, x, batch_loss, recipe: AdamRecipe, generator, desc, show_
     Introduced in Chapter 9."""
     checks.tensor(x, "x", "fit_with_adam", floating=True)
     if len(x) == 0:
-        raise ValueError("fit_with_adam: x is empty: there is nothing to train on")
+        checks.fail("fit_with_adam", "x", "hold at least one example to train on",
+                    got=f"an empty tensor of shape {tuple(x.shape)}")
     if not isinstance(recipe, AdamRecipe):
-        raise checks.ArgumentTypeError(f"fit_with_adam: recipe must be a pagutils.core.train.AdamRecipe (e.g. "
-                                       f"AdamRecipe(epochs=5, lr=1e-3)), got {checks.brief(recipe)}")
+        checks.fail("fit_with_adam", "recipe", "be a pagutils.core.train.AdamRecipe (e.g. AdamRecipe(epochs=5, "
+                    "lr=1e-3))", recipe, error=checks.ArgumentTypeError)
     epochs, lr, batch_size = recipe.epochs, recipe.lr, recipe.batch_size
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     steps = epochs * math.ceil(len(x) / batch_size)

@@ -37,8 +37,8 @@ def version(table: str, name: str) -> int:
     """The version of `name` in VERSIONS[table]; a ValueError naming it when it has none. Introduced in Chapter 1."""
     checks.one_of(table, VERSIONS, "table", "versions.version")
     if name not in VERSIONS[table]:
-        raise ValueError(f"versions: the {table} {name!r} has no version: add it to VERSIONS[{table!r}] in "
-                         f"pagutils/core/versions.py (starting at 1) in the commit that adds it")
+        checks.fail("versions.version", f"the {table} {name!r}", f"have a version (add it to VERSIONS[{table!r}] in "
+                    f"pagutils/core/versions.py, starting at 1, in the commit that adds it)", got="none")
     return VERSIONS[table][name]
 
 

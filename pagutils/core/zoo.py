@@ -174,7 +174,7 @@ def disjoint(config: dict, *others: dict) -> dict:
     where = "zoo.disjoint"
     checks.mapping(config, "config", where, required=("dataset", "n_train"))
     if not others:
-        raise ValueError(f"{where}: give at least one configuration to be disjoint from, got none")
+        checks.fail(where, "others", "hold at least one configuration to be disjoint from", got="none")
     _same_dataset(others, config["dataset"], where)
     return {**config, DISJOINT: [training_draw(other) for other in others]}
 
@@ -184,7 +184,7 @@ def _same_dataset(others, dataset, where):
     for i, other in enumerate(others):
         checks.mapping(other, f"others[{i}]", where, required=("dataset", "n_train"))
         if other["dataset"] != dataset:
-            raise ValueError(f"{where}: others[{i}] must train on the dataset {dataset!r}, got {other['dataset']!r}")
+            checks.fail(where, f"others[{i}]", f"train on the dataset {dataset!r}", got=repr(other["dataset"]))
 
 
 def draw_indices(total: int, draw: dict) -> torch.Tensor:
@@ -207,8 +207,8 @@ def draw_indices(total: int, draw: dict) -> torch.Tensor:
             taken[draw_indices(total, other)] = True
         free = (~taken).nonzero().flatten()
     if n > len(free):
-        raise ValueError(f"{where}: draw['n'] must be at most the {len(free)} training images left of {total} once "
-                         f"{len(excluded)} excluded draw(s) are taken out, got {n}")
+        checks.fail(where, "draw['n']", f"be at most the {len(free)} training images left of {total} once "
+                    f"{len(excluded)} excluded draw(s) are taken out", got=str(n))
     return free[torch.randperm(len(free), generator=torch.Generator().manual_seed(seed))[:n]]
 
 
@@ -236,8 +236,8 @@ def held_out(dataset: str, n: int, seed: int, others: list, device=None) -> Data
     checks.integer(n, "n", where)
     checks.integer(seed, "seed", where, low=0)
     if not isinstance(others, (list, tuple)) or not others:
-        raise checks.ArgumentTypeError(f"{where}: others must be a non-empty list of zoo configurations, got "
-                                       f"{checks.brief(others)}")
+        checks.fail(where, "others", "be a non-empty list of zoo configurations", others,
+                    error=checks.ArgumentTypeError)
     _same_dataset(others, dataset, where)
     return _drawn(dataset, dict(n=n, seed=seed, exclude=[training_draw(other) for other in others]), device)
 

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 
 from safetensors.torch import load
 
-from ..core import cache, paths, versions
+from ..core import cache, checks, paths, versions
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -41,33 +41,33 @@ def _sha256(data: bytes) -> str:
 def _metadata(data: bytes) -> dict:
     """The metadata a safetensors file's header holds, read from its bytes (no tensor is loaded, nothing runs)."""
     if len(data) < 8:
-        raise ValueError("it is too short to be a safetensors file")
+        raise checks.CorruptFileError("it is too short to be a safetensors file")
     size = int.from_bytes(data[:8], "little")
     if size > len(data) - 8:
-        raise ValueError("its header is truncated")
+        raise checks.CorruptFileError("its header is truncated")
     return json.loads(data[8:8 + size]).get("__metadata__") or {}
 
 
 def _check(relative: str, data: bytes) -> dict:
     """The kind and configuration of a cache file given as its place in the cache and its bytes, after checking
     that the place is the one `cache.path_for` gives that configuration with today's algorithm versions and that
-    the tensors match their stored digest. Raises ValueError with the reason."""
+    the tensors match their stored digest. Raises `checks.CorruptFileError` with the reason."""
     parts = PurePosixPath(relative).parts
     if len(parts) != 2 or not parts[1].endswith(".safetensors") or parts[0].startswith("."):
-        raise ValueError("it is not a cache file (expected <kind>/<key>.safetensors)")
+        raise checks.CorruptFileError("it is not a cache file (expected <kind>/<key>.safetensors)")
     kind = parts[0]
     metadata = _metadata(data)
     if "config" not in metadata:
-        raise ValueError("it records no configuration")
+        raise checks.CorruptFileError("it records no configuration")
     config = json.loads(metadata["config"])
     made_by = versions.of(kind, config)
     if metadata.get("versions") != cache.canonical(made_by):
-        raise ValueError(f"it was made by other versions of the algorithms ({metadata.get('versions')}, this "
-                         f"pagutils makes {cache.canonical(made_by)})")
+        raise checks.CorruptFileError(f"it was made by other versions of the algorithms ({metadata.get('versions')}, "
+                                      f"this pagutils makes {cache.canonical(made_by)})")
     if cache.path_for(kind, config).relative_to(paths.cache_dir()).as_posix() != relative:
-        raise ValueError("its name is not the key of the configuration it holds")
+        raise checks.CorruptFileError("its name is not the key of the configuration it holds")
     if "digest" not in metadata or cache.tensor_digest(load(data)) != metadata["digest"]:
-        raise ValueError("its tensors do not match the digest stored with them")
+        raise checks.CorruptFileError("its tensors do not match the digest stored with them")
     return dict(kind=kind, config=config)
 
 

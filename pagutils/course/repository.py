@@ -98,7 +98,7 @@ def attacks_pin() -> str:
     for line in (project_root() / "requirements-attacks.txt").read_text().splitlines():
         if line.split("#", 1)[0].strip().startswith("torchattacks"):
             return line.split("#", 1)[0].strip()
-    raise ValueError("requirements-attacks.txt names no torchattacks pin")
+    raise LookupError("requirements-attacks.txt must name a torchattacks pin, got none")
 
 
 def install_cell(url, branch="main") -> str:

@@ -71,15 +71,16 @@ def record(results, out, machine: str, commit: str = None) -> dict:
     HEAD) and `machine`: the cold build the Syllabus reads.
     Refuses a folder whose chapters ran in different profiles. Introduced in the Syllabus."""
     if not isinstance(machine, str) or not machine.strip():
-        raise ValueError(f"record: machine must name the machine the build ran on, got {machine!r}")
+        checks.fail("record", "machine", "name the machine the build ran on", got=repr(machine),
+                    error=ValueError if isinstance(machine, str) else checks.ArgumentTypeError)
     folder = Path(results)
     tables = [json.loads(p.read_text()) for p in sorted(folder.glob("ch[0-9][0-9]_*.json"))]
     if not tables:
         raise FileNotFoundError(f"record: results folder {str(folder)!r} holds no chapter's results (chNN_*.json)")
     profiles = {t["profile"] for t in tables}
     if len(profiles) != 1:
-        raise ValueError(f"record: the chapters in {str(folder)!r} ran in different profiles {sorted(profiles)}; "
-                         f"record one build")
+        checks.fail("record", "results", "hold the chapters of one build, all run in one profile",
+                    got=f"{str(folder)!r}, whose chapters ran in different profiles {sorted(profiles)}")
     try:
         commit = commit or subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=folder, capture_output=True,
                                 text=True, check=True).stdout.strip()

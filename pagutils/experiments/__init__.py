@@ -9,6 +9,7 @@
 The chapter notebooks, `pagutils.scale.prefill`, the full-profile test and the Reproduction page read these specs.
 """
 from . import ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10
+from ..core import checks
 from .spec import Experiment
 
 EXPERIMENTS = {module.EXPERIMENT.chapter: module.EXPERIMENT
@@ -18,6 +19,5 @@ CHAPTERS = tuple(EXPERIMENTS)
 
 def get(chapter: str) -> Experiment:
     """The spec of `chapter` (its notebook's name, e.g. 'ch03_robustified_datasets'). Introduced in Chapter 1."""
-    if chapter not in EXPERIMENTS:
-        raise ValueError(f"chapter must be one of {', '.join(CHAPTERS)}, got {chapter!r}")
+    checks.one_of(chapter, CHAPTERS, "chapter", "experiments.get")
     return EXPERIMENTS[chapter]

@@ -1,4 +1,5 @@
 """Chapter 1: adversarial examples and adversarial training."""
+from ..core import checks
 from ..core.claims import Claim
 from ..core.defaults import FULL, QUICK
 from .spec import Experiment, shared_pair
@@ -23,8 +24,8 @@ def seed_pairs(cfg, models: dict) -> dict:
 
 def _check(cfg) -> None:
     if 0 not in cfg.seeds or len(set(cfg.seeds)) != len(cfg.seeds):
-        raise ValueError(f"seeds must hold 0 (the zoo's shared models, which the figures show) and no seed twice, "
-                         f"got {list(cfg.seeds)}")
+        checks.fail("ch01 settings", "seeds", "hold 0 (the zoo's shared models, which the figures show) and no seed "
+                    "twice", got=f"{list(cfg.seeds)}")
 
 
 EXPERIMENT = Experiment(

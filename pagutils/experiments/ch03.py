@@ -1,4 +1,5 @@
 """Chapter 3: the robustified datasets D_R and D_NR."""
+from ..core import checks
 from ..core.claims import Claim
 from ..core.defaults import FULL, QUICK
 from .spec import Experiment, shared_pair, independent_seeds
@@ -11,15 +12,15 @@ def models(cfg) -> dict:
 
 def check(cfg) -> None:
     if cfg.eval_eps is not None and cfg.eval_eps not in cfg.curve_eps:
-        raise ValueError(f"eval_eps must be None (chosen on the selection seed) or one of curve_eps "
-                         f"{cfg.curve_eps}, got {cfg.eval_eps}")
+        checks.fail("ch03 settings", "eval_eps", f"be None (chosen on the selection seed) or one of curve_eps "
+                    f"{cfg.curve_eps}", got=f"{cfg.eval_eps}")
     if not any(e <= cfg.train_eps for e in cfg.curve_eps):
-        raise ValueError(f"curve_eps must hold a radius at most train_eps={cfg.train_eps:g} (where the claim's "
-                         f"radius is chosen), got {cfg.curve_eps}")
+        checks.fail("ch03 settings", "curve_eps", f"hold a radius at most train_eps={cfg.train_eps:g} (where the "
+                    f"claim's radius is chosen)", got=f"{cfg.curve_eps}")
     if cfg.selection_seed in cfg.seeds:
-        raise ValueError(f"selection_seed must not be one of the voting seeds {list(cfg.seeds)}, got "
-                         f"{cfg.selection_seed}")
-    independent_seeds(cfg, models(cfg))
+        checks.fail("ch03 settings", "selection_seed", f"not be one of the voting seeds {list(cfg.seeds)}",
+                    got=f"{cfg.selection_seed}")
+    independent_seeds(cfg, models(cfg), "ch03 settings")
 
 
 EXPERIMENT = Experiment(

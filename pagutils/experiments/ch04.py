@@ -1,5 +1,5 @@
 """Chapter 4: non-robust features suffice, D_rand and D_det."""
-from ..core import zoo
+from ..core import checks, zoo
 from ..core.claims import Claim
 from ..core.defaults import FULL, QUICK
 from .spec import Experiment, shared_pair, independent_seeds
@@ -26,10 +26,10 @@ def models(cfg) -> dict:
 
 
 def _check(cfg) -> None:
-    independent_seeds(cfg, models(cfg))
+    independent_seeds(cfg, models(cfg), "ch04 settings")
     if cfg.judge_arch == source(cfg)["arch"]:
-        raise ValueError(f"judge_arch must differ from the source's architecture {source(cfg)['arch']!r}, got "
-                         f"{cfg.judge_arch!r}")
+        checks.fail("ch04 settings", "judge_arch", f"differ from the source's architecture {source(cfg)['arch']!r}",
+                    got=repr(cfg.judge_arch))
 
 
 _RULE = ("the radius is chosen with the selection seed on a validation split of held-out training images: among "

@@ -1,4 +1,5 @@
 """Chapter 5: transferability and non-robust features."""
+from ..core import checks
 from ..core.claims import Claim
 from ..core.defaults import FULL, QUICK
 from .spec import Experiment, shared_pair
@@ -15,15 +16,16 @@ def _check(cfg) -> None:
     source_seed = models(cfg)["source"].get("seed", 0)
     for name in ("seeds", "target_seeds"):
         if source_seed in cfg[name]:
-            raise ValueError(f"{name} must not hold the source model's seed {source_seed}, got {list(cfg[name])}")
+            checks.fail("ch05 settings", name, f"not hold the source model's seed {source_seed}",
+                        got=f"{list(cfg[name])}")
         if len(set(cfg[name])) != len(cfg[name]) or len(cfg[name]) < 2:
-            raise ValueError(f"{name} must hold at least 2 distinct seeds (a spread per architecture), got "
-                             f"{list(cfg[name])}")
+            checks.fail("ch05 settings", name, "hold at least 2 distinct seeds (a spread per architecture)",
+                        got=f"{list(cfg[name])}")
     if set(cfg.seeds) & set(cfg.target_seeds):
-        raise ValueError(f"target_seeds must differ from seeds (a target never shares its initialisation with a "
-                         f"model trained on D_det), got {list(cfg.target_seeds)} and {list(cfg.seeds)}")
+        checks.fail("ch05 settings", "target_seeds", "differ from seeds (a target never shares its initialisation "
+                    "with a model trained on D_det)", got=f"{list(cfg.target_seeds)} and seeds {list(cfg.seeds)}")
     if len(set(cfg.archs)) != len(cfg.archs) or len(cfg.archs) < 3:
-        raise ValueError(f"archs must hold at least 3 distinct architectures, got {list(cfg.archs)}")
+        checks.fail("ch05 settings", "archs", "hold at least 3 distinct architectures", got=f"{list(cfg.archs)}")
 
 
 # eleven small architectures that learn under the quick recipe (2,000 images, 5 epochs): four of Chapter 1 (not

@@ -9,7 +9,7 @@ same rules and judges: no effect by construction, so a rule that holds there dec
 """
 import functools
 
-from ..core import zoo
+from ..core import checks, zoo
 from ..core.claims import Claim
 from ..core.defaults import FULL, QUICK
 from .spec import Experiment, shared_pair
@@ -61,9 +61,9 @@ def _apart(config: dict, others: list, name: str) -> dict:
     others = _unique(others)
     left = _left(config["dataset"], others)
     if left < config["n_train"]:
-        raise ValueError(f"{name}: the models it must not share images with leave {left} training images of "
-                         f"{config['dataset']!r}, fewer than its {config['n_train']}; lower n_train (the pair's "
-                         f"training images) or judge_share")
+        checks.fail("ch06 settings", f"{name}'s n_train", f"be at most the {left} training images of "
+                    f"{config['dataset']!r} that the models it must not share images with leave (lower n_train, the "
+                    f"pair's training images, or judge_share)", got=f"{config['n_train']}")
     return zoo.disjoint(config, *others)
 
 
@@ -103,22 +103,22 @@ def models(cfg) -> dict:
 
 def _check(cfg) -> None:
     if not 0 < cfg.judge_share <= 1:
-        raise ValueError(f"judge_share must be in (0, 1], got {cfg.judge_share!r}")
+        checks.fail("ch06 settings", "judge_share", "be in (0, 1]", got=repr(cfg.judge_share))
     models_ = pair(cfg)
     archs = {c["arch"] for c in models_.values()}
     seeds = {c.get("seed", 0) for c in models_.values()}
     if cfg.judge_arch in archs:
-        raise ValueError(f"judge_arch must differ from the judged models' architecture {sorted(archs)}, got "
-                         f"{cfg.judge_arch!r}")
+        checks.fail("ch06 settings", "judge_arch", f"differ from the judged models' architecture {sorted(archs)}",
+                    got=repr(cfg.judge_arch))
     for name in ("judge_seeds", "control_seeds"):
         value = list(cfg[name])
         if len(value) != 2 or len(set(value)) != 2:
-            raise ValueError(f"{name} must be two different seeds, got {value}")
+            checks.fail("ch06 settings", name, "be two different seeds", got=f"{value}")
         if set(value) & seeds:
-            raise ValueError(f"{name} must differ from the judged models' seeds {sorted(seeds)}, got {value}")
+            checks.fail("ch06 settings", name, f"differ from the judged models' seeds {sorted(seeds)}", got=f"{value}")
     if set(cfg.judge_seeds) & set(cfg.control_seeds):
-        raise ValueError(f"control_seeds must differ from judge_seeds {list(cfg.judge_seeds)}, got "
-                         f"{list(cfg.control_seeds)}")
+        checks.fail("ch06 settings", "control_seeds", f"differ from judge_seeds {list(cfg.judge_seeds)}",
+                    got=f"{list(cfg.control_seeds)}")
 
 
 _JUDGES = ("by each of two judges of another architecture, seeds and training images than both models (one "

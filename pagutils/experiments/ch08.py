@@ -7,6 +7,7 @@ validation accuracy) and the noise level at which each claim is read (the peak o
 **voting seeds** (`n_seeds` of them, `voting_seeds(cfg)`) are measured on the test images, and the claims read
 them.
 """
+from ..core import checks
 from ..core.claims import Claim
 from .spec import Experiment
 
@@ -28,7 +29,7 @@ def validation_split(cfg, device=None):
 
 def _check(cfg) -> None:
     if cfg.n_val < 10:
-        raise ValueError(f"n_val must be at least 10 validation images, got {cfg.n_val}")
+        checks.fail("ch08 settings", "n_val", "be at least 10 validation images", got=f"{cfg.n_val}")
 
 
 _FIG5 = "Srinivas et al. (2023), Fig. 5: relative noise robustness about 1 standard, well above 1 robust"

@@ -1,7 +1,7 @@
 """Chapter 10: four ways to robustness, three regimes."""
 from ..core.claims import Claim
 from ..core.defaults import FULL, QUICK, part2_recipe
-from ..core import robust_losses, zoo
+from ..core import checks, robust_losses, zoo
 from .spec import Experiment
 
 METHODS = ("gradient_norm", "noise_consistency", "noise_augmentation", "pgd")
@@ -49,8 +49,8 @@ def seeds(cfg) -> list:
 
 def check(cfg) -> None:
     if cfg.selection_seed < cfg.n_seeds:
-        raise ValueError(f"selection_seed must not be a voting seed (0 to n_seeds - 1 = {cfg.n_seeds - 1}), got "
-                         f"{cfg.selection_seed}")
+        checks.fail("ch10 settings", "selection_seed", f"not be a voting seed (0 to n_seeds - 1 = {cfg.n_seeds - 1})",
+                    got=f"{cfg.selection_seed}")
     synthetic_config(cfg)  # its own checks, with errors naming the argument
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping, Tuple
 
-from ..core import profiles
+from ..core import checks, profiles
 from ..core.claims import Claim
 from ..core.defaults import PAPER_SETTINGS_SOURCES, paper_settings
 
@@ -30,16 +30,17 @@ def shared_pair(cfg, n_train: int, epochs: int) -> dict:
                 robust=zoo.robust(cfg.dataset, cfg.profile, eps=eps, **recipe))
 
 
-def independent_seeds(cfg, models: dict) -> None:
+def independent_seeds(cfg, models: dict, where: str = "settings") -> None:
     """Refuse training seeds (`cfg.seeds`, and `cfg.selection_seed` where there is one) that a source model of the
-    chapter was trained from: a student must not share its initialisation and batch order with its source."""
+    chapter was trained from: a student must not share its initialisation and batch order with its source. `where`
+    begins the error's message ("ch03 settings")."""
     used = {config.get("seed", 0) for config in models.values()}
     mine = list(cfg.seeds) + ([cfg.selection_seed] if "selection_seed" in cfg else [])
     shared = sorted(used & set(mine))
     if shared:
-        raise ValueError(f"seeds must differ from the source models' seeds {sorted(used)}, got {shared} in "
-                         f"seeds {list(cfg.seeds)}" + (f" / selection_seed {cfg.selection_seed}"
-                                                        if "selection_seed" in cfg else ""))
+        checks.fail(where, "seeds", f"differ from the source models' seeds {sorted(used)}",
+                    got=f"{shared} in seeds {list(cfg.seeds)}" + (f" / selection_seed {cfg.selection_seed}"
+                                                                  if "selection_seed" in cfg else ""))
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,11 @@ class Experiment:
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
         object.__setattr__(self, "claims", tuple(self.claims))
         if set(self.quick) != set(self.full):
-            raise ValueError(f"{self.chapter}: quick and full must name the same settings; they differ in "
-                             f"{sorted(set(self.quick) ^ set(self.full))}")
+            checks.fail(self.chapter, "quick and full", "name the same settings",
+                        got=f"settings that differ in {sorted(set(self.quick) ^ set(self.full))}")
         keys = [c.key for c in self.claims]
         if len(set(keys)) != len(keys):
-            raise ValueError(f"{self.chapter}: claim keys must be unique, got {keys}")
+            checks.fail(self.chapter, "claim keys", "be unique", got=f"{keys}")
 
     @property
     def prefix(self) -> str:

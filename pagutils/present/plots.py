@@ -184,16 +184,16 @@ def image_grid(rows: list, row_titles: list = None, labels: list = None, scale: 
 
     Introduced in Chapter 1."""
     if not isinstance(rows, (list, tuple)) or not rows:
-        raise checks.ArgumentTypeError(f"image_grid: rows must be a non-empty list of (N, C, H, W) tensors, got "
-                                       f"{checks.brief(rows)}")
+        checks.fail("image_grid", "rows", "be a non-empty list of (N, C, H, W) tensors", rows,
+                    error=checks.ArgumentTypeError)
     for i, images in enumerate(rows):
         checks.tensor(images, f"rows[{i}]", "image_grid", dims=4)
         if len(images) < len(rows[0]) or len(images) == 0:
-            raise ValueError(f"image_grid: every row must hold at least one image and as many as rows[0] "
-                             f"({len(rows[0])}), rows[{i}] has {len(images)}")
+            checks.fail("image_grid", f"rows[{i}]", f"hold at least one image and as many as rows[0] ({len(rows[0])})",
+                        got=f"{len(images)}")
     for name, per_row in (("row_titles", row_titles), ("labels", labels), ("label_colors", label_colors)):
         if per_row is not None and len(per_row) < len(rows):
-            raise ValueError(f"image_grid: {name} must have one entry per row ({len(rows)}), got {len(per_row)}")
+            checks.fail("image_grid", name, f"have one entry per row ({len(rows)})", got=f"{len(per_row)}")
     n = len(rows[0])
     margin = 0.9 if row_titles else 0.1                  # room for the row titles on the left
     side = min(scale, (MAX_WIDTH - margin) / n)
@@ -248,12 +248,12 @@ def _per_point(values, name):
     long): each point reduced over seeds by `spread.over_seeds`."""
     if values and isinstance(values[0], (list, tuple)):
         if not all(isinstance(v, (list, tuple)) for v in values):
-            raise ValueError(f"accuracy_curves: {name}: every seed's accuracies must be a list when the first "
-                             f"seed's are")
+            checks.fail("accuracy_curves", name, "hold every seed's accuracies as a list when the first seed's are",
+                        next(v for v in values if not isinstance(v, (list, tuple))), error=checks.ArgumentTypeError)
         lengths = {len(v) for v in values}
         if len(lengths) != 1:
-            raise ValueError(f"accuracy_curves: {name}: every seed's list must be equally long, got lengths "
-                             f"{sorted(lengths)}")
+            checks.fail("accuracy_curves", name, "hold equally long lists, one per seed",
+                        got=f"lengths {sorted(lengths)}")
         columns = [list(column) for column in zip(*values)]
     else:
         columns = [[value] for value in values]
@@ -272,8 +272,8 @@ def accuracy_curves(eps_list, curves: dict, norm: str = "l2", ax=None, title=Non
     drawn = {name: _per_point(accuracies, f"curves[{name!r}]") for name, accuracies in curves.items()}
     for name, spreads in drawn.items():
         if len(spreads) != len(eps_list):
-            raise ValueError(f"accuracy_curves: curves[{name!r}] must hold one accuracy per epsilon "
-                             f"({len(eps_list)}), got {len(spreads)}")
+            checks.fail("accuracy_curves", f"curves[{name!r}]", f"hold one accuracy per epsilon ({len(eps_list)})",
+                        got=f"{len(spreads)}")
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 3.6))
     for name, spreads in drawn.items():
@@ -349,16 +349,16 @@ def bar_chart(labels, series: dict, ax=None, ylabel=None, percent=False, chance=
     """
     checks.mapping(series, "series", "bar_chart")
     if not series:
-        raise ValueError("bar_chart: series must hold at least one entry (name -> values)")
+        checks.fail("bar_chart", "series", "hold at least one entry (name -> values)", got="an empty dict")
     bars = {}   # name -> the Spread of every bar over its seeds
     for name, values in series.items():
         if len(values) != len(labels):
-            raise ValueError(f"bar_chart: series[{name!r}] must hold one value per label ({len(labels)}), "
-                             f"got {len(values)}")
+            checks.fail("bar_chart", f"series[{name!r}]", f"hold one value per label ({len(labels)})",
+                        got=f"{len(values)}")
         bars[name] = [over_seeds(v if isinstance(v, (list, tuple)) else [v], name=f"series[{name!r}][{j}]",
                                  where="bar_chart") for j, v in enumerate(values)]
     if colors is not None and len(colors) != len(series):
-        raise ValueError(f"bar_chart: colors must hold one entry per series ({len(series)}), got {len(colors)}")
+        checks.fail("bar_chart", "colors", f"hold one entry per series ({len(series)})", got=f"{len(colors)}")
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 3.4))
     scale = 100 if percent else 1

@@ -10,6 +10,7 @@ that they read on a phone.
 import json
 from pathlib import Path
 
+from ..core import checks
 from ..core.claims import CANNOT_TELL, HOLDS, NOT_A_TEST, READINGS, REFUTED, effect_text, verdict
 from .report import Table, claims as recorded_claims
 
@@ -79,8 +80,7 @@ def part_page(tables, part: str) -> dict:
     "holds", "refuted", "cannot_tell", "not_a_test") listing its claims with links. `tables` are the recorded
     results tables (`report.load_all`); a chapter without a table is named as missing. Introduced in the Part
     summaries."""
-    if part not in PARTS:
-        raise ValueError(f"part_page: part must be one of {sorted(PARTS)}, got {part!r}")
+    checks.one_of(part, sorted(PARTS), "part", "part_page")
     by_chapter = {t["chapter"]: t for t in tables}
     grouped = {reading: [] for reading in READINGS}
     ran = [t for t in by_chapter.values() if t["chapter"] in PARTS[part]]
@@ -132,8 +132,7 @@ def recorded_run(folder, part: str) -> str:
     (`syllabus.record`: profile, dataset, commit, machine, date), then `matrix` of the Part's chapters from its
     results tables (`chNN_*.json`). A folder without tables gives one line saying so. Introduced in the Part
     summaries."""
-    if part not in PARTS:
-        raise ValueError(f"recorded_run: part must be one of {sorted(PARTS)}, got {part!r}")
+    checks.one_of(part, sorted(PARTS), "part", "recorded_run")
     folder = Path(folder)
     tables = [Table(json.loads(p.read_text())) for p in sorted(folder.glob("ch[0-9][0-9]_*.json"))]
     if not tables:

@@ -57,20 +57,23 @@ class Table(dict):
 _GLUED = {}
 
 
-def _plain(value, what="glue: value", optional=False):
+def _plain(value, where="glue", name="value", optional=False):
     """A number or string fit for JSON and for myst-nb's format specs (`:.1%`, `:g`); a one-element tensor or a
-    numpy scalar becomes its number. With `optional` (a results row's cell) None and a bool pass too. `what` names
-    the argument in errors."""
+    numpy scalar becomes its number. With `optional` (a results row's cell) None and a bool pass too. `where` and
+    `name` name the function and the argument in errors."""
     if hasattr(value, "item") and not isinstance(value, (int, float, str)):
         try:
             value = value.item()  # a one-element tensor or a numpy scalar
+            not_one = False
         except (ValueError, RuntimeError):
-            raise checks.ArgumentTypeError(f"{what} must be one number, got {checks.brief(value)}") from None
+            not_one = True
+        if not_one:  # raised outside the except clause: the error is not chained to item()'s
+            checks.fail(where, name, "be one number", value, error=checks.ArgumentTypeError)
     if optional and (value is None or isinstance(value, bool)):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         expected = "a number, a string or None" if optional else "a number or a string"
-        raise checks.ArgumentTypeError(f"{what} must be {expected}, got {checks.brief(value)}")
+        checks.fail(where, name, f"be {expected}", value, error=checks.ArgumentTypeError)
     return value
 
 
@@ -81,7 +84,8 @@ def glue(key: str, value):
     `key` starts with the chapter's prefix (`"ch03_dr_robust"`). Call it before `record`. Introduced in Chapter 1.
     """
     if not isinstance(key, str) or not re.fullmatch(r"ch\d\d_\w+", key):
-        raise ValueError(f"glue: key must look like 'ch03_name' (the chapter's prefix, then a name), got {key!r}")
+        checks.fail("glue", "key", "look like 'ch03_name' (the chapter's prefix, then a name)", got=repr(key),
+                    error=ValueError if isinstance(key, str) else checks.ArgumentTypeError)
     value = _plain(value)
     _GLUED[key] = value
     try:
@@ -109,11 +113,11 @@ class Rows(list):
     def add(self, metric: str, value, paper=None, note: str = None) -> "Rows":
         """One row: `metric`, this run's `value`, the `paper`'s value (None where it states none) and a `note`."""
         if not isinstance(metric, str) or not metric:
-            raise checks.ArgumentTypeError(f"Rows.add: metric must be a non-empty string, got {checks.brief(metric)}")
+            checks.fail("Rows.add", "metric", "be a non-empty string", metric, error=checks.ArgumentTypeError)
         if note is not None and not isinstance(note, str):
-            raise checks.ArgumentTypeError(f"Rows.add: note must be a string or None, got {checks.brief(note)}")
-        row = dict(metric=metric, value=_plain(value, "Rows.add: value", optional=True),
-                   paper=_plain(paper, "Rows.add: paper", optional=True), note=note)
+            checks.fail("Rows.add", "note", "be a string or None", note, error=checks.ArgumentTypeError)
+        row = dict(metric=metric, value=_plain(value, "Rows.add", "value", optional=True),
+                   paper=_plain(paper, "Rows.add", "paper", optional=True), note=note)
         self.append(row)
         return self
 
@@ -132,8 +136,8 @@ class Rows(list):
         for underscores ("ratio below: value tangent")."""
         for claim in claims:
             if not isinstance(claim, Claim):
-                raise checks.ArgumentTypeError(f"Rows.measured: claims must be read claims (claims.Claim), got "
-                                               f"{checks.brief(claim)}")
+                checks.fail("Rows.measured", "claims", "be read claims (claims.Claim)", claim,
+                            error=checks.ArgumentTypeError)
             for name, value in (claim.measured or {}).items():
                 self.add(f"{claim.key}: {name}".replace("_", " "), value,
                          note=f"measured for the claim ({claim.outcome})")
@@ -142,16 +146,19 @@ class Rows(list):
 
 def _check_rows(rows):
     if not isinstance(rows, (list, tuple)):
-        raise checks.ArgumentTypeError(f"record: rows must be a list of dicts, got {checks.brief(rows)}")
+        checks.fail("record", "rows", "be a list of dicts", rows, error=checks.ArgumentTypeError)
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or "metric" not in row or "value" not in row:
-            raise ValueError(f"rows[{i}] must be a dict with 'metric' and 'value', got {row!r}")
+            checks.fail("record", f"rows[{i}]", "be a dict with 'metric' and 'value'", got=repr(row),
+                        error=ValueError if isinstance(row, dict) else checks.ArgumentTypeError)
         if not isinstance(row["metric"], str):
-            raise ValueError(f"rows[{i}]['metric'] must be a string, got {row['metric']!r}")
+            checks.fail("record", f"rows[{i}]['metric']", "be a string", got=repr(row["metric"]),
+                        error=checks.ArgumentTypeError)
         for key in ("value", "paper"):
             value = row.get(key)
             if value is not None and not isinstance(value, (int, float, str)):
-                raise ValueError(f"rows[{i}][{key!r}] must be a number, a string or None, got {checks.brief(value)}")
+                checks.fail("record", f"rows[{i}][{key!r}]", "be a number, a string or None", value,
+                            error=checks.ArgumentTypeError)
 
 
 def record(chapter: str, rows: list, cfg: dict, title: str = None, claims: list = ()) -> Table:
@@ -163,14 +170,15 @@ def record(chapter: str, rows: list, cfg: dict, title: str = None, claims: list 
     are stored as `zoo`, so a test can compare them with what `pagutils.scale.prefill` prepares. The torch version and
     thread count are stored as `environment`: on a CPU the same seeds give the same bits only with both the same."""
     if not isinstance(chapter, str) or not chapter or any(c in chapter for c in "/\\") or chapter.startswith("."):
-        raise ValueError(f"record: chapter must be a file-name-like id such as 'ch01_adversarial_examples', got {chapter!r}")
+        checks.fail("record", "chapter", "be a file-name-like id such as 'ch01_adversarial_examples'",
+                    got=repr(chapter), error=ValueError if isinstance(chapter, str) else checks.ArgumentTypeError)
     checks.mapping(cfg, "cfg", "record")
     _check_rows(rows)
     claims = list(claims)
     for i, claim in enumerate(claims):
         if not isinstance(claim, Claim):
-            raise checks.ArgumentTypeError(f"record: claims[{i}] must be a claims.Claim (spec.claim(key).read(...)), "
-                                           f"got {checks.brief(claim)}")
+            checks.fail("record", f"claims[{i}]", "be a claims.Claim (spec.claim(key).read(...))", claim,
+                        error=checks.ArgumentTypeError)
     prefix = chapter.split("_")[0]
     if claims and re.fullmatch(r"ch\d\d", prefix):
         glue(f"{prefix}_claims", claims_markdown(claims))

@@ -27,7 +27,7 @@ def figure_png(fig, dpi: int = 90) -> bytes:
     """The PNG bytes of a matplotlib figure, which is then closed (so a notebook does not show it as well).
     Introduced in Chapter 1."""
     if not isinstance(fig, plt.Figure):
-        raise checks.ArgumentTypeError(f"figure_png: fig must be a matplotlib Figure, got {checks.brief(fig)}")
+        checks.fail("figure_png", "fig", "be a matplotlib Figure", fig, error=checks.ArgumentTypeError)
     dpi = checks.integer(dpi, "dpi", "figure_png")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
@@ -39,14 +39,12 @@ def picture_slider(pictures: list, labels: list, description: str, start: int = 
     """A slider over `labels` above a stack of PNG `pictures` (bytes, one per label), linked in the browser:
     moving the slider shows the picture of its position, with or without a kernel. Introduced in Chapter 1."""
     if not isinstance(pictures, (list, tuple)) or not pictures or not all(isinstance(p, bytes) for p in pictures):
-        raise ValueError(f"picture_slider: pictures must be a non-empty list of PNG bytes, got "
-                         f"{checks.brief(pictures)}")
+        checks.fail("picture_slider", "pictures", "be a non-empty list of PNG bytes", pictures)
     if not isinstance(labels, (list, tuple)) or len(labels) != len(pictures) or len(set(labels)) != len(labels):
-        raise ValueError(f"picture_slider: labels must be {len(pictures)} distinct strings, one per picture, "
-                         f"got {checks.brief(labels)}")
+        checks.fail("picture_slider", "labels", f"be {len(pictures)} distinct strings, one per picture", labels)
     start = checks.integer(start, "start", "picture_slider", low=0)
     if start >= len(pictures):
-        raise ValueError(f"picture_slider: start must be < {len(pictures)} (the number of pictures), got {start}")
+        checks.fail("picture_slider", "start", f"be < {len(pictures)} (the number of pictures)", start)
     labels = [str(label) for label in labels]
     slider = ipywidgets.SelectionSlider(options=labels, value=labels[start], description=description,
                                         continuous_update=True, layout=ipywidgets.Layout(width="420px"))
@@ -64,17 +62,16 @@ def _labels(values):
 
 def _check_values(values, name, where):
     """A non-empty list of distinct non-negative numbers (budgets, noise levels)."""
-    if not isinstance(values, (list, tuple)) or not values:
-        raise ValueError(f"{where}: {name} must be a non-empty list of numbers >= 0, got {checks.brief(values)}")
+    checks.sequence(values, name, where, of="numbers >= 0")
     values = [checks.number(v, f"{name}[{i}]", where, low=0) for i, v in enumerate(values)]
     if len({f"{v:g}" for v in values}) != len(values):
-        raise ValueError(f"{where}: {name} must hold distinct values, got {values}")
+        checks.fail(where, name, "hold distinct values", got=f"{values}")
     return values
 
 
 def _check_models(models, where):
     if not isinstance(models, dict) or not models or not all(isinstance(m, torch.nn.Module) for m in models.values()):
-        raise ValueError(f"{where}: models must be a non-empty dict name -> model, got {checks.brief(models)}")
+        checks.fail(where, "models", "be a non-empty dict name -> model", models)
 
 
 def _adversarial(model, x, y, attack, seed):

@@ -40,12 +40,13 @@ DEFAULT_BATCH = 500
 CHUNK_BATCHES = 8  # a construction is cached in chunks of this many batches, so an interrupted one resumes
 
 
-def _source(model, source):
-    """The JSON description of the model a set is built from: `source`, else the zoo's `model.config`."""
+def _source(model, source, where, name="source"):
+    """The JSON description of the model a set is built from: `source`, else the zoo's `model.config`; else an
+    error naming `where` and the argument `name`."""
     source = source if source is not None else getattr(model, "config", None)
     if not isinstance(source, dict):
-        raise ValueError("source must be a JSON dict naming the model (models from pagutils.core.zoo carry it as "
-                         f"model.config), got {source!r}")
+        checks.fail(where, name, "be a JSON dict naming the model (models from pagutils.core.zoo carry it as "
+                    "model.config)", source)
     return source
 
 
@@ -182,7 +183,7 @@ def match_representation(model, x, z0, matching: Matching, compile=None):
     checks.images(x, "x", where)
     checks.images(z0, "z0", where)
     if not isinstance(matching, Matching):
-        raise checks.ArgumentTypeError(f"{where}: matching must be a features.Matching, got {checks.brief(matching)}")
+        checks.fail(where, "matching", "be a features.Matching", matching, error=checks.ArgumentTypeError)
     return _match(model, x, z0, matching, resolve_compile(compile, where))
 
 
@@ -238,15 +239,15 @@ def robustify(model, data, matching: Matching, batch_size=DEFAULT_BATCH, source=
     where = "robustify"
     checks.nonempty(data, "data", where)
     if len(data) < 2:
-        raise ValueError(f"{where}: data must hold at least 2 images (each starts from another one), got {len(data)}")
+        checks.fail(where, "data", "hold at least 2 images (each starts from another one)", got=f"{len(data)}")
     checks.images(data.x, "data.x", where)
     if not isinstance(matching, Matching):
-        raise checks.ArgumentTypeError(f"{where}: matching must be a features.Matching (steps, step_size, relu, "
-                                       f"seed), got {checks.brief(matching)}")
+        checks.fail(where, "matching", "be a features.Matching (steps, step_size, relu, seed)", matching,
+                    error=checks.ArgumentTypeError)
     checks.integer(batch_size, "batch_size", where)
     compile = resolve_compile(None, where)
     steps, record_every = matching.steps, matching.record_every
-    config = dict(construction="robustify", source=_source(model, source), data=data_identity(data), steps=steps,
+    config = dict(construction="robustify", source=_source(model, source, where), data=data_identity(data), steps=steps,
                   step_size=float(matching.step_size), seed=matching.seed, record_every=record_every,
                   start="derangement", relu=matching.relu)
 
@@ -326,9 +327,8 @@ def _check_attack(model, data, attack, where):
     if attack.step_size is not None:
         checks.positive(attack.step_size, "attack.step_size", where)
     if attack.budget != "example" or attack.restarts != 1:
-        raise ValueError(f"{where}: the relabelling attacks every image from itself within its own ball: attack "
-                         f"must have budget='example' and restarts=1, got budget={attack.budget!r} and "
-                         f"restarts={attack.restarts}")
+        checks.fail(where, "attack", "have budget='example' and restarts=1 (the relabelling attacks every image from "
+                    "itself within its own ball)", got=f"budget={attack.budget!r} and restarts={attack.restarts}")
     checks.model_logits(model, data.x, "model", where)
     return attack.replace(targeted=True, random_start=False, compile=resolve_compile(attack.compile, where))
 
@@ -385,9 +385,9 @@ def _relabel_config(kind, model, data, attack, seed, source, noise=0.0):
     attack = _check_attack(model, data, attack, where)
     checks.integer(seed, "seed", where, low=0)
     checks.positive(noise, "noise", where, allow_zero=True)
-    config = dict(construction=kind, source=_source(model, source), data=data_identity(data), eps=float(attack.eps),
-                  steps=attack.steps, step_size=None if attack.step_size is None else float(attack.step_size),
-                  norm=attack.norm, seed=seed)
+    config = dict(construction=kind, source=_source(model, source, where), data=data_identity(data),
+                  eps=float(attack.eps), steps=attack.steps,
+                  step_size=None if attack.step_size is None else float(attack.step_size), norm=attack.norm, seed=seed)
     if noise:  # the key of a construction without noise stays what it was
         config["noise"] = float(noise)
     if attack.precision != "float32":  # likewise for a construction in float32
@@ -430,8 +430,8 @@ def _check_judged(judge, relabelled, original, where):
     checks.nonempty(relabelled, "relabelled", where)
     checks.nonempty(original, "original", where)
     if relabelled.x.shape != original.x.shape:
-        raise ValueError(f"{where}: relabelled and original must hold the same images before and after the attack, "
-                         f"got shapes {tuple(relabelled.x.shape)} and {tuple(original.x.shape)}")
+        checks.fail(where, "relabelled and original", "hold the same images before and after the attack",
+                    got=f"shapes {tuple(relabelled.x.shape)} and {tuple(original.x.shape)}")
     checks.model_logits(judge, original.x[:1], "judge", where)
 
 
@@ -468,7 +468,7 @@ def judged_leakage(judge, relabelled, original) -> dict:
     changed = t != original.y
     n = int(changed.sum())
     if n == 0:
-        raise ValueError(f"{where}: relabelled must change the label of at least one image (t != y), got none")
+        checks.fail(where, "relabelled", "change the label of at least one image (t != y)", got="none")
     attacked = predict(judge, relabelled.x[changed.to(relabelled.x.device)], check=False).to(t.device) == t[changed]
     unattacked = predict(judge, original.x[changed], check=False) == t[changed]
     attacked, unattacked = attacked.float().mean().item(), unattacked.float().mean().item()
@@ -489,11 +489,12 @@ def drop_read_as_target(judge, relabelled, info, judge_source=None):
     checks.images(relabelled.x, "relabelled.x", where)
     checks.mapping(info, "info", where, required=("config",))
     checks.model_logits(judge, relabelled.x[:1], "judge", where)
-    judge_config = _source(judge, judge_source)
+    judge_config = _source(judge, judge_source, where, "judge_source")
     kept = predict(judge, relabelled.x, check=False).to(relabelled.y.device) != relabelled.y
     if not kept.any():
-        raise ValueError(f"{where}: the judge reads every one of the {len(relabelled)} images as its new label: "
-                         f"nothing is left to train on")
+        checks.fail(where, "judge", "leave at least one image it does not read as its new label (else nothing is "
+                    "left to train on)", got=f"a judge that reads every one of the {len(relabelled)} images as its new "
+                    "label")
     config = dict(construction="drop_judged", of=info["config"], judge=judge_config)
     out = dict(config=config, kept=kept, n_kept=int(kept.sum()), share_dropped=1 - kept.float().mean().item())
     return relabelled[kept.to(relabelled.x.device)], out
@@ -507,11 +508,10 @@ def quiet_radius(radii, leakage, accuracy, chance, max_leakage=0.2, margin=0.05)
     `margin`; None when no radius satisfies both. Introduced in Chapter 4."""
     where = "quiet_radius"
     if not isinstance(radii, (list, tuple)) or not radii:
-        raise checks.ArgumentTypeError(f"{where}: radii must be a non-empty list, got {checks.brief(radii)}")
+        checks.fail(where, "radii", "be a non-empty list", radii, error=checks.ArgumentTypeError)
     for name, values in (("leakage", leakage), ("accuracy", accuracy)):
         if not isinstance(values, (list, tuple)) or len(values) != len(radii):
-            raise ValueError(f"{where}: {name} must hold one number per radius ({len(radii)}), got "
-                             f"{checks.brief(values)}")
+            checks.fail(where, name, f"hold one number per radius ({len(radii)})", values)
     checks.number(max_leakage, "max_leakage", where, low=0, high=1)
     checks.number(margin, "margin", where, low=0, high=1)
     quiet = [(a, r) for r, l, a in zip(radii, leakage, accuracy) if l <= max_leakage]
@@ -538,14 +538,15 @@ def headroom(radii, standard, adversarial, max_eps, min_gap=0.3) -> dict:
     standard = [checks.number(a, "every entry of standard", where, low=0, high=1) for a in standard]
     adversarial = [checks.number(a, "every entry of adversarial", where, low=0, high=1) for a in adversarial]
     if not radii or not len(radii) == len(standard) == len(adversarial):
-        raise ValueError(f"{where}: radii, standard and adversarial must be non-empty and of equal length, got "
-                         f"{len(radii)}, {len(standard)} and {len(adversarial)}")
+        checks.fail(where, "radii, standard and adversarial", "be non-empty and of equal length",
+                    got=f"{len(radii)}, {len(standard)} and {len(adversarial)}")
     max_eps = checks.number(max_eps, "max_eps", where, low=0)
     checks.number(min_gap, "min_gap", where, low=0, high=1)
     gaps = [a - s if r <= max_eps else None for r, s, a in zip(radii, standard, adversarial)]
     allowed = [i for i, g in enumerate(gaps) if g is not None]
     if not allowed:
-        raise ValueError(f"{where}: no radius of {radii} is at most max_eps={max_eps:g}: add one to the radii")
+        checks.fail(where, "radii", f"hold a radius at most max_eps={max_eps:g} (add one to the radii)",
+                    got=repr(radii))
     best = max(allowed, key=lambda i: (gaps[i], -radii[i]))
     return dict(eps=radii[best], gap=gaps[best], gaps=gaps, wide=gaps[best] >= min_gap)
 
@@ -561,8 +562,8 @@ def gap_share(constructed, standard, adversarial) -> dict:
     values = [[checks.number(v, f"every entry of {name}", where) for v in seq]
               for name, seq in (("constructed", constructed), ("standard", standard), ("adversarial", adversarial))]
     if not values[0] or not len(values[0]) == len(values[1]) == len(values[2]):
-        raise ValueError(f"{where}: constructed, standard and adversarial must hold one value per seed, equally "
-                         f"many, got {[len(v) for v in values]}")
+        checks.fail(where, "constructed, standard and adversarial", "hold one value per seed, equally many",
+                    got=f"lengths {[len(v) for v in values]}")
     mean = [sum(v) / len(v) for v in values]
     gap = mean[2] - mean[1]
     per_seed = [(c - s) / (a - s) if a > s else math.nan for c, s, a in zip(*values)]

@@ -67,52 +67,56 @@ _SYMMETRY_TOL = 1e-8
 
 
 # ---------------------------------------------------------------------------------------------- checks
-def _as_tensor(value, name, dims):
+def _as_tensor(value, name, dims, where=None):
     try:
         t = torch.as_tensor(value, dtype=DTYPE)
     except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"{name} must be a real {dims}-d tensor, got {type(value).__name__}") from None
+        t = None
+    if t is None:
+        checks.fail(where, name, f"be a real {dims}-d tensor", value, error=checks.ArgumentTypeError)
     if t.dim() != dims or t.numel() == 0 or not torch.isfinite(t).all():
-        raise ValueError(f"{name} must be a finite, non-empty {dims}-d tensor, got shape {tuple(t.shape)}")
+        checks.fail(where, name, f"be a finite, non-empty {dims}-d tensor", got=f"shape {tuple(t.shape)}")
     return t.cpu()
 
 
-def _check_vector(value, name, dim=None):
-    v = _as_tensor(value, name, 1)
+def _check_vector(value, name, dim=None, where=None):
+    v = _as_tensor(value, name, 1, where)
     if dim is not None and v.shape[0] != dim:
-        raise ValueError(f"{name} must have {dim} entries to match the covariance, got shape {tuple(v.shape)}")
+        checks.fail(where, name, f"have {dim} entries to match the covariance", got=f"shape {tuple(v.shape)}")
     return v
 
 
-def _check_covariance(value, name, dim=None):
-    """A symmetric positive-definite (d, d) float64 matrix, or ValueError naming `name`."""
-    s = _as_tensor(value, name, 2)
+def _check_covariance(value, name, dim=None, where=None):
+    """A symmetric positive-definite (d, d) float64 matrix, or ValueError naming `where` and `name`."""
+    s = _as_tensor(value, name, 2, where)
     if s.shape[0] != s.shape[1]:
-        raise ValueError(f"{name} must be a square (d, d) matrix, got shape {tuple(s.shape)}")
+        checks.fail(where, name, "be a square (d, d) matrix", got=f"shape {tuple(s.shape)}")
     if dim is not None and s.shape[0] != dim:
-        raise ValueError(f"{name} must be ({dim}, {dim}) to match the mean, got shape {tuple(s.shape)}")
-    if (s - s.T).abs().max() > _SYMMETRY_TOL * max(1.0, s.abs().max().item()):
-        raise ValueError(f"{name} must be symmetric")
+        checks.fail(where, name, f"be ({dim}, {dim}) to match the mean", got=f"shape {tuple(s.shape)}")
+    asymmetry = (s - s.T).abs().max()
+    if asymmetry > _SYMMETRY_TOL * max(1.0, s.abs().max().item()):
+        checks.fail(where, name, "be symmetric",
+                    got=f"a matrix whose largest |s - sᵀ| entry is {asymmetry.item():.3g}")
     smallest = torch.linalg.eigvalsh(s)[0].item()
     if smallest <= 0:
-        raise ValueError(f"{name} must be positive definite (a covariance), its smallest eigenvalue is {smallest:.3g}")
+        checks.fail(where, name, "be positive definite (a covariance)", got=f"a smallest eigenvalue of {smallest:.3g}")
     return (s + s.T) / 2
 
 
-def _check_model(mu, sigma, names=("mu", "sigma")):
-    mu = _as_tensor(mu, names[0], 1)
-    return mu, _check_covariance(sigma, names[1], mu.shape[0])
+def _check_model(mu, sigma, names=("mu", "sigma"), where=None):
+    mu = _as_tensor(mu, names[0], 1, where)
+    return mu, _check_covariance(sigma, names[1], mu.shape[0], where)
 
 
-def _check_samples(x, y, dim=None):
-    x = _as_tensor(x, "x", 2)
+def _check_samples(x, y, dim=None, where=None):
+    x = _as_tensor(x, "x", 2, where)
     if dim is not None and x.shape[1] != dim:
-        raise ValueError(f"x must have {dim} columns to match the model, got shape {tuple(x.shape)}")
-    y = _as_tensor(y, "y", 1)
+        checks.fail(where, "x", f"have {dim} columns to match the model", got=f"shape {tuple(x.shape)}")
+    y = _as_tensor(y, "y", 1, where)
     if y.shape[0] != x.shape[0]:
-        raise ValueError(f"y must have one label per row of x ({x.shape[0]}), got shape {tuple(y.shape)}")
+        checks.fail(where, "y", f"have one label per row of x ({x.shape[0]})", got=f"shape {tuple(y.shape)}")
     if not ((y == 1) | (y == -1)).all():
-        raise ValueError("y must hold labels in {-1, +1}")
+        checks.fail(where, "y", "hold labels in {-1, +1}", got=f"values in [{y.min().item():g}, {y.max().item():g}]")
     return x, y
 
 
@@ -124,9 +128,10 @@ def example_model(dim: int = 2, condition: float = 100.0, snr: float = 1.0):
     ones are non-robust: a perturbation of size σ_i, small when σ_i is, moves them by a full standard deviation.
     Introduced in Chapter 2.
     """
-    checks.integer(dim, "dim")
-    checks.number(condition, "condition", low=1.0)
-    checks.number(snr, "snr", strict=True, low=0.0)
+    where = "example_model"
+    checks.integer(dim, "dim", where)
+    checks.number(condition, "condition", where, low=1.0)
+    checks.number(snr, "snr", where, strict=True, low=0.0)
     variances = torch.logspace(0, -math.log10(condition), dim, dtype=DTYPE) if dim > 1 else torch.ones(1, dtype=DTYPE)
     return snr * variances.sqrt(), torch.diag(variances)
 
@@ -134,8 +139,8 @@ def example_model(dim: int = 2, condition: float = 100.0, snr: float = 1.0):
 def sample(n: int, mu, sigma, seed: int = 0):
     """(x, y): `n` draws with y uniform in {-1, +1} (float64) and x ~ N(y μ, Σ), from a seeded generator.
     Introduced in Chapter 2."""
-    checks.integer(n, "n")
-    mu, sigma = _check_model(mu, sigma)
+    checks.integer(n, "n", "sample")
+    mu, sigma = _check_model(mu, sigma, where="sample")
     generator = torch.Generator().manual_seed(seed)
     y = 2.0 * torch.randint(2, (n,), generator=generator, dtype=DTYPE) - 1.0
     noise = torch.randn(n, mu.shape[0], generator=generator, dtype=DTYPE) @ torch.linalg.cholesky(sigma).T
@@ -144,8 +149,8 @@ def sample(n: int, mu, sigma, seed: int = 0):
 
 def nll(x, y, mu, sigma):
     """The Gaussian negative log-likelihood -log N(x; yμ, Σ) of every sample: a (N,) tensor. Introduced in Chapter 2."""
-    mu, sigma = _check_model(mu, sigma)
-    x, y = _check_samples(x, y, mu.shape[0])
+    mu, sigma = _check_model(mu, sigma, where="nll")
+    x, y = _check_samples(x, y, mu.shape[0], where="nll")
     v = x - y[:, None] * mu
     quadratic = (v * torch.linalg.solve(sigma, v.T).T).sum(1)
     return 0.5 * (quadratic + torch.logdet(sigma) + mu.shape[0] * math.log(2 * math.pi))
@@ -157,7 +162,7 @@ def mle(x, y):
     In the population limit these are exactly (μ*, Σ*): standard training learns the data's own covariance.
     Introduced in Chapter 2.
     """
-    return _mle(*_check_samples(x, y))
+    return _mle(*_check_samples(x, y, where="mle"))
 
 
 def _mle(x, y):
@@ -170,10 +175,11 @@ def _mle(x, y):
 def worst_case_perturbation(x, y, mu, sigma, lam: float):
     """δ* = (λΣ - I)⁻¹ (x - yμ), the maximiser of q(x + δ) - λ‖δ‖² for the model (μ, Σ); needs λ > 1/σ_min(Σ).
     Introduced in Chapter 2."""
-    mu, sigma = _check_model(mu, sigma)
-    x, y = _check_samples(x, y, mu.shape[0])
+    where = "worst_case_perturbation"
+    mu, sigma = _check_model(mu, sigma, where=where)
+    x, y = _check_samples(x, y, mu.shape[0], where=where)
     smallest = torch.linalg.eigvalsh(sigma)[0].item()
-    checks.number(lam, "lam", low=1.0 / smallest, strict=True, finite=False)
+    checks.number(lam, "lam", where, low=1.0 / smallest, strict=True, finite=False)
     v = x - y[:, None] * mu
     return torch.linalg.solve(lam * sigma - torch.eye(len(mu), dtype=DTYPE), v.T).T
 
@@ -181,9 +187,9 @@ def worst_case_perturbation(x, y, mu, sigma, lam: float):
 def vulnerability_gap(sigma_star, C: float) -> float:
     """Theorem 1: tr[(I + (CΣ* - I)⁻¹)²] - d, the rise of E[q] (twice the NLL) that the penalty-C adversary
     causes for the standard MLE. Needs C > 1/σ_min(Σ*). Introduced in Chapter 2."""
-    sigma_star = _check_covariance(sigma_star, "sigma_star")
+    sigma_star = _check_covariance(sigma_star, "sigma_star", where="vulnerability_gap")
     variances = torch.linalg.eigvalsh(sigma_star)
-    checks.number(C, "C", low=1.0 / variances[0].item(), strict=True, finite=False)
+    checks.number(C, "C", "vulnerability_gap", low=1.0 / variances[0].item(), strict=True, finite=False)
     return ((1 + 1 / (C * variances - 1)) ** 2 - 1).sum().item()
 
 
@@ -204,8 +210,8 @@ def _robust_variances(variances, lam):
 def robust_covariance(sigma_star, lam: float):
     """Theorem 2: Σ_r = ½Σ* + (1/λ)I + (Σ*/λ + ¼Σ*²)^½ for the multiplier λ > 0 (λ = inf gives Σ*).
     Introduced in Chapter 2."""
-    sigma_star = _check_covariance(sigma_star, "sigma_star")
-    checks.number(lam, "lam", strict=True, low=0.0, finite=False)
+    sigma_star = _check_covariance(sigma_star, "sigma_star", where="robust_covariance")
+    checks.number(lam, "lam", "robust_covariance", strict=True, low=0.0, finite=False)
     variances, basis = torch.linalg.eigh(sigma_star)
     return basis @ torch.diag(_robust_variances(variances, lam)) @ basis.T
 
@@ -221,8 +227,8 @@ def _budget(variances, lam):
 def adversary_budget(sigma_star, lam: float) -> float:
     """ε(λ): the root-mean-square size E[‖δ*‖²]^½ of the adversary's perturbation at the robust solution Σ_r(λ).
     Introduced in Chapter 2."""
-    sigma_star = _check_covariance(sigma_star, "sigma_star")
-    checks.number(lam, "lam", strict=True, low=0.0, finite=False)
+    sigma_star = _check_covariance(sigma_star, "sigma_star", where="adversary_budget")
+    checks.number(lam, "lam", "adversary_budget", strict=True, low=0.0, finite=False)
     return 0.0 if math.isinf(lam) else _budget(torch.linalg.eigvalsh(sigma_star), lam)
 
 
@@ -244,9 +250,9 @@ def robust_multiplier(sigma_star, eps: float) -> float:
     """λ(ε): the λ with adversary_budget(Σ*, λ) = ε, by bisection on log λ; inf for ε = 0.
 
     ε(λ) falls from ∞ (λ → 0) to 0 (λ → ∞), so every ε ≥ 0 has exactly one λ. Introduced in Chapter 2."""
-    sigma_star = _check_covariance(sigma_star, "sigma_star")
+    sigma_star = _check_covariance(sigma_star, "sigma_star", where="robust_multiplier")
     variances = torch.linalg.eigvalsh(sigma_star)
-    eps = checks.number(eps, "eps", low=0.0)
+    eps = checks.number(eps, "eps", "robust_multiplier", low=0.0)
     if eps == 0:
         return math.inf
     return _solve_decreasing(lambda lam: _budget(variances, lam), eps, start=1.0 / variances.mean().item())
@@ -254,7 +260,7 @@ def robust_multiplier(sigma_star, eps: float) -> float:
 
 def robust_parameters(mu_star, sigma_star, eps: float):
     """(μ_r, Σ_r, λ): the population robust MLE of Theorem 2 at budget ε (μ_r = μ*). Introduced in Chapter 2."""
-    mu_star, sigma_star = _check_model(mu_star, sigma_star, ("mu_star", "sigma_star"))
+    mu_star, sigma_star = _check_model(mu_star, sigma_star, ("mu_star", "sigma_star"), "robust_parameters")
     lam = robust_multiplier(sigma_star, eps)
     return mu_star.clone(), robust_covariance(sigma_star, lam), lam
 
@@ -281,9 +287,10 @@ def robust_mle(x, y, eps: float, iters: int = 500, tol: float = 1e-7):
     Stops when Σ changes by less than `tol` (relative, Frobenius norm) in a step.
     Introduced in Chapter 2.
     """
-    x, y = _check_samples(x, y)
-    eps = checks.number(eps, "eps", low=0.0)
-    checks.integer(iters, "iters")
+    where = "robust_mle"
+    x, y = _check_samples(x, y, where=where)
+    eps = checks.number(eps, "eps", where, low=0.0)
+    checks.integer(iters, "iters", where)
     mu, sigma = _mle(x, y)
     if eps == 0:
         return mu, sigma, math.inf
@@ -308,25 +315,26 @@ def robust_mle(x, y, eps: float, iters: int = 500, tol: float = 1e-7):
 def linear_classifier(mu, sigma):
     """(w, b) of the model's Bayes rule sgn(wᵀx + b): the log-odds 2μᵀΣ⁻¹x, so w = 2Σ⁻¹μ and b = 0.
     Introduced in Chapter 2."""
-    mu, sigma = _check_model(mu, sigma)
+    mu, sigma = _check_model(mu, sigma, where="linear_classifier")
     return 2 * torch.linalg.solve(sigma, mu), 0.0
 
 
-def _check_linear(w, b):
-    w = _check_vector(w, "w")
+def _check_linear(w, b, where=None):
+    w = _check_vector(w, "w", where=where)
     if w.norm() == 0:
-        raise ValueError("w must be non-zero")
-    return w, checks.number(b, "b", low=-math.inf)
+        checks.fail(where, "w", "be non-zero", got="a zero vector")
+    return w, checks.number(b, "b", where, low=-math.inf)
 
 
 def robust_error(w, b, mu_star, sigma_star, eps: float) -> float:
     """The error of sgn(wᵀx + b) on the model (μ*, Σ*) when every input may move by ‖δ‖₂ ≤ ε (worst case,
     δ = -ε y w/‖w‖): the mean over y = ±1 of Φ((ε‖w‖ - y b - wᵀμ*)/(wᵀΣ*w)^½). ε = 0 is the clean error.
     Introduced in Chapter 2."""
-    w, b = _check_linear(w, b)
-    mu_star, sigma_star = _check_model(mu_star, sigma_star, ("mu_star", "sigma_star"))
-    _check_vector(w, "w", len(mu_star))
-    eps = checks.number(eps, "eps", low=0.0)
+    where = "robust_error"
+    w, b = _check_linear(w, b, where)
+    mu_star, sigma_star = _check_model(mu_star, sigma_star, ("mu_star", "sigma_star"), where)
+    _check_vector(w, "w", len(mu_star), where)
+    eps = checks.number(eps, "eps", where, low=0.0)
     spread = torch.sqrt(w @ sigma_star @ w)
     normal = torch.distributions.Normal(torch.zeros((), dtype=DTYPE), torch.ones((), dtype=DTYPE))
     errors = [normal.cdf((eps * w.norm() - label * b - w @ mu_star) / spread) for label in (1, -1)]
@@ -336,9 +344,10 @@ def robust_error(w, b, mu_star, sigma_star, eps: float) -> float:
 def empirical_robust_error(w, b, x, y, eps: float) -> float:
     """Monte-Carlo `robust_error`: the fraction of samples misclassified after the move x - ε y w/‖w‖.
     Introduced in Chapter 2."""
-    w, b = _check_linear(w, b)
-    x, y = _check_samples(x, y, len(w))
-    eps = checks.number(eps, "eps", low=0.0)
+    where = "empirical_robust_error"
+    w, b = _check_linear(w, b, where)
+    x, y = _check_samples(x, y, len(w), where)
+    eps = checks.number(eps, "eps", where, low=0.0)
     attacked = x - eps * y[:, None] * w / w.norm()
     return (torch.sign(attacked @ w + b) != y).double().mean().item()
 
@@ -347,10 +356,11 @@ def empirical_robust_error(w, b, x, y, eps: float) -> float:
 def classifier_gradient(mu, sigma, x):
     """∇ₓ of the model's log-odds log N(x; μ, Σ) - log N(x; -μ, Σ) at every row of x, by autograd through the
     two Gaussian log-densities (analytically 2Σ⁻¹μ at every x: the classifier is linear). Introduced in Chapter 2."""
-    mu, sigma = _check_model(mu, sigma)
-    x = _as_tensor(x, "x", 2)
+    where = "classifier_gradient"
+    mu, sigma = _check_model(mu, sigma, where=where)
+    x = _as_tensor(x, "x", 2, where)
     if x.shape[1] != len(mu):
-        raise ValueError(f"x must have {len(mu)} columns to match the model, got shape {tuple(x.shape)}")
+        checks.fail(where, "x", f"have {len(mu)} columns to match the model", got=f"shape {tuple(x.shape)}")
     x = x.clone().requires_grad_(True)
     ones = torch.ones(len(x), dtype=DTYPE)
     (nll(x, -ones, mu, sigma) - nll(x, ones, mu, sigma)).sum().backward()
@@ -363,14 +373,14 @@ def gradient_alignment(grad, mu):
     grad = torch.as_tensor(grad, dtype=DTYPE)
     mu = torch.as_tensor(mu, dtype=DTYPE)
     if grad.dim() not in (1, 2) or mu.dim() not in (1, 2) or grad.shape[-1] != mu.shape[-1]:
-        raise ValueError(f"grad and mu must be (d,) or (N, d) with the same d, got {tuple(grad.shape)} and "
-                         f"{tuple(mu.shape)}")
+        checks.fail("gradient_alignment", "grad and mu", "be (d,) or (N, d) with the same d",
+                    got=f"{tuple(grad.shape)} and {tuple(mu.shape)}")
     return torch.nn.functional.cosine_similarity(grad, mu, dim=-1)
 
 
 def condition_number(sigma) -> float:
     """σ_max/σ_min of a covariance. Introduced in Chapter 2."""
-    variances = torch.linalg.eigvalsh(_check_covariance(sigma, "sigma"))
+    variances = torch.linalg.eigvalsh(_check_covariance(sigma, "sigma", where="condition_number"))
     return (variances[-1] / variances[0]).item()
 
 
@@ -392,7 +402,7 @@ STYLE = dict(data=dict(color="black", lw=1.5, label="data Σ* (= standard MLE)")
 def covariance_ellipse(ax, mean, sigma, n_std: float = 2.0, **style):
     """Draw the `n_std`-standard-deviation ellipse of a 2-D Gaussian on `ax`. Introduced in Chapter 2."""
     from matplotlib.patches import Ellipse
-    sigma = _check_covariance(sigma, "sigma", 2)
+    sigma = _check_covariance(sigma, "sigma", 2, "covariance_ellipse")
     variances, basis = torch.linalg.eigh(sigma)
     angle = math.degrees(math.atan2(basis[1, 1].item(), basis[0, 1].item()))
     width, height = (2 * n_std * variances.flip(0).sqrt()).tolist()
@@ -410,12 +420,14 @@ def _boundary(ax, w, extent, **style):
 def plot_panel(ax, mu_star, sigma_star, eps: float, x=None, y=None, sigma_mc=None, extent=(3.2, 1.6)):
     """One 2-D panel: samples, the data covariance and the robust one at ±μ*, and both decision boundaries.
     Introduced in Chapter 2."""
-    mu_star, sigma_star = _check_model(mu_star, sigma_star, ("mu_star", "sigma_star"))
+    where = "plot_panel"
+    mu_star, sigma_star = _check_model(mu_star, sigma_star, ("mu_star", "sigma_star"), where)
     if len(mu_star) != 2:
-        raise ValueError(f"plot_panel draws 2-D models, got mu_star of shape {tuple(mu_star.shape)}")
+        checks.fail(where, "mu_star", "have 2 entries (plot_panel draws 2-D models)",
+                    got=f"shape {tuple(mu_star.shape)}")
     _, sigma_r, lam = robust_parameters(mu_star, sigma_star, eps)
     if x is not None:
-        x, y = _check_samples(x, y, 2)
+        x, y = _check_samples(x, y, 2, where)
         ax.scatter(x[:, 0], x[:, 1], c=["tab:green" if label > 0 else "tab:purple" for label in y],
                    s=3, alpha=0.25, linewidths=0)
     for sign in (1, -1):
@@ -462,7 +474,7 @@ def eps_curves(mu_star, sigma_star, eps_grid):
     over μ), and the error under an L2 attack of radius ε of the standard and the robust classifier.
     Introduced in Chapter 2."""
     import matplotlib.pyplot as plt
-    mu_star, sigma_star = _check_model(mu_star, sigma_star, ("mu_star", "sigma_star"))
+    mu_star, sigma_star = _check_model(mu_star, sigma_star, ("mu_star", "sigma_star"), "eps_curves")
     w_std, _ = linear_classifier(mu_star, sigma_star)
     rows = []
     for eps in eps_grid:

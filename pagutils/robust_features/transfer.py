@@ -35,26 +35,25 @@ def target_configs(source_config: dict, archs, recipe: dict = None, seed: int = 
     checks.mapping(source_config, "source_config", where, required=("arch", "seed"))
     recipe = source_config if recipe is None else checks.mapping(recipe, "recipe", where, required=("arch",))
     if isinstance(archs, str) or not isinstance(archs, (list, tuple)) or not archs:
-        raise checks.ArgumentTypeError(f"{where}: archs must be a non-empty list of architecture names, got "
-                                       f"{checks.brief(archs)}")
+        checks.fail(where, "archs", "be a non-empty list of architecture names", archs, error=checks.ArgumentTypeError)
     for arch in archs:
         checks.one_of(arch, ARCHITECTURES, "archs", where)
     if len(set(archs)) != len(archs):
-        raise ValueError(f"{where}: archs must not repeat an architecture, got {list(archs)}")
+        checks.fail(where, "archs", "not repeat an architecture", got=repr(list(archs)))
     source_seed = source_config["seed"]
     seed = source_seed + 1 if seed is None else checks.integer(seed, "seed", where, low=0)
     if seed == source_seed:
-        raise ValueError(f"{where}: seed must differ from the source model's seed {source_seed}, got {seed}")
+        checks.fail(where, "seed", f"differ from the source model's seed {source_seed}", seed)
     return {arch: {**recipe, "arch": arch, "seed": seed} for arch in archs}
 
 
 def _pair(x, y, where):
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.ndim != 1 or x.shape != y.shape or len(x) < 3:
-        raise ValueError(f"{where}: x and y must be two 1-D sequences of the same length, at least 3, got shapes "
-                         f"{x.shape} and {y.shape}")
+        checks.fail(where, "x and y", "be two 1-D sequences of the same length, at least 3",
+                    got=f"shapes {x.shape} and {y.shape}")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
-        raise ValueError(f"{where}: x and y must be finite")
+        checks.fail(where, "x and y", "be finite", got="NaN or infinite values")
     return x, y
 
 
@@ -107,10 +106,10 @@ def transfer_on_correct(source, target, x, x_adv, y, batch_size=1000, source_cor
     checks.images(x_adv, "x_adv", where, dims=None)
     checks.labels(y, "y", where)
     if not (len(x) == len(x_adv) == len(y)) or len(y) == 0:
-        raise ValueError(f"{where}: x, x_adv and y must hold the same, non-zero number of examples, got "
-                         f"{len(x)}, {len(x_adv)} and {len(y)}")
+        checks.fail(where, "x, x_adv and y", "hold the same, non-zero number of examples",
+                    got=f"{len(x)}, {len(x_adv)} and {len(y)}")
     if x.shape != x_adv.shape:
-        raise ValueError(f"{where}: x_adv must have the shape of x {tuple(x.shape)}, got {tuple(x_adv.shape)}")
+        checks.fail(where, "x_adv", f"have the shape of x {tuple(x.shape)}", got=str(tuple(x_adv.shape)))
     checks.integer(batch_size, "batch_size", where)
     checks.model_logits(target, x, "target", where)
     y = y.to(x.device)
@@ -119,8 +118,8 @@ def transfer_on_correct(source, target, x, x_adv, y, batch_size=1000, source_cor
         source_correct = predict(source, x, batch_size) == y
     elif (not isinstance(source_correct, torch.Tensor) or source_correct.dtype != torch.bool
           or source_correct.shape != y.shape):
-        raise checks.ArgumentTypeError(f"{where}: source_correct must be a boolean tensor of shape {tuple(y.shape)}, "
-                                       f"got {checks.brief(source_correct)}")
+        checks.fail(where, "source_correct", f"be a boolean tensor of shape {tuple(y.shape)}", source_correct,
+                    error=checks.ArgumentTypeError)
     both = source_correct.to(y.device) & (predict(target, x, batch_size) == y)
     fooled = (predict(target, x_adv, batch_size) != y) & both
     counted = int(both.sum())
@@ -162,8 +161,7 @@ def spearman_null(n: int) -> tuple:
     Introduced in Chapter 5."""
     checks.integer(n, "n", "spearman_null", low=3)
     if n > MAX_EXACT:
-        raise ValueError(f"spearman_null: n must be at most {MAX_EXACT} (the exact count needs 2**n subsets), "
-                         f"got {n}")
+        checks.fail("spearman_null", "n", f"be at most {MAX_EXACT} (the exact count needs 2**n subsets)", n)
     top = sum(i * i for i in range(n))
     layer = {0: np.zeros(top + 1, dtype=np.int64)}
     layer[0][0] = 1
@@ -265,7 +263,8 @@ def by_architecture(values: dict, archs) -> dict:
     for arch in archs:
         mine = [v for (a, _), v in sorted(values.items(), key=lambda kv: str(kv[0])) if a == arch]
         if not mine:
-            raise ValueError(f"by_architecture: values hold no seed of architecture {arch!r}")
+            checks.fail("by_architecture", "values", "hold a seed of every architecture of archs",
+                        got=f"no seed of architecture {arch!r}")
         out[arch] = over_seeds(mine, name=f"values of {arch}", where="by_architecture")
     return out
 
@@ -278,7 +277,7 @@ def plot_trend(ax, x: dict, y: dict, chance: float = None, legend: bool = True):
     import matplotlib
     archs = list(x)
     if set(archs) != set(y):
-        raise ValueError(f"plot_trend: x and y must name the same architectures, got {sorted(x)} and {sorted(y)}")
+        checks.fail("plot_trend", "x and y", "name the same architectures", got=f"{sorted(x)} and {sorted(y)}")
     colours = matplotlib.colormaps["tab20"]  # twenty distinct colours: one per architecture
     for i, arch in enumerate(archs):
         sx, sy = x[arch], y[arch]
@@ -308,7 +307,7 @@ def trend_test(x: dict, y: dict, alpha: float = 0.05, detectable_trials: int = 2
     checks.mapping(x, "x", where)
     checks.mapping(y, "y", where)
     if set(x) != set(y):
-        raise ValueError(f"{where}: x and y must name the same architectures, got {sorted(x)} and {sorted(y)}")
+        checks.fail(where, "x and y", "name the same architectures", got=f"{sorted(x)} and {sorted(y)}")
     checks.number(alpha, "alpha", where, low=0, high=1, strict=True)
     archs = [a for a in x if math.isfinite(x[a].mean) and math.isfinite(y[a].mean)]
     left_out = [a for a in x if a not in archs]
@@ -332,7 +331,7 @@ def seed_agreement(values: dict, archs, seeds) -> dict:
     property of the architecture more than of the seeds. Introduced in Chapter 5."""
     seeds = list(seeds)
     if len(seeds) < 2:
-        raise ValueError(f"seed_agreement: seeds must hold at least 2 seeds, got {seeds}")
+        checks.fail("seed_agreement", "seeds", "hold at least 2 seeds", got=repr(seeds))
     half = len(seeds) // 2
     first, second = (by_architecture({k: v for k, v in values.items() if k[1] in part}, archs)
                      for part in (seeds[:half], seeds[half:]))

@@ -44,9 +44,8 @@ class Sharded(Data):
 def check_world(batch_size: int, world: int, what="batch_size"):
     """The world size must divide the global batch: every rank then trains on equally many examples per step."""
     if batch_size % world:
-        raise ValueError(f"distributed: the world size {world} does not divide {what} {batch_size}: choose a "
-                         f"{what} that is a multiple of the number of processes (torchrun --nproc_per_node x "
-                         f"--nnodes)")
+        checks.fail("distributed", what, f"be a multiple of the world size {world}, the number of processes "
+                    f"(torchrun --nproc_per_node x --nnodes)", got=f"{batch_size}")
 
 
 def _start(device_kind):
@@ -133,8 +132,10 @@ def _read_config(text: str) -> dict:
     try:
         return json.loads(path.read_text() if path.is_file() else text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"distributed: CONFIG must be a JSON file or JSON text holding a zoo configuration, got "
-                         f"{text!r}: {error}") from None
+        problem = error
+    # raised outside the except clause: the error is not chained to the JSON parser's
+    checks.fail("distributed", "CONFIG", "be a JSON file or JSON text holding a zoo configuration",
+                got=f"{text!r}: {problem}")
 
 
 def main(argv=None):

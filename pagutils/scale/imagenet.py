@@ -59,9 +59,8 @@ def class_folders(root, split: str) -> list:
     classes = sorted(p for p in folder.iterdir() if p.is_dir())
     odd = [p.name for p in classes if not _WNID.fullmatch(p.name)]
     if len(classes) != NUM_CLASSES or odd:
-        raise ValueError(f"imagenet: {folder} holds {len(classes)} class folders"
-                         f"{' (not WordNet ids: ' + ', '.join(odd[:3]) + ')' if odd else ''}, expected {NUM_CLASSES}. "
-                         f"Expected {LAYOUT}.")
+        checks.fail("imagenet", f"{folder}", f"hold {NUM_CLASSES} class folders (expected {LAYOUT})",
+                    got=f"{len(classes)} class folders" + (f" (not WordNet ids: {', '.join(odd[:3])})" if odd else ""))
     return classes
 
 
@@ -75,8 +74,8 @@ def samples(root, split: str, restricted: bool) -> list:
             continue
         found += [(str(p), label) for p in sorted(folder.iterdir()) if p.suffix.lower() in EXTENSIONS]
     if not found:
-        raise ValueError(f"imagenet: no images (.JPEG, .jpg, .png) in the class folders of {Path(root) / split}. "
-                         f"Expected {LAYOUT}.")
+        checks.fail("imagenet", f"the class folders of {Path(root) / split}",
+                    f"hold images (.JPEG, .jpg, .png) (expected {LAYOUT})", got="no image")
     return found
 
 

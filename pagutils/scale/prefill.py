@@ -31,15 +31,13 @@ def chapters() -> list:
 
 def chapter_settings(chapter: str, profile: str, overrides: dict = None) -> dict:
     """`chapter`'s settings in `profile` after `overrides` (as papermill's `-p`), from its experiment spec."""
-    if chapter not in experiments.EXPERIMENTS:
-        raise ValueError(f"prefill: unknown chapter {chapter!r}; chapters are {', '.join(chapters())}")
-    if profile not in PROFILES:
-        raise ValueError(f"prefill: unknown profile {profile!r}; profiles are {PROFILES}")
+    checks.one_of(chapter, chapters(), "chapter", "prefill")
+    checks.one_of(profile, PROFILES, "profile", "prefill")
     spec = experiments.get(chapter)
     unknown = sorted(set(overrides or {}) - set(spec.full))
     if unknown:
-        raise ValueError(f"prefill: unknown setting(s) {unknown} for {chapter}; it takes "
-                         f"{', '.join(sorted(spec.full))}")
+        checks.fail("prefill", "overrides", f"name settings of {chapter}, which takes {', '.join(sorted(spec.full))}",
+                    got=f"the unknown setting(s) {unknown}")
     return spec.settings(profile=profile, **(overrides or {}))
 
 
@@ -131,7 +129,7 @@ def run(chapter, profile="quick", overrides=None, jobs: Jobs = None, list_only=F
     cached)."""
     jobs = Jobs() if jobs is None else jobs
     if not isinstance(jobs, Jobs):
-        raise checks.ArgumentTypeError(f"prefill: jobs must be a pagutils.scale.prefill.Jobs, got {checks.brief(jobs)}")
+        checks.fail("prefill", "jobs", "be a pagutils.scale.prefill.Jobs", jobs, error=checks.ArgumentTypeError)
     configs = configurations(chapter, profile, overrides)
     todo = missing(configs)
     for config in configs:
