@@ -2,7 +2,7 @@
 
 Every chapter is executed by papermill with `profile=full` on a tiny CIFAR-10 written in CIFAR's own file
 format (the real data set is not available offline). Only sizes are shrunk on papermill's command line
-(images, epochs, iterations, and the longest sweeps to their two ends, `SWEEP_ENDS`); architectures, radii,
+(images, epochs, iterations, and the longest sweeps to their two ends, `sweep_ends`); architectures, radii,
 step sizes and noise levels stay the full profile's, and the settings are checked against the papers' values
 (a shortened sweep in the spec's full profile, the rest as the run recorded them).
 
@@ -37,7 +37,7 @@ LONGEST_FIRST = ("ch06_perceptually_aligned_gradients", "ch03_robustified_datase
 SOURCE = dict(source_n_train=40, source_epochs=1, n_construct=20, epochs=1, n_test=20)
 
 
-def SWEEP_ENDS(chapter, *names):
+def sweep_ends(chapter, *names):
     """A sweep's two ends, from the chapter's full profile: every cell still meets a weak and a strong model,
     at a third of the models (Chapter 10 trains 9 ResNet-18s instead of 25)."""
     full = experiments.get(chapter).full
@@ -67,7 +67,7 @@ CHAPTERS = {
     "ch07_off_manifold_theory": (dict(n_train=200, n_eval=50, n_robust=20, epochs=1),
                                  dict(dataset="synthetic", dim=40, robust_eps=[0.15, 0.3, 0.6, 1.0])),
     "ch08_distractor": (dict(n_train=40, n_test=10, epochs=1, n_draws=1, n_seeds=1, pgd_steps=1, n_val=10,
-                             **SWEEP_ENDS("ch08_distractor", "pgd_eps")),
+                             **sweep_ends("ch08_distractor", "pgd_eps")),
                         dict(dataset="mnist", arch="resnet18", pgd_eps=[0.5, 1.0, 2.0, 3.0])),
     "ch09_manifold_real_images": (dict(n_train=40, epochs=1, ae_n_train=40, ae_epochs=1, n_eval=6, n_noise=2),
                                   dict(dataset="cifar10", latent_dim=64, train_eps=0.5)),
@@ -75,7 +75,7 @@ CHAPTERS = {
                                           reference_n_train=40, denoiser_n_train=40, denoiser_epochs=1,
                                           ae_n_train=40, ae_epochs=1, synthetic_n_seeds=2, synthetic_n_train=60,
                                           synthetic_epochs=1, synthetic_n_eval=20,
-                                          **SWEEP_ENDS(CH10, "lam_gradient_norm", "lam_noise_consistency",
+                                          **sweep_ends(CH10, "lam_gradient_norm", "lam_noise_consistency",
                                                        "sigma_noise_augmentation", "eps_pgd")),
                                      dict(dataset="cifar10", score_sigma=0.5,
                                           eps_pgd=[0.01, 0.1, 0.5, 1.0, 5.0, 10.0])),
