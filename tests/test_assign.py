@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -291,17 +292,37 @@ def _grade(folder, name, built, out, *options):
     return run.stdout, _grades(out / "final_grades.csv")
 
 
+GRADINGS = 2  # assignments graded at once: a grading runs on one core
+
+
+@pytest.fixture(scope="module")
+def wrong_answer_gradings(built, request, tmp_path_factory):
+    """name -> (the future of its grading of its wrong-answer fixtures, its output folder): every selected
+    assignment, `GRADINGS` at a time."""
+    selected = [item.callspec.params["name"] for item in request.session.items
+                if getattr(item, "originalname", None) == "test_a_wrong_answer_loses_exactly_its_question"]
+    with ThreadPoolExecutor(GRADINGS) as pool:
+        gradings = {}
+        for name in selected:
+            folder = tmp_path_factory.mktemp(f"grade-{name}")
+            fixtures = sorted(FIXTURES.glob(f"{name}.wrong-q*.ipynb"))
+            gradings[name] = (pool.submit(_grade, _folder_of(fixtures, folder / "in"), name, built, folder / "out"),
+                              folder / "out")
+        yield gradings
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
-def test_a_wrong_answer_loses_exactly_its_question(name, built, tmp_path):
+def test_a_wrong_answer_loses_exactly_its_question(name, wrong_answer_gradings):
     fixtures = sorted(FIXTURES.glob(f"{name}.wrong-q*.ipynb"))
-    stdout, grades = _grade(_folder_of(fixtures, tmp_path / "in"), name, built, tmp_path / "out")
+    grading, out = wrong_answer_gradings[name]
+    stdout, grades = grading.result()
     for path in fixtures:
         lost = path.name.split(".")[1].removeprefix("wrong-").split("-")
         expected = {q: 0 if q in lost else points for q, points in _graded_points(name).items()}
         row = grades[path.name]
         assert {q: float(row[q]) for q in expected} == expected and row["grading_status"] == "Completed", row
-        summary = (tmp_path / "out" / "grading-summaries" / f"{path.stem}.txt").read_text()
+        summary = (out / "grading-summaries" / f"{path.stem}.txt").read_text()
         for q in lost:
             assert "AssertionError" in summary.split(f"{q} results:")[1].split(" results:")[0], summary
         assert f"{sum(expected.values()):g}/{sum(_graded_points(name).values()):g} points" in stdout
