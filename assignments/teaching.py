@@ -178,7 +178,8 @@ def build(names=None, out=BUILD, pdfs=False, run_tests=True, folder=HERE, wheel=
                 print(f"otter assign {found[name]} -> {Path(out) / name}", flush=True)
                 sys.stdout.write(done.stdout)
                 sys.stderr.write(done.stderr)
-                sys.stdout.flush(), sys.stderr.flush()
+                sys.stdout.flush()
+                sys.stderr.flush()
             if done.returncode:
                 for later in runs:
                     later.cancel()

@@ -307,6 +307,12 @@ def test_every_error_is_worded_by_fail():
         checks.fail("f", "x", "be finite", torch.ones(2), got="a tensor holding NaN")
     with pytest.raises(ValueError, match=r"^f: seeds must name one seed$"):
         checks.fail("f", "seeds", "name one seed")
+    # kind: the wrong kind of value is an ArgumentTypeError, the right kind a plain ValueError
+    with pytest.raises(checks.ArgumentTypeError, match=r"^f: x must be a 2-d tensor, got 3$"):
+        checks.fail("f", "x", "be a 2-d tensor", 3, kind=torch.Tensor)
+    with pytest.raises(ValueError) as raised:
+        checks.fail("f", "x", "be a 2-d tensor", torch.ones(2), kind=torch.Tensor)
+    assert type(raised.value) is ValueError
     cause = KeyError("boom")
     with pytest.raises(ValueError) as raised:
         checks.fail("f", "model", "run", got="KeyError", cause=cause)

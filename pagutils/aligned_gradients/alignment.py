@@ -29,7 +29,7 @@ def _check_pair(a, b, where, names=("grad", "score"), min_dim=2):
     for name, value in zip(names, (a, b)):
         if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.dim() < min_dim:
             checks.fail(where, name, f"be a float tensor with a batch dimension and at least {min_dim} dims", value,
-                        error=ValueError if isinstance(value, torch.Tensor) else checks.ArgumentTypeError)
+                        kind=torch.Tensor)
     checks.same_shape(a, b, names, where)
 
 
@@ -66,7 +66,7 @@ def ssim(a, b, data_range=1.0, window=7, window_sigma=1.5):
         checks.fail("ssim", "data_range", "be > 0", data_range)
     if not isinstance(window, int) or window < 1 or window % 2 == 0 or window > min(a.shape[-2:]):
         checks.fail("ssim", "window", f"be an odd int no larger than the image ({tuple(a.shape[-2:])})", window,
-                    error=ValueError if isinstance(window, int) else checks.ArgumentTypeError)
+                    kind=int)
     channels = a.shape[1]
     kernel = _gaussian_window(window, window_sigma, channels, a.device, a.dtype)
     blur = lambda t: F.conv2d(t, kernel, groups=channels)
@@ -232,7 +232,7 @@ def read_sweep(strengths, voting, selection, failed, metric="cosine", on_kept=0.
     for i, row in enumerate(selection):
         if not isinstance(row, dict) or metric not in row:
             checks.fail("read_sweep", f"selection[{i}]", f"be a measure dict holding {metric!r}", row,
-                        error=ValueError if isinstance(row, dict) else checks.ArgumentTypeError)
+                        kind=dict)
     summaries = [summarise(seeds) for seeds in voting]
     if metric not in summaries[0]:
         checks.fail("read_sweep", "metric", f"be one of the measured {sorted(summaries[0])}", got=repr(metric))

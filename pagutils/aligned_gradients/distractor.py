@@ -32,7 +32,7 @@ def render_letter(letter="A", size=(28, 28), fontsize=22) -> torch.Tensor:
     """`letter` drawn white on black, centred, as a (1, H, W) float tensor in [0, 1]. Introduced in Chapter 8."""
     if not isinstance(letter, str) or len(letter) != 1 or not letter.isprintable() or letter.isspace():
         checks.fail("render_letter", "letter", "be a single visible character", letter,
-                    error=ValueError if isinstance(letter, str) else checks.ArgumentTypeError)
+                    kind=str)
     if len(size) != 2 or min(size) < 8:
         checks.fail("render_letter", "size", "be (H, W) with both at least 8 pixels", size)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -108,11 +108,11 @@ def train_model(config, train_data, device=None, show_progress=True) -> Classifi
 def _check_mask(x, digit_mask, where):
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
         checks.fail(where, "x", "be a (N, C, H, W) tensor", x,
-                    error=ValueError if isinstance(x, torch.Tensor) else checks.ArgumentTypeError)
+                    kind=torch.Tensor)
     checks.finite(x, "x", where)
     if not isinstance(digit_mask, torch.Tensor) or digit_mask.shape != (len(x), 1, *x.shape[2:]):
         checks.fail(where, "digit_mask", f"be a (N, 1, H, W) tensor matching x {tuple(x.shape)}", digit_mask,
-                    error=ValueError if isinstance(digit_mask, torch.Tensor) else checks.ArgumentTypeError)
+                    kind=torch.Tensor)
 
 
 @torch.no_grad()
@@ -158,7 +158,7 @@ def sensitivity_curves(models, x, digit_mask, sigmas, n_draws=4, seed=0, show_pr
     Introduced in Chapter 8."""
     if not isinstance(models, dict) or not models:
         checks.fail("sensitivity_curves", "models", "be a non-empty dict of name -> model", models,
-                    error=ValueError if isinstance(models, dict) else checks.ArgumentTypeError)
+                    kind=dict)
     checks.sequence(sigmas, "sigmas", "sensitivity_curves", of="noise levels")
     curves = {}
     work = [(name, half) for name in models for half in ("digit", "distractor")]
@@ -244,7 +244,7 @@ def plot_relative_robustness(ratios, sigmas, ax=None):
     import matplotlib.pyplot as plt
     if not isinstance(ratios, dict) or not ratios:
         checks.fail("plot_relative_robustness", "ratios", "be a non-empty dict of name -> list of curves", ratios,
-                    error=ValueError if isinstance(ratios, dict) else checks.ArgumentTypeError)
+                    kind=dict)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 5.2), layout="constrained")
     for i, (name, runs) in enumerate(ratios.items()):

@@ -67,7 +67,7 @@ def orthonormalize(jacobian: torch.Tensor) -> torch.Tensor:
     Introduced in Chapter 7."""
     if not isinstance(jacobian, torch.Tensor) or jacobian.dim() != 3 or not jacobian.is_floating_point():
         checks.fail("orthonormalize", "jacobian", "be a float tensor of shape (N, D, k)", jacobian,
-                    error=ValueError if isinstance(jacobian, torch.Tensor) else checks.ArgumentTypeError)
+                    kind=torch.Tensor)
     if jacobian.shape[2] > jacobian.shape[1]:
         checks.fail("orthonormalize", "jacobian", "have k <= D columns", got=f"shape {tuple(jacobian.shape)}")
     q, _ = torch.linalg.qr(jacobian, mode="reduced")
@@ -81,7 +81,7 @@ def random_basis(n: int, shape, k: int, seed: int = 0) -> torch.Tensor:
     d = math.prod(shape)
     if not isinstance(k, int) or not 1 <= k <= d:
         checks.fail("random_basis", "k", f"be an int between 1 and {d}", k,
-                    error=ValueError if isinstance(k, int) else checks.ArgumentTypeError)
+                    kind=int)
     gaussian = torch.randn(n, d, k, generator=torch.Generator().manual_seed(seed))
     return orthonormalize(gaussian)
 
@@ -249,7 +249,7 @@ def decoder_jacobian(ae: Autoencoder, z: torch.Tensor) -> torch.Tensor:
     Introduced in Chapter 9."""
     if not isinstance(z, torch.Tensor) or z.dim() != 2:
         checks.fail("decoder_jacobian", "z", "be a tensor of codes (N, k)", z,
-                    error=ValueError if isinstance(z, torch.Tensor) else checks.ArgumentTypeError)
+                    kind=torch.Tensor)
 
     def decode_one(code):
         return ae.decode(code[None])[0].flatten()
@@ -263,7 +263,7 @@ def tangent_basis(ae: Autoencoder, x: torch.Tensor, batch_size: int = 256) -> to
     decoder's Jacobian at the code z = encode(x). Introduced in Chapter 9."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != ae.shape:
         checks.fail("tangent_basis", "x", f"be a batch of images of shape (N, {', '.join(map(str, ae.shape))})", x,
-                    error=ValueError if isinstance(x, torch.Tensor) else checks.ArgumentTypeError)
+                    kind=torch.Tensor)
     with evaluating(ae):
         bases = [orthonormalize(decoder_jacobian(ae, ae.encode(chunk))) for chunk in x.split(batch_size)]
     return torch.cat(bases)
@@ -367,7 +367,7 @@ def shuffled_basis(basis: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """
     if not isinstance(basis, torch.Tensor) or basis.dim() != 3 or len(basis) < 2:
         checks.fail("shuffled_basis", "basis", "be a tensor (N, D, k) of N >= 2 bases", basis,
-                    error=ValueError if isinstance(basis, torch.Tensor) else checks.ArgumentTypeError)
+                    kind=torch.Tensor)
     from ..robust_features.features import start_order
     return basis[start_order(len(basis), seed).to(basis.device)]
 

@@ -81,7 +81,7 @@ class EmpiricalDenoiser(nn.Module):
         _check_batch(x, where)
         if not isinstance(y, torch.Tensor) or y.shape != x.shape[:1]:
             checks.fail(where, "y", f"hold one label per example of x ({len(x)})", y,
-                        error=ValueError if isinstance(y, torch.Tensor) else checks.ArgumentTypeError)
+                        kind=torch.Tensor)
         self.sigma, self.num_classes = _check_sigma(sigma, where), num_classes
         self.register_buffer("points", x.flatten(1))
         self.register_buffer("labels", y)
@@ -130,10 +130,7 @@ def reference_sigma(denoiser, x, sigmas, neighbours) -> dict:
     Introduced in Chapter 10."""
     where = "reference_sigma"
     checks.sequence(sigmas, "sigmas", where, of="noise levels")
-    if not isinstance(neighbours, (int, float)) or isinstance(neighbours, bool) or not neighbours >= 1:
-        checks.fail(where, "neighbours", "be a number >= 1", neighbours,
-                    error=checks.ArgumentTypeError if not isinstance(neighbours, (int, float))
-                    or isinstance(neighbours, bool) else ValueError)
+    checks.number(neighbours, "neighbours", where, low=1)
     sigmas = sorted(_check_sigma(s, where, "sigmas[...]") for s in sigmas)
     median = effective_neighbours(denoiser, x, sigmas).median(dim=1).values.tolist()
     reached = [s for s, m in zip(sigmas, median) if m >= neighbours]
@@ -160,17 +157,13 @@ def make_denoiser(shape, width, seed=0) -> nn.Module:
 
 
 def _check_sigma(sigma, where, name="sigma"):
-    if not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or not sigma > 0:
-        checks.fail(where, name, "be a number > 0", sigma,
-                    error=checks.ArgumentTypeError if not isinstance(sigma, (int, float)) or isinstance(sigma, bool)
-                    else ValueError)
-    return float(sigma)
+    return checks.number(sigma, name, where, low=0, strict=True)
 
 
 def _check_batch(x, where, name="x"):
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() not in (2, 4):
         checks.fail(where, name, "be a float tensor (N, D) or (N, C, H, W)", x,
-                    error=ValueError if isinstance(x, torch.Tensor) else checks.ArgumentTypeError)
+                    kind=torch.Tensor)
 
 
 def train_denoiser(net, x, sigma, epochs, lr=2e-3, batch_size=128, seed=0, show_progress=True) -> list:
@@ -230,7 +223,7 @@ def _check_labels(denoiser, x, y, where):
                     got=f"a {type(denoiser).__name__} without classes")
     if not isinstance(y, torch.Tensor) or y.shape != x.shape[:1] or y.dtype != torch.long:
         checks.fail(where, "y", f"be an int64 tensor of {len(x)} labels", y,
-                    error=ValueError if isinstance(y, torch.Tensor) else checks.ArgumentTypeError)
+                    kind=torch.Tensor)
     if len(y) and not 0 <= int(y.min()) <= int(y.max()) < classes:
         checks.fail(where, "y", f"hold labels in [0, {classes})", got=f"values in [{int(y.min())}, {int(y.max())}]")
 

@@ -92,9 +92,7 @@ class SyntheticManifold:
     def sample(self, n: int, seed: int = 0, noise: bool = True):
         """(data, z): `n` labelled points (classes equally likely) as a `Data` set with x of shape (N, 1, 1, D),
         and their latent points z (N, 2). With `noise` False the points lie exactly on the manifold."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            checks.fail("SyntheticManifold.sample", "n", "be a positive int", n,
-                        error=checks.ArgumentTypeError if isinstance(n, bool) or not isinstance(n, int) else ValueError)
+        n = checks.integer(n, "n", "SyntheticManifold.sample")
         generator = torch.Generator().manual_seed(seed)
         y = torch.randint(len(self.means), (n,), generator=generator)
         z = self.means[y] + self.stds[y] * torch.randn(n, self.latent_dim, generator=generator)
@@ -146,10 +144,7 @@ class SyntheticManifold:
 
     def _log_likelihoods(self, x, sigma, where):
         sigma = self.noise if sigma is None else sigma
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or sigma <= 0:
-            checks.fail(where, "sigma", "be a positive number (the noise level of the density)", sigma,
-                        error=checks.ArgumentTypeError if isinstance(sigma, bool) or not isinstance(sigma, (int, float))
-                        else ValueError)
+        checks.positive(sigma, "sigma", where)  # the noise level of the density
         flat = self._flat(x, where).to(torch.float64)
         _, points, log_prior = self.latent_grid(float(sigma))
         points, log_prior = points.to(torch.float64), log_prior.to(torch.float64)
@@ -178,7 +173,7 @@ class SyntheticManifold:
         flat = self._flat(x, where)
         if not isinstance(y, torch.Tensor) or y.shape != (len(flat),):
             checks.fail(where, "y", f"be a tensor of {len(flat)} labels", y,
-                        error=ValueError if isinstance(y, torch.Tensor) else checks.ArgumentTypeError)
+                        kind=torch.Tensor)
         log_lik, mean_point = self._log_likelihoods(x, sigma, where)
         class_scores = (mean_point - flat.double()[:, None]) / sigma ** 2          # ∇ log p(x | c)
         posterior = torch.softmax(log_lik.double(), dim=1)
@@ -198,14 +193,14 @@ class SyntheticManifold:
     def _flat(self, x, where):
         if not isinstance(x, torch.Tensor) or x.dim() < 2 or not x.is_floating_point() or x[0].numel() != self.dim:
             checks.fail(where, "x", f"be a float batch (N, ...) of {self.dim}-dimensional points", x,
-                        error=ValueError if isinstance(x, torch.Tensor) else checks.ArgumentTypeError)
+                        kind=torch.Tensor)
         return x.flatten(1)
 
 
 def _check_latent(z, k, where):
     if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != k or not z.is_floating_point():
         checks.fail(where, "z", f"be a float tensor of latent points (N, {k})", z,
-                    error=ValueError if isinstance(z, torch.Tensor) else checks.ArgumentTypeError)
+                    kind=torch.Tensor)
 
 
 def make_generator(dim: int = 40, noise: float = 0.05, scale: float = 2.5, amplitude: float = 0.4,
@@ -218,15 +213,9 @@ def make_generator(dim: int = 40, noise: float = 0.05, scale: float = 2.5, ampli
     is a curve in the latent plane.
     Introduced in Chapter 7.
     """
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 3:
-        checks.fail("make_generator", "dim", "be an int >= 3 (a 2-D manifold needs room around it)", dim,
-                    error=checks.ArgumentTypeError if isinstance(dim, bool) or not isinstance(dim, int) else ValueError)
+    checks.integer(dim, "dim", "make_generator", low=3)  # a 2-D manifold needs room around it
     for name, value in (("noise", noise), ("scale", scale), ("amplitude", amplitude)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 \
-                or (name != "amplitude" and value == 0):
-            checks.fail("make_generator", name, "be a positive number", value,
-                        error=checks.ArgumentTypeError if isinstance(value, bool) or not isinstance(value, (int, float))
-                        else ValueError)
+        checks.positive(value, name, "make_generator", allow_zero=name == "amplitude")
     generator = torch.Generator().manual_seed(seed)
     plane, _ = torch.linalg.qr(torch.randn(dim, 2, generator=generator))
     return SyntheticManifold(
@@ -466,7 +455,7 @@ def chance_gradients(basis: torch.Tensor, fraction: float = None, seed: int = 0)
     from .manifold import project_off
     if not isinstance(basis, torch.Tensor) or basis.dim() != 3 or not basis.is_floating_point():
         checks.fail("chance_gradients", "basis", "be a float tensor (N, D, k) of orthonormal tangent bases", basis,
-                    error=ValueError if isinstance(basis, torch.Tensor) else checks.ArgumentTypeError)
+                    kind=torch.Tensor)
     n, dim, k = basis.shape
     fraction = k / dim if fraction is None else checks.number(fraction, "fraction", "chance_gradients", low=0,
                                                                high=1)
@@ -586,7 +575,7 @@ class SweepConfig:
         if not isinstance(self.strengths, dict) or not self.strengths or set(self.strengths) - set(SWEPT):
             checks.fail(where, "strengths", f"be a non-empty dict from methods of {SWEPT} to lists of strengths",
                         self.strengths,
-                        error=ValueError if isinstance(self.strengths, dict) else checks.ArgumentTypeError)
+                        kind=dict)
         cleaned = {}
         for method, values in self.strengths.items():
             values = [checks.number(v, f"strengths[{method!r}]", where, low=0, strict=True) for v in values]

@@ -39,7 +39,7 @@ def _prefix(where):
 _UNSET = object()
 
 
-def fail(where, name, must, value=_UNSET, *, got=None, error=ValueError, cause=None):
+def fail(where, name, must, value=_UNSET, *, got=None, error=ValueError, kind=None, cause=None):
     """Raise `error` worded as every argument error of the library is worded:
 
         where: name must <must>, got <value, briefly>
@@ -49,7 +49,10 @@ def fail(where, name, must, value=_UNSET, *, got=None, error=ValueError, cause=N
     where a phrase says more ("values in [-0.1, 1.2]"); with neither, the message ends after `must`. Every
     check below raises through this, and so does every public function that checks something no check here
     covers (a relation between two arguments, say): one wording, and `ArgumentTypeError` for a wrong kind.
-    `cause`, an exception, is chained as the error's cause (`raise ... from cause`)."""
+    `kind`, a type (or tuple of types) that `value` should be, picks the error: `ArgumentTypeError` when `value`
+    is not one, else `error`. `cause`, an exception, is chained as the error's cause (`raise ... from cause`)."""
+    if kind is not None and not isinstance(value, kind):
+        error = ArgumentTypeError
     if got is None and value is not _UNSET:
         got = brief(value)
     exception = error(f"{_prefix(where)}{name} must {must}" + (f", got {got}" if got is not None else ""))

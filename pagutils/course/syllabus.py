@@ -71,8 +71,8 @@ def record(results, out, machine: str, commit: str = None) -> dict:
     HEAD) and `machine`: the cold build the Syllabus reads.
     Refuses a folder whose chapters ran in different profiles. Introduced in the Syllabus."""
     if not isinstance(machine, str) or not machine.strip():
-        checks.fail("record", "machine", "name the machine the build ran on", got=repr(machine),
-                    error=ValueError if isinstance(machine, str) else checks.ArgumentTypeError)
+        checks.fail("record", "machine", "name the machine the build ran on", machine, got=repr(machine),
+                    kind=str)
     folder = Path(results)
     tables = [json.loads(p.read_text()) for p in sorted(folder.glob("ch[0-9][0-9]_*.json"))]
     if not tables:

@@ -84,8 +84,8 @@ def glue(key: str, value):
     `key` starts with the chapter's prefix (`"ch03_dr_robust"`). Call it before `record`. Introduced in Chapter 1.
     """
     if not isinstance(key, str) or not re.fullmatch(r"ch\d\d_\w+", key):
-        checks.fail("glue", "key", "look like 'ch03_name' (the chapter's prefix, then a name)", got=repr(key),
-                    error=ValueError if isinstance(key, str) else checks.ArgumentTypeError)
+        checks.fail("glue", "key", "look like 'ch03_name' (the chapter's prefix, then a name)", key, got=repr(key),
+                    kind=str)
     value = _plain(value)
     _GLUED[key] = value
     try:
@@ -149,8 +149,8 @@ def _check_rows(rows):
         checks.fail("record", "rows", "be a list of dicts", rows, error=checks.ArgumentTypeError)
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or "metric" not in row or "value" not in row:
-            checks.fail("record", f"rows[{i}]", "be a dict with 'metric' and 'value'", got=repr(row),
-                        error=ValueError if isinstance(row, dict) else checks.ArgumentTypeError)
+            checks.fail("record", f"rows[{i}]", "be a dict with 'metric' and 'value'", row, got=repr(row),
+                        kind=dict)
         if not isinstance(row["metric"], str):
             checks.fail("record", f"rows[{i}]['metric']", "be a string", got=repr(row["metric"]),
                         error=checks.ArgumentTypeError)
@@ -171,7 +171,7 @@ def record(chapter: str, rows: list, cfg: dict, title: str = None, claims: list 
     thread count are stored as `environment`: on a CPU the same seeds give the same bits only with both the same."""
     if not isinstance(chapter, str) or not chapter or any(c in chapter for c in "/\\") or chapter.startswith("."):
         checks.fail("record", "chapter", "be a file-name-like id such as 'ch01_adversarial_examples'",
-                    got=repr(chapter), error=ValueError if isinstance(chapter, str) else checks.ArgumentTypeError)
+                    chapter, got=repr(chapter), kind=str)
     checks.mapping(cfg, "cfg", "record")
     _check_rows(rows)
     claims = list(claims)
